@@ -1,0 +1,345 @@
+//! One backend connection: connect, optional TLS, authenticate, switch session tracking on,
+//! run small internal commands, reset.
+
+use std::time::{Duration, Instant};
+
+use tokio::io::AsyncWriteExt;
+use tokio::net::TcpStream;
+
+use super::pool::PartitionKey;
+use super::tls::BackendTls;
+use super::BackendError;
+use crate::auth::{caching_sha2, native, Plugin};
+use crate::credentials::Login;
+use crate::net::MaybeTls;
+use crate::protocol::command::{COM_INIT_DB, COM_QUERY, COM_RESET_CONNECTION};
+use crate::protocol::handshake::{
+    parse_auth_switch, Greeting, HandshakeResponse, AUTH_MORE_DATA_HEADER, AUTH_SWITCH_HEADER,
+};
+use crate::protocol::packet::{self, PacketReader, MAX_PAYLOAD};
+use crate::protocol::response::{Expect, OkPacket, Seen, Tracker, ERR_HEADER, OK_HEADER};
+use crate::protocol::wire::Reader;
+use crate::protocol::{caps, ProtocolError};
+
+/// Capabilities every backend connection asks for; the partition key adds the
+/// client-visible semantic flags (`caps::SEMANTIC`).
+const BASE_CAPS: u32 = caps::LONG_PASSWORD
+    | caps::LONG_FLAG
+    | caps::PROTOCOL_41
+    | caps::TRANSACTIONS
+    | caps::SECURE_CONNECTION
+    | caps::MULTI_RESULTS
+    | caps::PS_MULTI_RESULTS
+    | caps::PLUGIN_AUTH
+    | caps::PLUGIN_AUTH_LENENC_CLIENT_DATA
+    | caps::CONNECT_ATTRS
+    | caps::SESSION_TRACK;
+
+/// Switches on the trackers multiplexing relies on (design.md §5).
+const SESSION_TRACKING: &str = "SET SESSION session_track_schema=ON, \
+session_track_state_change=ON, session_track_system_variables='*', \
+session_track_transaction_info='CHARACTERISTICS'";
+
+/// How to reach and log in to the backend; built once from the configuration.
+#[derive(Clone)]
+pub struct Target {
+    pub address: String,
+    pub tls: Option<BackendTls>,
+    pub connect_timeout: Duration,
+    pub init_query: String,
+}
+
+/// The backend's default schema as far as Sluice knows.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Schema {
+    Known(Option<Vec<u8>>),
+    Unknown,
+}
+
+pub struct BackendConn {
+    stream: MaybeTls,
+    reader: PacketReader,
+    pub key: PartitionKey,
+    pub schema: Schema,
+    pub thread_id: u32,
+    pub created: Instant,
+    pub last_used: Instant,
+    pub server_version: Vec<u8>,
+}
+
+/// Rows of a small internal query, as text (NULL = None).
+pub type Rows = Vec<Vec<Option<Vec<u8>>>>;
+
+impl BackendConn {
+    /// Opens and authenticates a connection, with `schema` as its default schema.
+    pub async fn connect(
+        target: &Target,
+        login: &Login,
+        key: PartitionKey,
+        schema: Option<&[u8]>,
+    ) -> Result<Self, BackendError> {
+        tokio::time::timeout(
+            target.connect_timeout,
+            Self::connect_inner(target, login, key, schema),
+        )
+        .await
+        .map_err(|_| BackendError::ConnectTimeout)?
+    }
+
+    async fn connect_inner(
+        target: &Target,
+        login: &Login,
+        key: PartitionKey,
+        schema: Option<&[u8]>,
+    ) -> Result<Self, BackendError> {
+        let tcp = TcpStream::connect(&target.address)
+            .await
+            .map_err(BackendError::Connect)?;
+        tcp.set_nodelay(true).map_err(BackendError::Connect)?;
+        let mut stream = MaybeTls::Plain(tcp);
+        let mut reader = PacketReader::new();
+        let greeting = reader.read(&mut stream, 64 * 1024).await?;
+        if greeting.payload().first() == Some(&ERR_HEADER) {
+            return Err(BackendError::from_err_packet(greeting.payload()));
+        }
+        let greeting = Greeting::parse(greeting.payload())?;
+        if greeting.capabilities & caps::SESSION_TRACK == 0 {
+            return Err(BackendError::Unsupported(
+                "session tracking (MySQL 5.7+ / MariaDB 10.2+)",
+            ));
+        }
+        let mut capabilities = (BASE_CAPS | key.flags) & greeting.capabilities;
+        if schema.is_some() {
+            capabilities |= caps::CONNECT_WITH_DB & greeting.capabilities;
+        }
+        let mut seq = 1u8;
+        if let Some(tls) = &target.tls {
+            if greeting.capabilities & caps::SSL == 0 {
+                return Err(BackendError::Unsupported("TLS"));
+            }
+            capabilities |= caps::SSL;
+            let prefix = HandshakeResponse {
+                capabilities,
+                max_packet: MAX_PAYLOAD as u32,
+                charset: key.charset,
+                ..Default::default()
+            }
+            .encode_prefix();
+            stream_write(&mut stream, &packet::packet(seq, &prefix)).await?;
+            seq += 1;
+            stream = upgrade(stream, tls).await?;
+        }
+        let plugin = Plugin::from_name(&greeting.auth_plugin).unwrap_or(Plugin::Native);
+        let response = HandshakeResponse {
+            capabilities,
+            max_packet: MAX_PAYLOAD as u32,
+            charset: key.charset,
+            user: login.user.as_bytes().to_vec(),
+            auth_response: auth_response(plugin, &login.password, &greeting.scramble, &stream)?,
+            database: schema.map(<[u8]>::to_vec),
+            auth_plugin: Some(plugin.name().to_vec()),
+            attributes: vec![
+                (b"_client_name".to_vec(), b"sluice".to_vec()),
+                (b"program_name".to_vec(), b"sluice".to_vec()),
+            ],
+        };
+        stream_write(&mut stream, &packet::packet(seq, &response.encode())).await?;
+        let mut conn = Self {
+            stream,
+            reader,
+            key,
+            schema: Schema::Known(schema.map(<[u8]>::to_vec)),
+            thread_id: greeting.connection_id,
+            created: Instant::now(),
+            last_used: Instant::now(),
+            server_version: greeting.server_version,
+        };
+        conn.authenticate(plugin, &greeting.scramble, &login.password)
+            .await?;
+        conn.query(SESSION_TRACKING).await?;
+        if !target.init_query.is_empty() {
+            conn.query(&target.init_query).await?;
+        }
+        Ok(conn)
+    }
+
+    /// Follows the server through auth switches and caching_sha2 full authentication.
+    async fn authenticate(
+        &mut self,
+        mut plugin: Plugin,
+        scramble: &[u8],
+        password: &[u8],
+    ) -> Result<(), BackendError> {
+        let mut nonce = scramble.to_vec();
+        loop {
+            let frame = self.reader.read(&mut self.stream, 64 * 1024).await?;
+            let seq = frame.seq().wrapping_add(1);
+            let payload = frame.payload();
+            match payload.first() {
+                Some(&OK_HEADER) => return Ok(()),
+                Some(&ERR_HEADER) => return Err(BackendError::from_err_packet(payload)),
+                Some(&AUTH_SWITCH_HEADER) => {
+                    let (name, data) = parse_auth_switch(payload)?;
+                    plugin = Plugin::from_name(name)
+                        .ok_or(BackendError::Unsupported("the requested auth plugin"))?;
+                    nonce = data.to_vec();
+                    let resp = auth_response(plugin, password, &nonce, &self.stream)?;
+                    self.write(&packet::packet(seq, &resp)).await?;
+                }
+                Some(&AUTH_MORE_DATA_HEADER) if plugin == Plugin::CachingSha2 => {
+                    match payload.get(1) {
+                        Some(&caching_sha2::FAST_AUTH_SUCCESS) => {}
+                        Some(&caching_sha2::PERFORM_FULL_AUTH) if self.stream.is_tls() => {
+                            let mut clear = password.to_vec();
+                            clear.push(0);
+                            self.write(&packet::packet(seq, &clear)).await?;
+                        }
+                        Some(&caching_sha2::PERFORM_FULL_AUTH) => {
+                            let req = [caching_sha2::REQUEST_PUBLIC_KEY];
+                            self.write(&packet::packet(seq, &req)).await?;
+                        }
+                        _ => {
+                            // The server's RSA public key (PEM) after our request.
+                            let enc =
+                                caching_sha2::encrypt_password(password, &nonce, &payload[1..])?;
+                            self.write(&packet::packet(seq, &enc)).await?;
+                        }
+                    }
+                }
+                _ => {
+                    return Err(ProtocolError::Malformed("unexpected authentication packet").into())
+                }
+            }
+        }
+    }
+
+    pub async fn write(&mut self, bytes: &[u8]) -> Result<(), BackendError> {
+        stream_write(&mut self.stream, bytes).await
+    }
+
+    /// The stream and its read buffer, for relaying client commands.
+    pub fn io(&mut self) -> (&mut MaybeTls, &mut PacketReader) {
+        (&mut self.stream, &mut self.reader)
+    }
+
+    /// Runs one SQL statement and returns its text rows (empty for OK).
+    pub async fn query(&mut self, sql: &str) -> Result<Rows, BackendError> {
+        let mut payload = Vec::with_capacity(1 + sql.len());
+        payload.push(COM_QUERY);
+        payload.extend_from_slice(sql.as_bytes());
+        self.command(&payload).await
+    }
+
+    pub async fn init_db(&mut self, schema: &[u8]) -> Result<(), BackendError> {
+        let mut payload = vec![COM_INIT_DB];
+        payload.extend_from_slice(schema);
+        self.command(&payload).await?;
+        self.schema = Schema::Known(Some(schema.to_vec()));
+        Ok(())
+    }
+
+    /// COM_RESET_CONNECTION, then the session set-up again: what a pinned session left
+    /// behind (variables, temporary tables, locks, open transaction) is gone.
+    pub async fn reset(&mut self, target: &Target) -> Result<(), BackendError> {
+        self.schema = Schema::Unknown;
+        self.command(&[COM_RESET_CONNECTION]).await?;
+        self.query(SESSION_TRACKING).await?;
+        if !target.init_query.is_empty() {
+            self.query(&target.init_query).await?;
+        }
+        Ok(())
+    }
+
+    /// Sends a command and reads its whole response; an ERR becomes `BackendError::Server`.
+    async fn command(&mut self, payload: &[u8]) -> Result<Rows, BackendError> {
+        self.write(&packet::packet(0, payload)).await?;
+        let mut tracker = Tracker::new(Expect::Results, self.key.flags & caps::DEPRECATE_EOF != 0);
+        let mut rows = Rows::new();
+        let mut error = None;
+        while !tracker.is_done() {
+            let frame = self.reader.read(&mut self.stream, MAX_PAYLOAD).await?;
+            let p = frame.payload();
+            let is_row = tracker.in_rows();
+            match tracker.feed(p, p.len())? {
+                Seen::Err => error = Some(BackendError::from_err_packet(p)),
+                Seen::Ok => {
+                    let ok = OkPacket::parse(p, true)?;
+                    self.track_schema(&ok);
+                }
+                Seen::LocalInfile => {
+                    return Err(ProtocolError::Malformed("LOCAL INFILE request").into())
+                }
+                Seen::Eof => {}
+                Seen::Data if is_row => rows.push(parse_text_row(p)?),
+                Seen::Data => {}
+            }
+        }
+        self.last_used = Instant::now();
+        match error {
+            Some(e) => Err(e),
+            None => Ok(rows),
+        }
+    }
+
+    /// Records a schema change reported by the server's session tracker.
+    pub fn track_schema(&mut self, ok: &OkPacket<'_>) {
+        if let Some(block) = ok.session_state {
+            for change in crate::protocol::session_track::changes(block).flatten() {
+                if let crate::protocol::session_track::Change::Schema(s) = change {
+                    self.schema = Schema::Known(Some(s.to_vec()).filter(|s| !s.is_empty()));
+                }
+            }
+        }
+    }
+}
+
+fn parse_text_row(p: &[u8]) -> Result<Vec<Option<Vec<u8>>>, ProtocolError> {
+    let mut r = Reader::new(p);
+    let mut row = Vec::new();
+    while !r.is_empty() {
+        if p[r.position()] == 0xFB {
+            r.skip(1, "null")?;
+            row.push(None);
+        } else {
+            row.push(Some(r.lenenc_bytes("column value")?.to_vec()));
+        }
+    }
+    Ok(row)
+}
+
+fn auth_response(
+    plugin: Plugin,
+    password: &[u8],
+    nonce: &[u8],
+    stream: &MaybeTls,
+) -> Result<Vec<u8>, BackendError> {
+    Ok(match plugin {
+        Plugin::Native => native::scramble(password, nonce),
+        Plugin::CachingSha2 => caching_sha2::scramble(password, nonce),
+        Plugin::Clear if stream.is_tls() => {
+            let mut clear = password.to_vec();
+            clear.push(0);
+            clear
+        }
+        Plugin::Clear => return Err(BackendError::Unsupported("cleartext passwords without TLS")),
+    })
+}
+
+async fn stream_write(stream: &mut MaybeTls, bytes: &[u8]) -> Result<(), BackendError> {
+    stream
+        .write_all(bytes)
+        .await
+        .map_err(|e| BackendError::Protocol(e.into()))
+}
+
+async fn upgrade(stream: MaybeTls, tls: &BackendTls) -> Result<MaybeTls, BackendError> {
+    let MaybeTls::Plain(tcp) = stream else {
+        return Ok(stream);
+    };
+    let connector = tokio_rustls::TlsConnector::from(tls.config.clone());
+    let s = connector
+        .connect(tls.server_name.clone(), tcp)
+        .await
+        .map_err(BackendError::Tls)?;
+    Ok(MaybeTls::Tls(Box::new(tokio_rustls::TlsStream::Client(s))))
+}

@@ -1,0 +1,511 @@
+//! The pool: a global cap on backend connections, idle connections per partition, and a
+//! FIFO queue of borrowers (design.md §6).
+
+use std::collections::{HashMap, VecDeque};
+use std::sync::{Arc, Mutex, MutexGuard};
+use std::time::{Duration, Instant};
+
+use tokio::sync::oneshot;
+
+use super::conn::{BackendConn, Schema, Target};
+use super::BackendError;
+use crate::credentials::Login;
+use crate::metrics::Metrics;
+
+/// Connections are shared only between clients with the same key: the backend user, the
+/// semantic capability flags (`caps::SEMANTIC`) and the handshake character set.
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
+pub struct PartitionKey {
+    pub user: Arc<str>,
+    pub flags: u32,
+    pub charset: u8,
+}
+
+/// Pool limits taken from the configuration.
+#[derive(Debug, Clone)]
+pub struct PoolSettings {
+    pub max_connections_percent: u32,
+    pub max_idle_connections_percent: u32,
+    pub borrow_timeout: Duration,
+    pub max_lifetime: Duration,
+    pub idle_timeout: Duration,
+}
+
+enum Grant {
+    Conn(BackendConn),
+    /// Permission to open one connection within the cap.
+    Slot,
+}
+
+struct Waiter {
+    id: u64,
+    key: PartitionKey,
+    tx: oneshot::Sender<Grant>,
+}
+
+#[derive(Default)]
+struct State {
+    /// floor(@@max_connections × percent / 100); None until first read.
+    cap: Option<usize>,
+    max_idle: usize,
+    /// Connections open or being opened: slots in use.
+    open: usize,
+    idle: HashMap<PartitionKey, Vec<BackendConn>>,
+    idle_count: usize,
+    waiters: VecDeque<Waiter>,
+    next_waiter: u64,
+    server_version: Option<Vec<u8>>,
+}
+
+impl State {
+    fn take_idle(&mut self, key: &PartitionKey, schema: Option<&[u8]>) -> Option<BackendConn> {
+        let list = self.idle.get_mut(key)?;
+        // Most recently used first (warm caches); prefer one already on the right schema.
+        let wanted = Schema::Known(schema.map(<[u8]>::to_vec));
+        let pos = list
+            .iter()
+            .rev()
+            .take(16)
+            .position(|c| c.schema == wanted)
+            .map_or(list.len().checked_sub(1)?, |i| list.len() - 1 - i);
+        let conn = list.swap_remove(pos);
+        self.idle_count -= 1;
+        Some(conn)
+    }
+
+    /// Any idle connection, oldest partition entry first: room for another partition.
+    fn take_idle_any(&mut self) -> Option<BackendConn> {
+        let key = self.idle.iter().find(|(_, v)| !v.is_empty())?.0.clone();
+        let list = self.idle.get_mut(&key)?;
+        let conn = list.remove(0);
+        self.idle_count -= 1;
+        Some(conn)
+    }
+
+    fn has_slot(&self) -> bool {
+        self.cap.is_some_and(|cap| self.open < cap)
+    }
+}
+
+pub struct Pool {
+    target: Target,
+    settings: PoolSettings,
+    metrics: Arc<Metrics>,
+    state: Mutex<State>,
+    /// Serialises reads of @@max_connections.
+    capacity_lock: tokio::sync::Mutex<()>,
+    /// The login used for capacity probes (any configured user will do).
+    probe_login: Option<Login>,
+}
+
+impl Pool {
+    pub fn new(
+        target: Target,
+        settings: PoolSettings,
+        metrics: Arc<Metrics>,
+        probe_login: Option<Login>,
+    ) -> Arc<Self> {
+        Arc::new(Self {
+            target,
+            settings,
+            metrics,
+            state: Mutex::new(State::default()),
+            capacity_lock: tokio::sync::Mutex::new(()),
+            probe_login,
+        })
+    }
+
+    pub fn target(&self) -> &Target {
+        &self.target
+    }
+
+    fn lock(&self) -> MutexGuard<'_, State> {
+        // A panic while holding the lock cannot leave State half-updated in a way that
+        // matters more than stopping the proxy would, so poisoning is ignored.
+        self.state.lock().unwrap_or_else(|p| p.into_inner())
+    }
+
+    pub fn cap(&self) -> Option<usize> {
+        self.lock().cap
+    }
+
+    /// The version string of the backend, once a connection has been made.
+    pub fn server_version(&self) -> Option<Vec<u8>> {
+        self.lock().server_version.clone()
+    }
+
+    /// Borrows a connection for `key`, waiting FIFO up to the borrow timeout.
+    pub async fn borrow(
+        self: &Arc<Self>,
+        login: &Login,
+        key: &PartitionKey,
+        schema: Option<&[u8]>,
+    ) -> Result<Lease, BackendError> {
+        let start = Instant::now();
+        if self.cap().is_none() {
+            self.refresh_capacity().await?;
+        }
+        let immediate = {
+            let mut st = self.lock();
+            if let Some(conn) = st.take_idle(key, schema) {
+                Ok((Grant::Conn(conn), None))
+            } else if st.has_slot() {
+                st.open += 1;
+                Ok((Grant::Slot, None))
+            } else if let Some(victim) = st.take_idle_any() {
+                // The slot of an idle connection of another partition changes hands.
+                Ok((Grant::Slot, Some(victim)))
+            } else {
+                let id = st.next_waiter;
+                st.next_waiter += 1;
+                let (tx, rx) = oneshot::channel();
+                st.waiters.push_back(Waiter {
+                    id,
+                    key: key.clone(),
+                    tx,
+                });
+                Err((id, rx))
+            }
+        };
+        let grant = match immediate {
+            Ok((grant, victim)) => {
+                if victim.is_some() {
+                    self.metrics
+                        .database_connections_closed
+                        .with_label_values(&["repartition"])
+                        .inc();
+                }
+                grant
+            }
+            Err((id, rx)) => self.wait(id, rx).await?,
+        };
+        self.publish();
+        let conn = match grant {
+            Grant::Conn(conn) => conn,
+            Grant::Slot => {
+                match BackendConn::connect(&self.target, login, key.clone(), schema).await {
+                    Ok(conn) => {
+                        self.metrics.database_connections_setup_succeeded.inc();
+                        self.lock()
+                            .server_version
+                            .get_or_insert_with(|| conn.server_version.clone());
+                        conn
+                    }
+                    Err(e) => {
+                        self.metrics.database_connections_setup_failed.inc();
+                        self.free_slot();
+                        return Err(e);
+                    }
+                }
+            }
+        };
+        self.metrics
+            .borrow_duration
+            .observe(start.elapsed().as_secs_f64());
+        self.metrics.database_connections_borrowed.inc();
+        Ok(Lease {
+            conn: Some(conn),
+            pool: self.clone(),
+        })
+    }
+
+    async fn wait(&self, id: u64, mut rx: oneshot::Receiver<Grant>) -> Result<Grant, BackendError> {
+        match tokio::time::timeout(self.settings.borrow_timeout, &mut rx).await {
+            Ok(Ok(grant)) => Ok(grant),
+            _ => {
+                let mut st = self.lock();
+                st.waiters.retain(|w| w.id != id);
+                drop(st);
+                // A grant sent just before the deadline is still ours.
+                match rx.try_recv() {
+                    Ok(grant) => Ok(grant),
+                    Err(_) => {
+                        self.metrics.borrow_timeouts.inc();
+                        Err(BackendError::BorrowTimeout)
+                    }
+                }
+            }
+        }
+    }
+
+    /// Returns a clean connection (no transaction, nothing pinned) for reuse.
+    fn put_back(&self, mut conn: BackendConn) {
+        conn.last_used = Instant::now();
+        let mut st = self.lock();
+        self.metrics.database_connections_borrowed.dec();
+        let expired = conn.created.elapsed() >= self.settings.max_lifetime;
+        let over_cap = st.cap.is_some_and(|cap| st.open > cap);
+        if expired || over_cap {
+            drop(st);
+            self.close(conn, if expired { "lifetime" } else { "cap" });
+            return;
+        }
+        while let Some(w) = st.waiters.pop_front() {
+            if w.key == conn.key {
+                match w.tx.send(Grant::Conn(conn)) {
+                    Ok(()) => return,
+                    Err(Grant::Conn(c)) => conn = c,
+                    Err(Grant::Slot) => unreachable!("sent a connection"),
+                }
+            } else if w.tx.send(Grant::Slot).is_ok() {
+                // Strict FIFO: the head waiter needs another partition, so this
+                // connection's slot goes to it.
+                drop(st);
+                self.metrics
+                    .database_connections_closed
+                    .with_label_values(&["repartition"])
+                    .inc();
+                drop(conn);
+                self.publish();
+                return;
+            }
+        }
+        if st.idle_count >= st.max_idle {
+            st.open -= 1;
+            drop(st);
+            self.metrics
+                .database_connections_closed
+                .with_label_values(&["idle_limit"])
+                .inc();
+            drop(conn);
+        } else {
+            st.idle_count += 1;
+            st.idle.entry(conn.key.clone()).or_default().push(conn);
+            drop(st);
+        }
+        self.publish();
+    }
+
+    /// Closes a connection and gives its slot to the next waiter.
+    fn close(&self, conn: BackendConn, reason: &str) {
+        self.metrics
+            .database_connections_closed
+            .with_label_values(&[reason])
+            .inc();
+        drop(conn);
+        self.free_slot();
+    }
+
+    fn free_slot(&self) {
+        let mut st = self.lock();
+        // Over the cap (it shrank), the slot disappears instead of changing hands.
+        if st.cap.is_none_or(|cap| st.open <= cap) {
+            while let Some(w) = st.waiters.pop_front() {
+                if w.tx.send(Grant::Slot).is_ok() {
+                    drop(st);
+                    self.publish();
+                    return;
+                }
+            }
+        }
+        st.open -= 1;
+        drop(st);
+        self.publish();
+    }
+
+    /// Updates the gauges from the pool state.
+    fn publish(&self) {
+        let st = self.lock();
+        self.metrics.database_connections.set(st.open as i64);
+        self.metrics
+            .database_connections_idle
+            .set(st.idle_count as i64);
+    }
+
+    /// Reads @@max_connections through a pooled connection and recomputes the cap.
+    pub async fn refresh_capacity(self: &Arc<Self>) -> Result<usize, BackendError> {
+        let _single = self.capacity_lock.lock().await;
+        let login = self
+            .probe_login
+            .clone()
+            .ok_or_else(|| BackendError::NoLogin("(no users configured)".into()))?;
+        let (mut conn, slot_taken) = {
+            let mut st = self.lock();
+            match st.take_idle_any() {
+                Some(c) => (Some(c), false),
+                None if st.cap.is_none() || st.has_slot() => {
+                    st.open += 1;
+                    (None, true)
+                }
+                // At the cap with nothing idle: the cap is in use, try again later.
+                None => return st.cap.ok_or(BackendError::BorrowTimeout),
+            }
+        };
+        if conn.is_none() {
+            let key = PartitionKey {
+                user: login.user.clone(),
+                flags: 0,
+                charset: 45,
+            };
+            match BackendConn::connect(&self.target, &login, key, None).await {
+                Ok(c) => {
+                    self.metrics.database_connections_setup_succeeded.inc();
+                    self.lock()
+                        .server_version
+                        .get_or_insert_with(|| c.server_version.clone());
+                    conn = Some(c);
+                }
+                Err(e) => {
+                    self.metrics.database_connections_setup_failed.inc();
+                    if slot_taken {
+                        self.free_slot();
+                    }
+                    return Err(BackendError::CapacityUnknown(Box::new(e)));
+                }
+            }
+        }
+        let mut conn = conn.expect("set above");
+        self.metrics.database_connections_borrowed.inc();
+        let rows = match conn.query("SELECT @@max_connections").await {
+            Ok(rows) => rows,
+            Err(e) => {
+                self.metrics.database_connections_borrowed.dec();
+                self.close(conn, "error");
+                return Err(e);
+            }
+        };
+        let max_connections = rows
+            .first()
+            .and_then(|r| r.first().cloned().flatten())
+            .and_then(|v| std::str::from_utf8(&v).ok()?.parse::<usize>().ok())
+            .unwrap_or(1);
+        let cap = (max_connections * self.settings.max_connections_percent as usize / 100).max(1);
+        let max_idle = max_connections * self.settings.max_idle_connections_percent as usize / 100;
+        {
+            let mut st = self.lock();
+            st.cap = Some(cap);
+            st.max_idle = max_idle.min(cap);
+        }
+        self.metrics
+            .database_connections_max_allowed
+            .set(cap as i64);
+        self.put_back(conn);
+        // A larger cap may have room for waiters.
+        self.grant_free_slots();
+        Ok(cap)
+    }
+
+    fn grant_free_slots(&self) {
+        let mut st = self.lock();
+        while st.has_slot() {
+            let Some(w) = st.waiters.pop_front() else {
+                break;
+            };
+            if w.tx.send(Grant::Slot).is_ok() {
+                st.open += 1;
+            }
+        }
+    }
+
+    /// Closes idle connections past their idle timeout or lifetime.
+    pub fn reap(&self) {
+        let now = Instant::now();
+        let mut closed = Vec::new();
+        {
+            let mut st = self.lock();
+            let (idle_timeout, lifetime) = (self.settings.idle_timeout, self.settings.max_lifetime);
+            for list in st.idle.values_mut() {
+                let mut i = 0;
+                while i < list.len() {
+                    let c = &list[i];
+                    if now - c.last_used >= idle_timeout || now - c.created >= lifetime {
+                        closed.push(list.swap_remove(i));
+                    } else {
+                        i += 1;
+                    }
+                }
+            }
+            st.idle_count -= closed.len();
+            st.open -= closed.len();
+        }
+        for _ in &closed {
+            self.metrics
+                .database_connections_closed
+                .with_label_values(&["idle_timeout"])
+                .inc();
+        }
+        drop(closed);
+        self.publish();
+    }
+
+    /// Background upkeep: capacity refresh and idle reaping, until the pool is dropped.
+    pub async fn maintain(self: Arc<Self>, refresh_every: Duration) {
+        let mut last_refresh = Instant::now();
+        loop {
+            let known = self.cap().is_some();
+            tokio::time::sleep(if known {
+                Duration::from_secs(1)
+            } else {
+                Duration::from_millis(500)
+            })
+            .await;
+            self.reap();
+            if !known || last_refresh.elapsed() >= refresh_every {
+                last_refresh = Instant::now();
+                if let Err(e) = self.refresh_capacity().await {
+                    tracing::warn!(error = %e, "cannot read the backend's max_connections");
+                }
+            }
+        }
+    }
+
+    /// Closes every idle connection (shutdown).
+    pub fn close_idle(&self) {
+        let drained: Vec<BackendConn> = {
+            let mut st = self.lock();
+            let all: Vec<_> = st.idle.drain().flat_map(|(_, v)| v).collect();
+            st.idle_count = 0;
+            st.open -= all.len();
+            all
+        };
+        drop(drained);
+        self.publish();
+    }
+}
+
+/// A borrowed connection. Give it back with [`Lease::release`]; dropping a lease closes
+/// the connection instead, because its state is then unknown.
+pub struct Lease {
+    conn: Option<BackendConn>,
+    pool: Arc<Pool>,
+}
+
+impl Lease {
+    pub fn conn(&mut self) -> &mut BackendConn {
+        self.conn
+            .as_mut()
+            .expect("a lease holds its connection until consumed")
+    }
+
+    /// Returns a clean connection to the pool.
+    pub fn release(mut self) {
+        if let Some(conn) = self.conn.take() {
+            self.pool.put_back(conn);
+        }
+    }
+
+    /// Resets the connection (COM_RESET_CONNECTION and session set-up) and returns it;
+    /// closes it if the reset fails. For pinned or interrupted sessions.
+    pub async fn reset_and_release(mut self) {
+        let Some(mut conn) = self.conn.take() else {
+            return;
+        };
+        match conn.reset(self.pool.target()).await {
+            Ok(()) => self.pool.put_back(conn),
+            Err(e) => {
+                tracing::debug!(error = %e, "backend reset failed; closing it");
+                self.pool.metrics.database_connections_borrowed.dec();
+                self.pool.close(conn, "reset_failed");
+            }
+        }
+    }
+}
+
+impl Drop for Lease {
+    fn drop(&mut self) {
+        if let Some(conn) = self.conn.take() {
+            self.pool.metrics.database_connections_borrowed.dec();
+            self.pool.close(conn, "discarded");
+        }
+    }
+}

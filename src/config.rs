@@ -1,0 +1,349 @@
+//! Typed configuration: TOML in, one validated [`Config`] out. Validated once at load.
+
+use std::collections::HashMap;
+use std::net::SocketAddr;
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+
+use serde::Deserialize;
+
+/// The configuration every layer reads. Built only by [`Config::load`] / [`Config::parse`],
+/// so every value in it has been validated.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Config {
+    /// Client-facing listener.
+    pub server: ServerConfig,
+    /// HTTP listener for `/metrics`, `/healthz`, `/readyz`.
+    #[serde(default)]
+    pub admin: AdminConfig,
+    /// The MySQL server behind Sluice and the pool of connections to it.
+    pub backend: BackendConfig,
+    /// Database users clients may log in as.
+    #[serde(default)]
+    pub users: Vec<UserConfig>,
+    /// Logging.
+    #[serde(default)]
+    pub log: LogConfig,
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ServerConfig {
+    /// Address clients connect to.
+    pub listen: SocketAddr,
+    /// Accept queue length passed to listen(2). A storm of new connections must not
+    /// overflow it (design.md §11).
+    #[serde(default = "default_backlog")]
+    pub listen_backlog: u32,
+    /// Client connections above this are refused with error 1040.
+    #[serde(default = "default_max_clients")]
+    pub max_client_connections: usize,
+    /// Seconds a client has to finish the handshake and authentication.
+    #[serde(default = "default_handshake_timeout")]
+    pub handshake_timeout: Seconds,
+    /// Seconds a client may stay idle between commands before it is disconnected.
+    #[serde(default = "default_idle_client_timeout")]
+    pub idle_client_timeout: Seconds,
+    /// Seconds SIGTERM / SIGINT waits for open transactions before closing everything.
+    #[serde(default = "default_drain_timeout")]
+    pub drain_timeout: Seconds,
+    /// Largest client message accepted, in bytes (continuation packets included).
+    #[serde(default = "default_max_packet")]
+    pub max_packet_size: usize,
+    /// Version string in the greeting. Empty: the backend's own version string.
+    #[serde(default)]
+    pub server_version: String,
+    /// Plugin named in the greeting: `mysql_native_password` or `caching_sha2_password`.
+    /// Clients may answer with either; both are verified.
+    #[serde(default)]
+    pub auth_plugin: AuthPluginName,
+    /// TLS for clients. Absent: plaintext only.
+    pub tls: Option<ServerTlsConfig>,
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ServerTlsConfig {
+    /// PEM certificate chain.
+    pub cert: PathBuf,
+    /// PEM private key (PKCS#8, PKCS#1 or SEC1).
+    pub key: PathBuf,
+    /// Refuse clients that do not upgrade to TLS (error 3159).
+    #[serde(default)]
+    pub require: bool,
+}
+
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum AuthPluginName {
+    #[default]
+    MysqlNativePassword,
+    CachingSha2Password,
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct AdminConfig {
+    /// Address of the HTTP admin listener; absent disables it.
+    pub listen: Option<SocketAddr>,
+}
+
+impl Default for AdminConfig {
+    fn default() -> Self {
+        Self {
+            listen: Some(SocketAddr::from(([127, 0, 0, 1], 9104))),
+        }
+    }
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct BackendConfig {
+    /// `host:port` of the MySQL / MariaDB server.
+    pub address: String,
+    /// Seconds to connect and authenticate a new backend connection.
+    #[serde(default = "default_connect_timeout")]
+    pub connect_timeout: Seconds,
+    /// SQL run once on every new backend connection (and after a reset).
+    #[serde(default)]
+    pub init_query: String,
+    /// Pool cap as a percentage of the server's `@@max_connections` (1–100).
+    #[serde(default = "default_max_connections_percent")]
+    pub max_connections_percent: u32,
+    /// Idle connections kept, as a percentage of `max_connections` (0–max_connections_percent).
+    #[serde(default = "default_max_idle_percent")]
+    pub max_idle_connections_percent: u32,
+    /// Seconds a client waits for a backend connection before error 9501.
+    #[serde(default = "default_borrow_timeout")]
+    pub connection_borrow_timeout: Seconds,
+    /// Seconds after which a backend connection is closed when next released.
+    #[serde(default = "default_max_lifetime")]
+    pub max_lifetime: Seconds,
+    /// Seconds an idle backend connection is kept.
+    #[serde(default = "default_idle_timeout")]
+    pub idle_timeout: Seconds,
+    /// Seconds between reads of `@@max_connections`.
+    #[serde(default = "default_capacity_refresh")]
+    pub capacity_refresh_interval: Seconds,
+    /// TLS to the backend. Absent: plaintext.
+    pub tls: Option<BackendTlsConfig>,
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct BackendTlsConfig {
+    /// PEM bundle of CAs to trust; absent: the Mozilla roots (webpki-roots).
+    pub ca: Option<PathBuf>,
+    /// Name to verify in the server certificate; default: the host of `address`.
+    pub server_name: Option<String>,
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct UserConfig {
+    /// Name clients log in with; also the backend user.
+    pub name: String,
+    /// Password, used both to check clients and to log in to the backend.
+    pub password: String,
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct LogConfig {
+    /// `tracing` filter directive, e.g. `info` or `sluice=debug`. `RUST_LOG` wins.
+    #[serde(default = "default_log_level")]
+    pub level: String,
+}
+
+impl Default for LogConfig {
+    fn default() -> Self {
+        Self {
+            level: default_log_level(),
+        }
+    }
+}
+
+/// A duration written in TOML as a number of seconds (fractions allowed).
+#[derive(Debug, Clone, Copy, PartialEq, Deserialize)]
+#[serde(try_from = "f64")]
+pub struct Seconds(Duration);
+
+impl Seconds {
+    pub const fn from_secs(s: u64) -> Self {
+        Self(Duration::from_secs(s))
+    }
+
+    pub fn get(self) -> Duration {
+        self.0
+    }
+}
+
+impl TryFrom<f64> for Seconds {
+    type Error = String;
+
+    fn try_from(v: f64) -> Result<Self, Self::Error> {
+        Duration::try_from_secs_f64(v)
+            .map(Seconds)
+            .map_err(|_| format!("{v} is not a valid number of seconds"))
+    }
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum ConfigError {
+    #[error("cannot read {path}: {source}")]
+    Read {
+        path: PathBuf,
+        source: std::io::Error,
+    },
+    #[error("invalid configuration: {0}")]
+    Toml(#[from] toml::de::Error),
+    #[error("invalid configuration: {0}")]
+    Invalid(String),
+}
+
+/// The configuration compiled into the binary (config/local.toml): a local demo that
+/// needs no AWS.
+pub const EMBEDDED_DEFAULT: &str = include_str!("../config/local.toml");
+
+impl Config {
+    pub fn load(path: &Path) -> Result<Self, ConfigError> {
+        let text = std::fs::read_to_string(path).map_err(|source| ConfigError::Read {
+            path: path.to_owned(),
+            source,
+        })?;
+        Self::parse(&text)
+    }
+
+    pub fn parse(text: &str) -> Result<Self, ConfigError> {
+        let config: Config = toml::from_str(text)?;
+        config.validate()?;
+        Ok(config)
+    }
+
+    fn validate(&self) -> Result<(), ConfigError> {
+        let bad = |msg: String| Err(ConfigError::Invalid(msg));
+        let b = &self.backend;
+        if !(1..=100).contains(&b.max_connections_percent) {
+            return bad("backend.max_connections_percent must be 1–100".into());
+        }
+        if b.max_idle_connections_percent > b.max_connections_percent {
+            return bad(
+                "backend.max_idle_connections_percent must not exceed max_connections_percent"
+                    .into(),
+            );
+        }
+        if b.address
+            .rsplit_once(':')
+            .and_then(|(_, p)| p.parse::<u16>().ok())
+            .is_none()
+        {
+            return bad(format!("backend.address {:?} must be host:port", b.address));
+        }
+        if self.server.max_client_connections == 0 {
+            return bad("server.max_client_connections must be at least 1".into());
+        }
+        if self.server.max_packet_size < 1024 {
+            return bad("server.max_packet_size must be at least 1024".into());
+        }
+        for (name, d) in [
+            ("server.handshake_timeout", self.server.handshake_timeout),
+            ("backend.connect_timeout", b.connect_timeout),
+            (
+                "backend.capacity_refresh_interval",
+                b.capacity_refresh_interval,
+            ),
+        ] {
+            if d.get().is_zero() {
+                return bad(format!("{name} must be greater than 0"));
+            }
+        }
+        let mut seen = HashMap::new();
+        for u in &self.users {
+            if u.name.is_empty() || seen.insert(u.name.as_str(), ()).is_some() {
+                return bad(format!("user {:?} is empty or listed twice", u.name));
+            }
+        }
+        tracing_subscriber::EnvFilter::try_new(&self.log.level)
+            .map_err(|e| ConfigError::Invalid(format!("log.level: {e}")))?;
+        Ok(())
+    }
+
+    /// Host part of `backend.address`, for TLS server-name checks.
+    pub fn backend_host(&self) -> &str {
+        let addr = &self.backend.address;
+        let host = addr.rsplit_once(':').map_or(addr.as_str(), |(h, _)| h);
+        host.trim_start_matches('[').trim_end_matches(']')
+    }
+}
+
+fn default_backlog() -> u32 {
+    4096
+}
+fn default_max_clients() -> usize {
+    10_000
+}
+fn default_handshake_timeout() -> Seconds {
+    Seconds::from_secs(10)
+}
+fn default_idle_client_timeout() -> Seconds {
+    Seconds::from_secs(1800)
+}
+fn default_drain_timeout() -> Seconds {
+    Seconds::from_secs(30)
+}
+fn default_max_packet() -> usize {
+    64 << 20
+}
+fn default_connect_timeout() -> Seconds {
+    Seconds::from_secs(5)
+}
+fn default_max_connections_percent() -> u32 {
+    100
+}
+fn default_max_idle_percent() -> u32 {
+    50
+}
+fn default_borrow_timeout() -> Seconds {
+    Seconds::from_secs(120)
+}
+fn default_max_lifetime() -> Seconds {
+    Seconds::from_secs(3600)
+}
+fn default_idle_timeout() -> Seconds {
+    Seconds::from_secs(600)
+}
+fn default_capacity_refresh() -> Seconds {
+    Seconds::from_secs(60)
+}
+fn default_log_level() -> String {
+    "info".into()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn embedded_default_is_valid() {
+        let c = Config::parse(EMBEDDED_DEFAULT).unwrap();
+        assert!(!c.users.is_empty());
+    }
+
+    #[test]
+    fn documented_example_is_valid() {
+        let text = include_str!("../config/sluice.toml");
+        let c = Config::parse(text).unwrap();
+        assert_eq!(c.backend.max_connections_percent, 70);
+    }
+
+    #[test]
+    fn unknown_keys_and_bad_values_are_rejected() {
+        let base = "[server]\nlisten='127.0.0.1:1'\n[backend]\naddress='db:3306'\n";
+        assert!(Config::parse(base).is_ok());
+        assert!(Config::parse(&format!("{base}bogus = 1\n")).is_err());
+        assert!(Config::parse(&base.replace("db:3306", "db")).is_err());
+        assert!(Config::parse(&format!("{base}max_connections_percent = 0\n")).is_err());
+        assert!(Config::parse(&format!("{base}connection_borrow_timeout = -1\n")).is_err());
+    }
+}

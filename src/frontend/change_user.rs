@@ -1,0 +1,98 @@
+//! COM_CHANGE_USER: re-authenticates the client as another (or the same) user and starts
+//! a fresh session, as a direct connection would.
+
+use super::authenticate::{authenticate, Exchange};
+use super::session::{partition_key, Session};
+use super::FrontendError;
+use crate::auth::Plugin;
+use crate::config::AuthPluginName;
+use crate::protocol::packet::Frame;
+use crate::protocol::response::err_packet;
+use crate::protocol::wire::Reader;
+use crate::protocol::{caps, ProtocolError};
+
+struct ChangeUser<'a> {
+    user: &'a [u8],
+    auth_response: &'a [u8],
+    schema: Option<Vec<u8>>,
+    charset: Option<u8>,
+    plugin: Option<&'a [u8]>,
+}
+
+fn parse(payload: &[u8], capabilities: u32) -> Result<ChangeUser<'_>, ProtocolError> {
+    let mut r = Reader::new(payload);
+    r.skip(1, "command")?;
+    let user = r.null_terminated("user")?;
+    let auth_response = if capabilities & caps::SECURE_CONNECTION != 0 {
+        let n = r.u8("auth length")?;
+        r.bytes(usize::from(n), "auth response")?
+    } else {
+        r.null_terminated("auth response")?
+    };
+    let schema = r.null_terminated("schema")?;
+    let schema = Some(schema.to_vec()).filter(|s| !s.is_empty());
+    let charset = if r.remaining() >= 2 {
+        Some(r.u16("charset")? as u8)
+    } else {
+        None
+    };
+    let plugin = if capabilities & caps::PLUGIN_AUTH != 0 && !r.is_empty() {
+        Some(r.null_terminated("plugin")?)
+    } else {
+        None
+    };
+    Ok(ChangeUser {
+        user,
+        auth_response,
+        schema,
+        charset,
+        plugin,
+    })
+}
+
+/// Handles COM_CHANGE_USER after the session gave its backend back. A failed change
+/// ends the session, as MySQL does.
+pub async fn change_user(session: &mut Session<'_>, frame: Frame) -> Result<(), FrontendError> {
+    let seq = frame.seq().wrapping_add(1);
+    let request = match parse(frame.payload(), session.client.capabilities) {
+        Ok(r) => r,
+        Err(e) => {
+            session
+                .reply(&err_packet(seq, 1043, "08S01", "Bad handshake"))
+                .await?;
+            return Err(e.into());
+        }
+    };
+    let ctx = session.ctx();
+    let login = ctx.credentials.get(request.user).cloned();
+    let default_plugin = match ctx.config.server.auth_plugin {
+        AuthPluginName::MysqlNativePassword => Plugin::Native,
+        AuthPluginName::CachingSha2Password => Plugin::CachingSha2,
+    };
+    let scramble = session.client.scramble.clone();
+    let exchange = Exchange {
+        user: request.user,
+        peer: session.client.peer,
+        scramble: &scramble,
+        client_plugin: request.plugin,
+        auth_response: request.auth_response,
+        seq,
+        default_plugin,
+    };
+    let client = &mut session.client;
+    authenticate(
+        ctx,
+        &mut client.stream,
+        &mut client.reader,
+        login.as_ref(),
+        exchange,
+    )
+    .await?;
+    client.login = login.ok_or(FrontendError::AccessDenied)?;
+    client.schema = request.schema;
+    if let Some(charset) = request.charset {
+        client.charset = charset;
+    }
+    session.key = partition_key(&session.client);
+    Ok(())
+}

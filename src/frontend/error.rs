@@ -1,0 +1,38 @@
+//! Errors that end a client session or its setup.
+
+use crate::backend::BackendError;
+use crate::protocol::ProtocolError;
+
+#[derive(Debug, thiserror::Error)]
+pub enum FrontendError {
+    #[error(transparent)]
+    Protocol(#[from] ProtocolError),
+    #[error("TLS handshake with the client failed: {0}")]
+    Tls(std::io::Error),
+    #[error("client did not use TLS but TLS is required")]
+    TlsRequired,
+    #[error("client sent SSLRequest but TLS is not configured")]
+    TlsUnavailable,
+    #[error("access denied")]
+    AccessDenied,
+    #[error("too many client connections")]
+    TooManyConnections,
+    #[error("backend connection lost mid-response: {0}")]
+    Backend(#[from] BackendError),
+}
+
+impl FrontendError {
+    /// Metric label for a failed connection setup.
+    pub fn reason(&self) -> &'static str {
+        match self {
+            Self::Protocol(ProtocolError::Closed) => "client_closed",
+            Self::Protocol(ProtocolError::TooLarge { .. }) => "packet_too_large",
+            Self::Protocol(_) => "protocol",
+            Self::Tls(_) | Self::TlsUnavailable => "tls",
+            Self::TlsRequired => "tls_required",
+            Self::AccessDenied => "auth",
+            Self::TooManyConnections => "too_many_connections",
+            Self::Backend(_) => "backend",
+        }
+    }
+}

@@ -1,0 +1,170 @@
+//! Connection phase with a client: greeting, optional TLS upgrade, HandshakeResponse, auth.
+
+use std::net::SocketAddr;
+
+use rand::Rng;
+use tokio::io::AsyncWriteExt;
+use tokio::net::TcpStream;
+
+use super::authenticate::{authenticate, Exchange};
+use super::{Context, FrontendError};
+use crate::config::AuthPluginName;
+use crate::credentials::Login;
+use crate::net::MaybeTls;
+use crate::protocol::handshake::{Greeting, HandshakeResponse};
+use crate::protocol::packet::{self, read_exact_packet, PacketReader};
+use crate::protocol::response::err_packet;
+use crate::protocol::{caps, status};
+
+/// Capabilities Sluice offers clients. LOCAL_FILES, COMPRESS and query attributes are
+/// not offered; SSL is added when TLS is configured.
+pub const SERVER_CAPS: u32 = caps::LONG_PASSWORD
+    | caps::FOUND_ROWS
+    | caps::LONG_FLAG
+    | caps::CONNECT_WITH_DB
+    | caps::PROTOCOL_41
+    | caps::TRANSACTIONS
+    | caps::SECURE_CONNECTION
+    | caps::MULTI_STATEMENTS
+    | caps::MULTI_RESULTS
+    | caps::PS_MULTI_RESULTS
+    | caps::PLUGIN_AUTH
+    | caps::CONNECT_ATTRS
+    | caps::PLUGIN_AUTH_LENENC_CLIENT_DATA
+    | caps::SESSION_TRACK
+    | caps::DEPRECATE_EOF;
+
+/// Handshake packets are small; anything bigger is refused before it is read.
+const MAX_HANDSHAKE_PACKET: usize = 16 * 1024;
+
+/// Greeting version when neither the config nor a backend connection provided one.
+const FALLBACK_VERSION: &[u8] = b"8.0.36-sluice";
+
+/// An authenticated client, ready for the command phase.
+pub struct Client {
+    pub stream: MaybeTls,
+    pub reader: PacketReader,
+    pub login: Login,
+    /// Capabilities both sides agreed on.
+    pub capabilities: u32,
+    pub charset: u8,
+    pub schema: Option<Vec<u8>>,
+    pub connection_id: u32,
+    pub peer: SocketAddr,
+    /// The greeting's scramble, reused by COM_CHANGE_USER.
+    pub scramble: Vec<u8>,
+}
+
+/// A fresh random scramble: 20 printable bytes, never NUL (it is NUL-terminated on the wire).
+pub fn new_scramble() -> Vec<u8> {
+    let mut rng = rand::thread_rng();
+    (0..20).map(|_| rng.gen_range(0x21u8..0x7F)).collect()
+}
+
+pub async fn handshake(
+    ctx: &Context,
+    tcp: TcpStream,
+    peer: SocketAddr,
+    connection_id: u32,
+) -> Result<Client, FrontendError> {
+    let mut stream = MaybeTls::Plain(tcp);
+    let server = &ctx.config.server;
+    let scramble = new_scramble();
+    let mut server_caps = SERVER_CAPS;
+    if ctx.tls.is_some() {
+        server_caps |= caps::SSL;
+    }
+    let plugin = match server.auth_plugin {
+        AuthPluginName::MysqlNativePassword => crate::auth::Plugin::Native,
+        AuthPluginName::CachingSha2Password => crate::auth::Plugin::CachingSha2,
+    };
+    let version = if server.server_version.is_empty() {
+        ctx.pool
+            .server_version()
+            .unwrap_or_else(|| FALLBACK_VERSION.to_vec())
+    } else {
+        server.server_version.as_bytes().to_vec()
+    };
+    let greeting = Greeting {
+        server_version: version,
+        connection_id,
+        scramble: scramble.clone(),
+        capabilities: server_caps,
+        charset: 45,
+        status: status::AUTOCOMMIT,
+        auth_plugin: plugin.name().to_vec(),
+    };
+    write(&mut stream, &packet::packet(0, &greeting.encode())).await?;
+
+    // Read exactly one packet: after an SSLRequest the ClientHello follows at once and
+    // must stay in the socket for the TLS layer.
+    let (mut seq, mut payload) = read_exact_packet(&mut stream, MAX_HANDSHAKE_PACKET).await?;
+    let mut reader = PacketReader::new();
+    if HandshakeResponse::is_ssl_request(&payload) {
+        let Some(acceptor) = &ctx.tls else {
+            write(
+                &mut stream,
+                &err_packet(seq.wrapping_add(1), 1043, "08S01", "Bad handshake"),
+            )
+            .await?;
+            return Err(FrontendError::TlsUnavailable);
+        };
+        let MaybeTls::Plain(tcp) = stream else {
+            unreachable!("upgraded once")
+        };
+        let tls = acceptor.accept(tcp).await.map_err(FrontendError::Tls)?;
+        stream = MaybeTls::Tls(Box::new(tokio_rustls::TlsStream::Server(tls)));
+        let frame = reader.read(&mut stream, MAX_HANDSHAKE_PACKET).await?;
+        seq = frame.seq();
+        payload = frame.payload().to_vec();
+    } else if ctx.tls.is_some() && server.tls.as_ref().is_some_and(|t| t.require) {
+        let msg = "Connections using insecure transport are prohibited while --require_secure_transport=ON.";
+        write(
+            &mut stream,
+            &err_packet(seq.wrapping_add(1), 3159, "HY000", msg),
+        )
+        .await?;
+        return Err(FrontendError::TlsRequired);
+    }
+    let response = match HandshakeResponse::parse(&payload) {
+        Ok(r) => r,
+        Err(e) => {
+            write(
+                &mut stream,
+                &err_packet(seq.wrapping_add(1), 1043, "08S01", "Bad handshake"),
+            )
+            .await?;
+            return Err(e.into());
+        }
+    };
+    let capabilities = response.capabilities & server_caps;
+    let login = ctx.credentials.get(&response.user).cloned();
+    let exchange = Exchange {
+        user: &response.user,
+        peer,
+        scramble: &scramble,
+        client_plugin: response.auth_plugin.as_deref(),
+        auth_response: &response.auth_response,
+        seq: seq.wrapping_add(1),
+        default_plugin: plugin,
+    };
+    authenticate(ctx, &mut stream, &mut reader, login.as_ref(), exchange).await?;
+    Ok(Client {
+        stream,
+        reader,
+        login: login.ok_or(FrontendError::AccessDenied)?,
+        capabilities,
+        charset: response.charset,
+        schema: response.database,
+        connection_id,
+        peer,
+        scramble,
+    })
+}
+
+pub async fn write(stream: &mut MaybeTls, bytes: &[u8]) -> Result<(), FrontendError> {
+    stream
+        .write_all(bytes)
+        .await
+        .map_err(|e| FrontendError::Protocol(e.into()))
+}

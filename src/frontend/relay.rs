@@ -1,0 +1,139 @@
+//! Relays one backend response to the client: frames are passed through in batches,
+//! without copying, as they arrive; only OK packets are inspected (and rewritten for
+//! clients without `CLIENT_SESSION_TRACK`).
+
+use bytes::BytesMut;
+use tokio::io::AsyncWriteExt;
+
+use crate::backend::conn::BackendConn;
+use crate::multiplex::tracking::{observe, Observation};
+use crate::net::MaybeTls;
+use crate::protocol::packet::{self, MAX_PAYLOAD};
+use crate::protocol::response::{Expect, OkPacket, Seen, Tracker};
+use crate::protocol::{caps, status, ProtocolError};
+
+/// What a relayed response told about the session.
+#[derive(Debug, Default)]
+pub struct Outcome {
+    /// Status flags of the last OK or EOF packet, if the response had one.
+    pub status: Option<u16>,
+    pub observation: Observation,
+    /// The response was (or ended with) an ERR packet.
+    pub error: bool,
+}
+
+/// Why a relay stopped early.
+#[derive(Debug)]
+pub enum RelayError {
+    /// The backend failed; `sent` says whether part of the response reached the client.
+    Backend { sent: bool, error: ProtocolError },
+    /// Writing to the client failed.
+    Client(std::io::Error),
+}
+
+/// Relays the response to the command just written to `conn`.
+///
+/// Not cancellation safe: a response cut short leaves the backend mid-stream, so the
+/// caller must discard the connection when this returns an error.
+pub async fn relay_response(
+    client: &mut MaybeTls,
+    conn: &mut BackendConn,
+    expect: Expect,
+    client_caps: u32,
+) -> Result<Outcome, RelayError> {
+    let rewrite_ok = client_caps & caps::SESSION_TRACK == 0;
+    let mut tracker = Tracker::new(expect, client_caps & caps::DEPRECATE_EOF != 0);
+    let mut outcome = Outcome::default();
+    let mut pending = BytesMut::new();
+    let mut sent = false;
+    let mut continuing = false;
+    let (backend, reader) = conn.io();
+    let mut schema_change = None;
+    loop {
+        let frame = match reader.next_buffered(MAX_PAYLOAD) {
+            Ok(Some(frame)) => frame,
+            Ok(None) => {
+                flush(client, &mut pending, &mut sent).await?;
+                if let Err(error) = reader.fill(backend).await {
+                    return Err(RelayError::Backend { sent, error });
+                }
+                continue;
+            }
+            Err(error) => return Err(RelayError::Backend { sent, error }),
+        };
+        let payload = frame.payload();
+        let was_continuing = continuing;
+        continuing = frame.is_continued();
+        if !was_continuing {
+            let seen = tracker
+                .feed(payload, payload.len())
+                .map_err(|error| RelayError::Backend { sent, error })?;
+            match seen {
+                Seen::Ok => {
+                    let ok = OkPacket::parse(payload, true)
+                        .map_err(|error| RelayError::Backend { sent, error })?;
+                    outcome.status = Some(ok.status);
+                    let obs = observe(ok.status, ok.session_state);
+                    if obs.schema.is_some() {
+                        schema_change = obs.schema.clone();
+                        outcome.observation.schema = obs.schema;
+                    }
+                    if outcome.observation.pin.is_none() {
+                        outcome.observation.pin = obs.pin;
+                    }
+                    let trailing =
+                        ok.status & status::SESSION_STATE_CHANGED != 0 || !ok.info.is_empty();
+                    if rewrite_ok && trailing {
+                        let rewritten = ok.encode_without_session_track(payload[0]);
+                        flush(client, &mut pending, &mut sent).await?;
+                        let bytes = packet::packet(frame.seq(), &rewritten);
+                        client.write_all(&bytes).await.map_err(RelayError::Client)?;
+                        sent = true;
+                        if tracker.is_done() {
+                            break;
+                        }
+                        continue;
+                    }
+                }
+                Seen::Eof => outcome.status = Some(tracker.status()),
+                Seen::Err => outcome.error = true,
+                Seen::LocalInfile => {
+                    // Never negotiated, so a server that asks anyway is not followed.
+                    return Err(RelayError::Backend {
+                        sent,
+                        error: ProtocolError::Malformed("unexpected LOCAL INFILE request"),
+                    });
+                }
+                Seen::Data => {}
+            }
+        }
+        pending.unsplit(frame.into_bytes());
+        if tracker.is_done() && !continuing {
+            flush(client, &mut pending, &mut sent).await?;
+            break;
+        }
+    }
+    if let Some(schema) = schema_change {
+        conn.schema = crate::backend::conn::Schema::Known(schema);
+    }
+    conn.last_used = std::time::Instant::now();
+    Ok(outcome)
+}
+
+async fn flush(
+    client: &mut MaybeTls,
+    pending: &mut BytesMut,
+    sent: &mut bool,
+) -> Result<(), RelayError> {
+    if pending.is_empty() {
+        return Ok(());
+    }
+    client
+        .write_all(pending)
+        .await
+        .map_err(RelayError::Client)?;
+    *sent = true;
+    // Drop the frames so the read buffer can reclaim their memory.
+    *pending = BytesMut::new();
+    Ok(())
+}

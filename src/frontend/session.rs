@@ -1,0 +1,378 @@
+//! The command loop of one authenticated client: classify each command, lease a backend
+//! (or keep the pinned one), relay, then keep or release the backend.
+
+use super::handshake::{write, Client};
+use super::relay::{relay_response, RelayError};
+use super::{Context, FrontendError};
+use crate::backend::conn::Schema;
+use crate::backend::{BackendError, Lease, PartitionKey};
+use crate::multiplex::{classify, PinReason};
+use crate::protocol::command::Command;
+use crate::protocol::packet::{Frame, MAX_PAYLOAD};
+use crate::protocol::response::{err_packet, ok_packet, Expect};
+use crate::protocol::{caps, status, ProtocolError};
+
+pub struct Session<'a> {
+    ctx: &'a Context,
+    pub(super) client: Client,
+    pub(super) key: PartitionKey,
+    lease: Option<Lease>,
+    pin: Option<PinReason>,
+    in_transaction: bool,
+}
+
+/// How a command is relayed.
+#[derive(Clone, Copy)]
+enum Relay {
+    Respond(Expect),
+    /// COM_STMT_CLOSE and COM_STMT_SEND_LONG_DATA: the server sends nothing back.
+    NoResponse,
+}
+
+impl<'a> Session<'a> {
+    pub fn new(ctx: &'a Context, client: Client) -> Self {
+        let key = partition_key(&client);
+        Self {
+            ctx,
+            client,
+            key,
+            lease: None,
+            pin: None,
+            in_transaction: false,
+        }
+    }
+
+    pub async fn run(mut self) -> Result<(), FrontendError> {
+        let result = self.command_loop().await;
+        self.give_back().await;
+        result
+    }
+
+    async fn command_loop(&mut self) -> Result<(), FrontendError> {
+        let idle = self.ctx.config.server.idle_client_timeout.get();
+        let max_first = self.ctx.config.server.max_packet_size.min(MAX_PAYLOAD);
+        let mut shutdown = self.ctx.shutdown.clone();
+        loop {
+            if *shutdown.borrow() && !self.in_transaction {
+                return Ok(());
+            }
+            let read = tokio::select! {
+                // Cancellation safe: PacketReader keeps partial reads.
+                r = self.client.reader.read(&mut self.client.stream, max_first) => r,
+                () = tokio::time::sleep(idle) => {
+                    tracing::debug!(peer = %self.client.peer, "idle client timeout");
+                    return Ok(());
+                }
+                changed = shutdown.changed(), if !self.in_transaction => match changed {
+                    Ok(()) => continue,
+                    Err(_) => return Ok(()),
+                },
+            };
+            let frame = match read {
+                Ok(frame) => frame,
+                Err(ProtocolError::Closed) => return Ok(()),
+                Err(e @ ProtocolError::TooLarge { .. }) => {
+                    let msg = "Got a packet bigger than 'max_allowed_packet' bytes";
+                    let _ =
+                        write(&mut self.client.stream, &err_packet(1, 1153, "08S01", msg)).await;
+                    return Err(e.into());
+                }
+                Err(e) => return Err(e.into()),
+            };
+            if !self.dispatch(frame).await? {
+                return Ok(());
+            }
+        }
+    }
+
+    /// Handles one command; false when the client quit.
+    async fn dispatch(&mut self, frame: Frame) -> Result<bool, FrontendError> {
+        let seq = frame.seq().wrapping_add(1);
+        let Some(&byte) = frame.payload().first() else {
+            self.reply(&err_packet(seq, 1047, "08S01", "Unknown command"))
+                .await?;
+            return Ok(true);
+        };
+        let command = Command::from_byte(byte);
+        let relay = match command {
+            Command::Quit => return Ok(false),
+            Command::Ping if self.lease.is_none() => {
+                self.reply(&ok_packet(seq, status::AUTOCOMMIT)).await?;
+                return Ok(true);
+            }
+            Command::ResetConnection => {
+                self.give_back().await;
+                self.reply(&ok_packet(seq, status::AUTOCOMMIT)).await?;
+                return Ok(true);
+            }
+            Command::ChangeUser => {
+                self.give_back().await;
+                return super::change_user::change_user(self, frame)
+                    .await
+                    .map(|()| true);
+            }
+            Command::StmtClose | Command::StmtSendLongData if self.lease.is_none() => {
+                // Nothing was prepared on any backend, so there is nothing to close.
+                return Ok(true);
+            }
+            Command::Unsupported(_) | Command::ProcessKill => {
+                self.reply(&err_packet(seq, 1047, "08S01", "Unknown command"))
+                    .await?;
+                return Ok(true);
+            }
+            Command::Query => {
+                let sql = &frame.payload()[1..];
+                if frame.is_continued() {
+                    self.pin(PinReason::LargeStatement);
+                } else if classify::is_kill(sql) {
+                    let msg = "This version of Sluice doesn't yet support 'KILL'";
+                    self.reply(&err_packet(seq, 1235, "42000", msg)).await?;
+                    return Ok(true);
+                } else if let Some(reason) = classify::pin_for(sql) {
+                    self.pin(reason);
+                }
+                Relay::Respond(Expect::Results)
+            }
+            Command::StmtPrepare => {
+                self.pin(PinReason::PreparedStatement);
+                Relay::Respond(Expect::Prepare)
+            }
+            Command::SetOption => {
+                self.pin(PinReason::SetOption);
+                Relay::Respond(Expect::Results)
+            }
+            Command::FieldList => Relay::Respond(Expect::FieldList),
+            Command::Statistics => Relay::Respond(Expect::Single),
+            Command::StmtFetch => Relay::Respond(Expect::Fetch),
+            Command::StmtClose | Command::StmtSendLongData => Relay::NoResponse,
+            Command::InitDb | Command::Ping | Command::StmtExecute | Command::StmtReset => {
+                Relay::Respond(Expect::Results)
+            }
+        };
+        self.ctx.metrics.queries.inc();
+        self.execute(frame, relay).await?;
+        Ok(true)
+    }
+
+    /// Runs a command on a backend and relays its response.
+    async fn execute(&mut self, first: Frame, relay: Relay) -> Result<(), FrontendError> {
+        if self.lease.is_none() {
+            match self.borrow().await {
+                Ok(lease) => self.lease = Some(lease),
+                Err(e) => {
+                    let seq = self.skip_rest(&first).await?;
+                    return self.reply_backend_error(seq, &e).await;
+                }
+            }
+        }
+        let lease = self.lease.as_mut().expect("leased above");
+        if let Some(schema) = &self.client.schema {
+            if lease.conn().schema != Schema::Known(Some(schema.clone())) {
+                if let Err(e) = lease.conn().init_db(schema).await {
+                    // The schema is gone (as on a direct connection whose database was
+                    // dropped, the session continues without one).
+                    self.client.schema = None;
+                    if e.server_code().is_none() {
+                        self.lease = None;
+                    }
+                    let seq = self.skip_rest(&first).await?;
+                    self.reply_backend_error(seq, &e).await?;
+                    self.settle();
+                    return Ok(());
+                }
+            }
+        }
+        let reply_seq = match self.forward(first).await {
+            Ok(seq) => seq,
+            Err(e) => {
+                self.lease = None;
+                return Err(e);
+            }
+        };
+        let Relay::Respond(expect) = relay else {
+            self.settle();
+            return Ok(());
+        };
+        let lease = self.lease.as_mut().expect("leased above");
+        match relay_response(
+            &mut self.client.stream,
+            lease.conn(),
+            expect,
+            self.client.capabilities,
+        )
+        .await
+        {
+            Ok(outcome) => {
+                if outcome.error {
+                    self.ctx.metrics.query_errors.inc();
+                }
+                if let Some(flags) = outcome.status {
+                    self.in_transaction = flags & (status::IN_TRANS | status::CURSOR_EXISTS) != 0;
+                }
+                if let Some(schema) = outcome.observation.schema {
+                    self.client.schema = schema;
+                }
+                if let Some(reason) = outcome.observation.pin {
+                    self.pin(reason);
+                }
+                self.settle();
+                Ok(())
+            }
+            Err(RelayError::Client(e)) => {
+                // The client is gone mid-response; the backend is mid-stream: close it.
+                self.lease = None;
+                Err(FrontendError::Protocol(e.into()))
+            }
+            Err(RelayError::Backend { sent, error }) => {
+                tracing::warn!(error = %error, "backend connection lost mid-statement");
+                self.lease = None;
+                self.in_transaction = false;
+                self.unpin();
+                if sent {
+                    return Err(BackendError::Protocol(error).into());
+                }
+                let msg = "Lost connection to MySQL server during query";
+                self.reply(&err_packet(reply_seq, 2013, "HY000", msg))
+                    .await?;
+                Ok(())
+            }
+        }
+    }
+
+    /// Writes the command (and its continuation packets) to the backend; returns the
+    /// sequence id of the response.
+    async fn forward(&mut self, first: Frame) -> Result<u8, FrontendError> {
+        let max = self.ctx.config.server.max_packet_size;
+        let lease = self.lease.as_mut().expect("leased");
+        lease.conn().write(first.as_wire()).await?;
+        let mut total = first.payload().len();
+        let mut more = first.is_continued();
+        let mut seq = first.seq();
+        while more {
+            let frame = self
+                .client
+                .reader
+                .read(&mut self.client.stream, MAX_PAYLOAD)
+                .await?;
+            total += frame.payload().len();
+            if total > max {
+                return Err(ProtocolError::TooLarge {
+                    size: total,
+                    limit: max,
+                }
+                .into());
+            }
+            more = frame.is_continued();
+            seq = frame.seq();
+            lease.conn().write(frame.as_wire()).await?;
+        }
+        Ok(seq.wrapping_add(1))
+    }
+
+    /// Reads and drops the continuation packets of a command that will not run; returns
+    /// the sequence id for the reply.
+    async fn skip_rest(&mut self, first: &Frame) -> Result<u8, FrontendError> {
+        let mut seq = first.seq();
+        let mut more = first.is_continued();
+        while more {
+            let frame = self
+                .client
+                .reader
+                .read(&mut self.client.stream, MAX_PAYLOAD)
+                .await?;
+            seq = frame.seq();
+            more = frame.is_continued();
+        }
+        Ok(seq.wrapping_add(1))
+    }
+
+    async fn borrow(&mut self) -> Result<Lease, BackendError> {
+        let schema = self.client.schema.as_deref();
+        self.ctx
+            .pool
+            .borrow(&self.client.login, &self.key, schema)
+            .await
+    }
+
+    /// Releases the backend when nothing ties the session to it.
+    fn settle(&mut self) {
+        if self.pin.is_none() && !self.in_transaction {
+            if let Some(lease) = self.lease.take() {
+                lease.release();
+            }
+        }
+    }
+
+    fn pin(&mut self, reason: PinReason) {
+        if self.pin.is_none() {
+            self.pin = Some(reason);
+            self.ctx
+                .metrics
+                .pins
+                .with_label_values(&[reason.as_str()])
+                .inc();
+            self.ctx.metrics.database_connections_pinned.inc();
+            tracing::debug!(peer = %self.client.peer, reason = reason.as_str(), "session pinned");
+        }
+    }
+
+    fn unpin(&mut self) {
+        if self.pin.take().is_some() {
+            self.ctx.metrics.database_connections_pinned.dec();
+        }
+    }
+
+    /// Returns the backend at the end of a session, COM_RESET_CONNECTION or
+    /// COM_CHANGE_USER: reset first if the session left state or a transaction on it.
+    pub(super) async fn give_back(&mut self) {
+        let dirty = self.pin.is_some() || self.in_transaction;
+        self.unpin();
+        self.in_transaction = false;
+        if let Some(lease) = self.lease.take() {
+            if dirty {
+                lease.reset_and_release().await;
+            } else {
+                lease.release();
+            }
+        }
+    }
+
+    pub(super) fn ctx(&self) -> &'a Context {
+        self.ctx
+    }
+
+    pub(super) async fn reply(&mut self, bytes: &[u8]) -> Result<(), FrontendError> {
+        write(&mut self.client.stream, bytes).await
+    }
+
+    async fn reply_backend_error(
+        &mut self,
+        seq: u8,
+        e: &BackendError,
+    ) -> Result<(), FrontendError> {
+        self.ctx.metrics.query_errors.inc();
+        let packet = match e {
+            BackendError::BorrowTimeout => err_packet(
+                seq,
+                9501,
+                "HY000",
+                "Timed-out waiting to acquire database connection",
+            ),
+            BackendError::Server { code, message } => err_packet(seq, *code, "HY000", message),
+            other => {
+                tracing::warn!(error = %other, "cannot get a backend connection");
+                let msg = format!("Can't connect to MySQL server through Sluice ({other})");
+                err_packet(seq, 2003, "HY000", &msg)
+            }
+        };
+        self.reply(&packet).await
+    }
+}
+
+pub(super) fn partition_key(client: &Client) -> PartitionKey {
+    PartitionKey {
+        user: client.login.user.clone(),
+        flags: client.capabilities & caps::SEMANTIC,
+        charset: client.charset,
+    }
+}

@@ -1,0 +1,53 @@
+//! Sluice: a MySQL connection-pooling and multiplexing proxy — an open-source answer to
+//! Amazon RDS Proxy.
+//!
+//! # Lifecycle of a client connection
+//!
+//! ```text
+//! accept ─► greeting (fresh scramble) ─► [SSLRequest ─► TLS] ─► HandshakeResponse
+//!        ─► authenticate (native / caching_sha2) ─► OK ─► command loop:
+//!           read command ─► classify ─► lease a backend (or keep the pinned one)
+//!           ─► sync schema ─► relay request ─► relay response, read status flags and
+//!           session-track info ─► in transaction or pinned? keep : release to pool
+//! ```
+//!
+//! # Layout
+//!
+//! - [`config`]: typed TOML configuration, validated once.
+//! - [`server`]: listener, accept loop, client limit, graceful drain.
+//! - [`admin`]: HTTP `/metrics`, `/healthz`, `/readyz`.
+//! - [`metrics`]: the one registry of every metric.
+//! - [`protocol`]: MySQL wire format only, no I/O policy.
+//! - [`frontend`]: one client session: handshake, TLS, auth, command loop, relay.
+//! - [`auth`]: password plugins.
+//! - [`backend`]: backend connections, the capped pool, backend TLS.
+//! - [`multiplex`]: pin reasons, SQL lexer and classifier, session-tracker reading.
+//! - [`credentials`]: where passwords come from.
+//! - [`net`], [`tls`]: plain-or-TLS streams, PEM loading.
+#![forbid(unsafe_code)]
+
+pub mod admin;
+pub mod auth;
+pub mod backend;
+pub mod config;
+pub mod credentials;
+pub mod frontend;
+pub mod metrics;
+pub mod multiplex;
+pub mod net;
+pub mod protocol;
+pub mod server;
+pub mod telemetry;
+pub mod tls;
+
+/// Checks what `--check-config` checks beyond parsing: the TLS files load.
+pub fn check(config: &config::Config) -> Result<(), config::ConfigError> {
+    let invalid = |e: tls::TlsError| config::ConfigError::Invalid(e.to_string());
+    if let Some(t) = &config.server.tls {
+        tls::server_config(t).map_err(invalid)?;
+    }
+    if let Some(t) = &config.backend.tls {
+        backend::tls::BackendTls::from_config(t, config.backend_host()).map_err(invalid)?;
+    }
+    Ok(())
+}

@@ -1,0 +1,71 @@
+//! The `sluice` binary: parse the command line, load the config, start logging and the
+//! runtime, run the server until SIGTERM / SIGINT.
+
+use std::path::PathBuf;
+use std::process::ExitCode;
+use std::sync::Arc;
+
+use clap::Parser;
+use sluice::config::{Config, EMBEDDED_DEFAULT};
+
+/// A MySQL connection-pooling and multiplexing proxy.
+#[derive(Parser)]
+#[command(version)]
+struct Cli {
+    /// Configuration file (TOML). Without it, the embedded default (config/local.toml).
+    #[arg(long, value_name = "FILE")]
+    config: Option<PathBuf>,
+    /// Validate a configuration file and exit.
+    #[arg(long, value_name = "FILE", conflicts_with = "config")]
+    check_config: Option<PathBuf>,
+}
+
+fn main() -> ExitCode {
+    let cli = Cli::parse();
+    if let Some(path) = cli.check_config {
+        return match Config::load(&path).and_then(|c| sluice::check(&c)) {
+            Ok(()) => {
+                println!("{}: ok", path.display());
+                ExitCode::SUCCESS
+            }
+            Err(e) => {
+                eprintln!("{}: {e}", path.display());
+                ExitCode::FAILURE
+            }
+        };
+    }
+    let config = match &cli.config {
+        Some(path) => Config::load(path),
+        None => Config::parse(EMBEDDED_DEFAULT),
+    };
+    let config = match config {
+        Ok(c) => Arc::new(c),
+        Err(e) => {
+            eprintln!("sluice: {e}");
+            return ExitCode::FAILURE;
+        }
+    };
+    sluice::telemetry::init(&config.log.level);
+    let runtime = match tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+    {
+        Ok(r) => r,
+        Err(e) => {
+            eprintln!("sluice: cannot start the runtime: {e}");
+            return ExitCode::FAILURE;
+        }
+    };
+    runtime.block_on(async move {
+        match sluice::server::Server::bind(config).await {
+            Ok(server) => {
+                server.run(sluice::server::shutdown_signal()).await;
+                ExitCode::SUCCESS
+            }
+            Err(e) => {
+                tracing::error!(error = %e, "cannot start");
+                ExitCode::FAILURE
+            }
+        }
+    })
+}

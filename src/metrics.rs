@@ -1,0 +1,162 @@
+//! One typed registry of every metric Sluice exports (design.md §8).
+
+use prometheus::{
+    Encoder, Histogram, HistogramOpts, IntCounter, IntCounterVec, IntGauge, IntGaugeVec, Opts,
+    Registry, TextEncoder,
+};
+
+/// All metrics, registered once in their own registry and passed around in an `Arc`.
+pub struct Metrics {
+    registry: Registry,
+    pub client_connections: IntGaugeVec,
+    pub client_connections_received: IntCounter,
+    pub client_connections_setup_succeeded: IntCounterVec,
+    pub client_connections_setup_failed: IntCounterVec,
+    pub database_connections: IntGauge,
+    pub database_connections_idle: IntGauge,
+    pub database_connections_borrowed: IntGauge,
+    pub database_connections_pinned: IntGauge,
+    pub database_connections_max_allowed: IntGauge,
+    pub database_connections_setup_succeeded: IntCounter,
+    pub database_connections_setup_failed: IntCounter,
+    pub database_connections_closed: IntCounterVec,
+    pub borrow_duration: Histogram,
+    pub borrow_timeouts: IntCounter,
+    pub pins: IntCounterVec,
+    pub queries: IntCounter,
+    pub query_errors: IntCounter,
+}
+
+impl Default for Metrics {
+    fn default() -> Self {
+        Self::new()
+    }
+}
+
+impl Metrics {
+    pub fn new() -> Self {
+        let registry = Registry::new_custom(Some("sluice".into()), None)
+            .expect("static registry prefix is valid");
+        fn reg<T: prometheus::core::Collector + Clone + 'static>(r: &Registry, c: T) -> T {
+            r.register(Box::new(c.clone()))
+                .expect("metric names are static and unique");
+            c
+        }
+        let gauge = |name: &str, help: &str| reg(&registry, IntGauge::new(name, help).unwrap());
+        let counter = |name: &str, help: &str| reg(&registry, IntCounter::new(name, help).unwrap());
+        let counter_vec = |name: &str, help: &str, labels: &[&str]| {
+            reg(
+                &registry,
+                IntCounterVec::new(Opts::new(name, help), labels).unwrap(),
+            )
+        };
+        Self {
+            client_connections: reg(
+                &registry,
+                IntGaugeVec::new(
+                    Opts::new("client_connections", "Open client connections, by TLS use."),
+                    &["tls"],
+                )
+                .unwrap(),
+            ),
+            client_connections_received: counter(
+                "client_connections_received_total",
+                "Client connections accepted.",
+            ),
+            client_connections_setup_succeeded: counter_vec(
+                "client_connections_setup_succeeded_total",
+                "Client connections that authenticated, by TLS use.",
+                &["tls"],
+            ),
+            client_connections_setup_failed: counter_vec(
+                "client_connections_setup_failed_total",
+                "Client connections that failed before the command phase, by reason.",
+                &["reason"],
+            ),
+            database_connections: gauge("database_connections", "Open backend connections."),
+            database_connections_idle: gauge(
+                "database_connections_idle",
+                "Backend connections idle in the pool.",
+            ),
+            database_connections_borrowed: gauge(
+                "database_connections_borrowed",
+                "Backend connections lent to a client.",
+            ),
+            database_connections_pinned: gauge(
+                "database_connections_pinned",
+                "Backend connections pinned to one client session.",
+            ),
+            database_connections_max_allowed: gauge(
+                "database_connections_max_allowed",
+                "Pool cap: max_connections × max_connections_percent / 100 (0 while unknown).",
+            ),
+            database_connections_setup_succeeded: counter(
+                "database_connections_setup_succeeded_total",
+                "Backend connections opened and authenticated.",
+            ),
+            database_connections_setup_failed: counter(
+                "database_connections_setup_failed_total",
+                "Backend connection attempts that failed.",
+            ),
+            database_connections_closed: counter_vec(
+                "database_connections_closed_total",
+                "Backend connections closed, by reason.",
+                &["reason"],
+            ),
+            borrow_duration: reg(
+                &registry,
+                Histogram::with_opts(
+                    HistogramOpts::new(
+                        "database_connection_borrow_duration_seconds",
+                        "Time a client waited for a backend connection.",
+                    )
+                    .buckets(vec![
+                        0.000_05, 0.000_1, 0.000_25, 0.000_5, 0.001, 0.002_5, 0.005, 0.01, 0.025,
+                        0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0, 30.0, 60.0, 120.0,
+                    ]),
+                )
+                .unwrap(),
+            ),
+            borrow_timeouts: counter(
+                "database_connection_borrow_timeouts_total",
+                "Borrows that gave up after connection_borrow_timeout (ERROR 9501).",
+            ),
+            pins: counter_vec(
+                "pins_total",
+                "Client sessions pinned to a backend connection, by reason.",
+                &["reason"],
+            ),
+            queries: counter("queries_total", "Client commands relayed to the backend."),
+            query_errors: counter(
+                "query_errors_total",
+                "Client commands answered with an error packet.",
+            ),
+            registry,
+        }
+    }
+
+    /// Prometheus text exposition of every metric.
+    pub fn render(&self) -> String {
+        let mut out = Vec::new();
+        TextEncoder::new()
+            .encode(&self.registry.gather(), &mut out)
+            .expect("text encoding into a Vec cannot fail");
+        String::from_utf8(out).expect("prometheus text format is UTF-8")
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn renders_prefixed_names() {
+        let m = Metrics::new();
+        m.pins.with_label_values(&["user_variable"]).inc();
+        m.client_connections.with_label_values(&["false"]).inc();
+        let text = m.render();
+        assert!(text.contains("sluice_pins_total{reason=\"user_variable\"} 1"));
+        assert!(text.contains("sluice_client_connections{tls=\"false\"} 1"));
+        assert!(text.contains("sluice_database_connection_borrow_duration_seconds_bucket"));
+    }
+}

@@ -1,0 +1,118 @@
+//! Classifies COM_QUERY text for the session effects the server's trackers do not report
+//! (GET_LOCK, LOCK TABLES, SQL_CALC_FOUND_ROWS, HANDLER, XA, ...).
+
+use super::lexer::{is, tokens, Token};
+use super::PinReason;
+
+/// The pin a statement needs before it runs, if any.
+pub fn pin_for(sql: &[u8]) -> Option<PinReason> {
+    let toks: Vec<Token<'_>> = tokens(sql).collect();
+    let first = toks.first()?;
+    let second = toks.get(1);
+    let kw = |t: Option<&Token<'_>>, k: &str| t.is_some_and(|t| is(t, k));
+
+    // Statement-level effects, decided by the leading keywords.
+    if is(first, "LOCK") {
+        return Some(PinReason::TableLock);
+    }
+    if is(first, "FLUSH")
+        && toks.windows(2).any(|w| {
+            (is(&w[0], "READ") && is(&w[1], "LOCK")) || (is(&w[0], "FOR") && is(&w[1], "EXPORT"))
+        })
+    {
+        return Some(PinReason::TableLock);
+    }
+    if is(first, "HANDLER") {
+        return Some(PinReason::Handler);
+    }
+    if is(first, "XA") {
+        return Some(PinReason::Xa);
+    }
+    if is(first, "PREPARE") || is(first, "EXECUTE") || is(first, "DEALLOCATE") {
+        return Some(PinReason::SqlPrepare);
+    }
+    if is(first, "CREATE") && kw(second, "TEMPORARY") {
+        return Some(PinReason::TemporaryTable);
+    }
+    if is(first, "SET") && kw(second, "TRANSACTION") {
+        return Some(PinReason::NextTransaction);
+    }
+
+    // Effects anywhere in the statement.
+    for (i, t) in toks.iter().enumerate() {
+        match t {
+            Token::UserVar => return Some(PinReason::UserVariable),
+            Token::Word(w) if w.eq_ignore_ascii_case(b"SQL_CALC_FOUND_ROWS") => {
+                return Some(PinReason::FoundRows)
+            }
+            Token::Word(w)
+                if (w.eq_ignore_ascii_case(b"GET_LOCK")
+                    || w.eq_ignore_ascii_case(b"RELEASE_LOCK"))
+                    && toks.get(i + 1) == Some(&Token::Punct(b'(')) =>
+            {
+                return Some(PinReason::NamedLock)
+            }
+            _ => {}
+        }
+    }
+    None
+}
+
+/// KILL [CONNECTION | QUERY] n: the ids clients know are Sluice's, not the server's, so
+/// relaying it would kill someone else's backend work.
+pub fn is_kill(sql: &[u8]) -> bool {
+    tokens(sql).next().is_some_and(|t| is(&t, "KILL"))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn kill_is_recognised() {
+        assert!(is_kill(b" /* x */ kill query 12"));
+        assert!(!is_kill(b"SELECT 'kill'"));
+    }
+
+    #[test]
+    fn pins_what_trackers_miss() {
+        let cases: &[(&str, Option<PinReason>)] = &[
+            ("SELECT * FROM menus", None),
+            ("select get_lock('a', 1)", Some(PinReason::NamedLock)),
+            ("SELECT 'get_lock(' FROM t", None),
+            ("SELECT `get_lock` FROM t", None),
+            ("/* LOCK TABLES */ SELECT 1", None),
+            ("lock tables t write", Some(PinReason::TableLock)),
+            ("FLUSH TABLES WITH READ LOCK", Some(PinReason::TableLock)),
+            ("FLUSH TABLES t FOR EXPORT", Some(PinReason::TableLock)),
+            ("FLUSH STATUS", None),
+            (
+                "SELECT SQL_CALC_FOUND_ROWS * FROM t LIMIT 1",
+                Some(PinReason::FoundRows),
+            ),
+            ("HANDLER t OPEN", Some(PinReason::Handler)),
+            ("xa start 'x'", Some(PinReason::Xa)),
+            ("SET @x := 1", Some(PinReason::UserVariable)),
+            ("SELECT @x", Some(PinReason::UserVariable)),
+            ("SELECT 1 INTO @x", Some(PinReason::UserVariable)),
+            ("SELECT 'a@b.c'", None),
+            ("SELECT @@version", None),
+            ("PREPARE s FROM 'SELECT 1'", Some(PinReason::SqlPrepare)),
+            (
+                "CREATE TEMPORARY TABLE t (a int)",
+                Some(PinReason::TemporaryTable),
+            ),
+            ("CREATE TABLE t (a int)", None),
+            (
+                "SET TRANSACTION READ ONLY",
+                Some(PinReason::NextTransaction),
+            ),
+            ("SET SESSION TRANSACTION READ ONLY", None),
+            ("/*!40000 LOCK TABLES t READ */", Some(PinReason::TableLock)),
+            ("", None),
+        ];
+        for (sql, want) in cases {
+            assert_eq!(pin_for(sql.as_bytes()), *want, "{sql}");
+        }
+    }
+}

@@ -1,0 +1,102 @@
+//! Reads what the server's session trackers reported in an OK packet and decides what it
+//! means for the client session: a new schema, or state that pins.
+
+use super::PinReason;
+use crate::protocol::session_track::{changes, Change};
+use crate::protocol::status;
+
+/// What one OK packet says about the session.
+#[derive(Debug, Default, PartialEq, Eq)]
+pub struct Observation {
+    /// The default schema changed (None inside: no schema).
+    pub schema: Option<Option<Vec<u8>>>,
+    /// State the proxy cannot carry to another connection.
+    pub pin: Option<PinReason>,
+}
+
+/// Interprets the session-state block of an OK packet with the given status flags.
+pub fn observe(status_flags: u16, block: Option<&[u8]>) -> Observation {
+    let mut obs = Observation::default();
+    let Some(block) = block else { return obs };
+    let mut state_changed = false;
+    let mut explained = false;
+    for change in changes(block) {
+        match change {
+            Ok(Change::Schema(s)) => {
+                obs.schema = Some(Some(s.to_vec()).filter(|s| !s.is_empty()));
+                explained = true;
+            }
+            Ok(Change::SystemVariable { .. }) => {
+                obs.pin.get_or_insert(PinReason::SystemVariable);
+                explained = true;
+            }
+            Ok(Change::StateChange) => state_changed = true,
+            Ok(Change::TransactionCharacteristics(c)) => {
+                // Outside a transaction, characteristics apply to the next one only.
+                if !c.is_empty() && status_flags & status::IN_TRANS == 0 {
+                    obs.pin.get_or_insert(PinReason::NextTransaction);
+                }
+            }
+            Ok(Change::TransactionState(_) | Change::Gtids | Change::Other(_)) => {}
+            Err(_) => {
+                obs.pin.get_or_insert(PinReason::UnexplainedState);
+            }
+        }
+    }
+    if state_changed && !explained {
+        obs.pin.get_or_insert(PinReason::UnexplainedState);
+    }
+    obs
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const CHANGED: u16 = status::SESSION_STATE_CHANGED | status::AUTOCOMMIT;
+
+    #[test]
+    fn schema_change_is_explained() {
+        let o = observe(CHANGED, Some(b"\x01\x05\x04shop\x02\x02\x011"));
+        assert_eq!(o.schema, Some(Some(b"shop".to_vec())));
+        assert_eq!(o.pin, None);
+    }
+
+    #[test]
+    fn bare_state_change_pins() {
+        // `SET @x := 1`, `CREATE TEMPORARY TABLE`, `PREPARE` on MariaDB 10.11: type 2 only.
+        let o = observe(CHANGED, Some(b"\x02\x02\x011"));
+        assert_eq!(o.pin, Some(PinReason::UnexplainedState));
+    }
+
+    #[test]
+    fn system_variables_pin_until_replay_exists() {
+        let o = observe(
+            CHANGED,
+            Some(b"\x00\x11\x09time_zone\x06+09:00\x02\x02\x011"),
+        );
+        assert_eq!(o.pin, Some(PinReason::SystemVariable));
+    }
+
+    #[test]
+    fn begin_and_commit_do_not_pin() {
+        let begin = b"\x05\x09\x08T_______\x04\x13\x12START TRANSACTION;";
+        assert_eq!(observe(CHANGED | status::IN_TRANS, Some(begin)).pin, None);
+        assert_eq!(observe(CHANGED, Some(b"\x05\x09\x08________")).pin, None);
+        assert_eq!(observe(CHANGED, Some(b"\x04\x01\x00")).pin, None);
+    }
+
+    #[test]
+    fn next_transaction_characteristics_pin() {
+        let o = observe(CHANGED, Some(b"\x04\x1b\x1aSET TRANSACTION READ ONLY;"));
+        assert_eq!(o.pin, Some(PinReason::NextTransaction));
+    }
+
+    #[test]
+    fn malformed_block_pins() {
+        assert_eq!(
+            observe(CHANGED, Some(b"\x00\x09")).pin,
+            Some(PinReason::UnexplainedState)
+        );
+    }
+}

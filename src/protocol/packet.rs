@@ -1,0 +1,220 @@
+//! Framing: a 3-byte little-endian payload length and a 1-byte sequence id per packet.
+//! Payloads of exactly 0xFF_FFFF bytes continue in the next packet (16 MiB continuation).
+
+use bytes::BytesMut;
+use tokio::io::{AsyncRead, AsyncReadExt};
+
+use super::ProtocolError;
+
+pub const HEADER_LEN: usize = 4;
+/// The largest payload of one physical packet; a payload this long is continued.
+pub const MAX_PAYLOAD: usize = 0xFF_FFFF;
+
+/// Payload length and sequence id of a packet header.
+pub fn parse_header(h: &[u8]) -> (usize, u8) {
+    (
+        usize::from(h[0]) | usize::from(h[1]) << 8 | usize::from(h[2]) << 16,
+        h[3],
+    )
+}
+
+/// Appends one packet (header and payload) to `out`. Sluice's own packets are small.
+pub fn push_packet(out: &mut Vec<u8>, seq: u8, payload: &[u8]) {
+    debug_assert!(payload.len() < MAX_PAYLOAD);
+    let len = payload.len() as u32;
+    out.extend_from_slice(&len.to_le_bytes()[..3]);
+    out.push(seq);
+    out.extend_from_slice(payload);
+}
+
+pub fn packet(seq: u8, payload: &[u8]) -> Vec<u8> {
+    let mut out = Vec::with_capacity(HEADER_LEN + payload.len());
+    push_packet(&mut out, seq, payload);
+    out
+}
+
+/// One physical packet: header and payload in one buffer, split off the read buffer
+/// without copying.
+#[derive(Debug)]
+pub struct Frame {
+    bytes: BytesMut,
+}
+
+impl Frame {
+    pub fn seq(&self) -> u8 {
+        self.bytes[3]
+    }
+
+    pub fn payload(&self) -> &[u8] {
+        &self.bytes[HEADER_LEN..]
+    }
+
+    /// Header and payload, ready to be written elsewhere unchanged.
+    pub fn as_wire(&self) -> &[u8] {
+        &self.bytes
+    }
+
+    /// Takes the wire bytes out, to batch with neighbouring frames.
+    pub fn into_bytes(self) -> BytesMut {
+        self.bytes
+    }
+
+    /// True when the payload is continued in the next packet.
+    pub fn is_continued(&self) -> bool {
+        self.payload().len() == MAX_PAYLOAD
+    }
+}
+
+/// Buffered reader of whole packets.
+#[derive(Debug)]
+pub struct PacketReader {
+    buf: BytesMut,
+}
+
+impl Default for PacketReader {
+    fn default() -> Self {
+        Self::new()
+    }
+}
+
+impl PacketReader {
+    pub fn new() -> Self {
+        Self {
+            buf: BytesMut::with_capacity(16 * 1024),
+        }
+    }
+
+    /// True when bytes of a next packet are already buffered (e.g. a pipelining client).
+    pub fn has_buffered(&self) -> bool {
+        !self.buf.is_empty()
+    }
+
+    /// Reads one physical packet whose payload is at most `max_payload` bytes.
+    ///
+    /// Cancellation safe: bytes read before a cancellation stay buffered in `self` and the
+    /// next call resumes with them.
+    pub async fn read<R: AsyncRead + Unpin>(
+        &mut self,
+        r: &mut R,
+        max_payload: usize,
+    ) -> Result<Frame, ProtocolError> {
+        loop {
+            if let Some(frame) = self.next_buffered(max_payload)? {
+                return Ok(frame);
+            }
+            self.fill(r).await?;
+        }
+    }
+
+    /// The next packet if it is already complete in the buffer.
+    pub fn next_buffered(&mut self, max_payload: usize) -> Result<Option<Frame>, ProtocolError> {
+        if self.buf.len() < HEADER_LEN {
+            return Ok(None);
+        }
+        let (len, _) = parse_header(&self.buf[..HEADER_LEN]);
+        if len > max_payload {
+            return Err(ProtocolError::TooLarge {
+                size: len,
+                limit: max_payload,
+            });
+        }
+        let total = HEADER_LEN + len;
+        if self.buf.len() >= total {
+            return Ok(Some(Frame {
+                bytes: self.buf.split_to(total),
+            }));
+        }
+        self.buf.reserve(total - self.buf.len());
+        Ok(None)
+    }
+
+    /// Reads more bytes from `r` into the buffer. Cancellation safe.
+    pub async fn fill<R: AsyncRead + Unpin>(&mut self, r: &mut R) -> Result<(), ProtocolError> {
+        if self.buf.capacity() - self.buf.len() < 4096 {
+            self.buf.reserve(16 * 1024);
+        }
+        if r.read_buf(&mut self.buf).await? == 0 {
+            return Err(ProtocolError::Closed);
+        }
+        Ok(())
+    }
+}
+
+/// Reads exactly one packet without reading past it. Used before a TLS upgrade, where
+/// bytes after the SSLRequest belong to the TLS layer and must stay in the socket.
+pub async fn read_exact_packet<R: AsyncRead + Unpin>(
+    r: &mut R,
+    max_payload: usize,
+) -> Result<(u8, Vec<u8>), ProtocolError> {
+    let mut header = [0u8; HEADER_LEN];
+    read_fully(r, &mut header).await?;
+    let (len, seq) = parse_header(&header);
+    if len > max_payload {
+        return Err(ProtocolError::TooLarge {
+            size: len,
+            limit: max_payload,
+        });
+    }
+    let mut payload = vec![0u8; len];
+    read_fully(r, &mut payload).await?;
+    Ok((seq, payload))
+}
+
+async fn read_fully<R: AsyncRead + Unpin>(r: &mut R, buf: &mut [u8]) -> Result<(), ProtocolError> {
+    match r.read_exact(buf).await {
+        Ok(_) => Ok(()),
+        Err(e) if e.kind() == std::io::ErrorKind::UnexpectedEof => Err(ProtocolError::Closed),
+        Err(e) => Err(e.into()),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[tokio::test]
+    async fn reads_packets_split_across_reads() {
+        let mut wire = packet(0, b"\x03SELECT 1");
+        wire.extend(packet(1, b"\x0e"));
+        let (mut a, mut b) = tokio::io::duplex(3);
+        let writer = tokio::spawn(async move {
+            use tokio::io::AsyncWriteExt;
+            a.write_all(&wire).await.unwrap();
+        });
+        let mut r = PacketReader::new();
+        let f = r.read(&mut b, 1024).await.unwrap();
+        assert_eq!(f.payload(), b"\x03SELECT 1");
+        assert_eq!(f.seq(), 0);
+        let f = r.read(&mut b, 1024).await.unwrap();
+        assert_eq!((f.payload(), f.seq()), (&b"\x0e"[..], 1));
+        writer.await.unwrap();
+        assert!(matches!(
+            r.read(&mut b, 1024).await,
+            Err(ProtocolError::Closed)
+        ));
+    }
+
+    #[tokio::test]
+    async fn oversized_packet_is_refused_before_reading_it() {
+        let header = [0xFF, 0xFF, 0x0F, 0];
+        let mut r = PacketReader::new();
+        let err = r.read(&mut &header[..], 1024).await.unwrap_err();
+        assert!(matches!(
+            err,
+            ProtocolError::TooLarge {
+                size: 0x0F_FFFF,
+                ..
+            }
+        ));
+    }
+
+    #[tokio::test]
+    async fn exact_read_leaves_following_bytes_unread() {
+        let mut wire = packet(1, b"ssl-request");
+        wire.extend_from_slice(b"\x16\x03\x01tls-client-hello");
+        let mut src = &wire[..];
+        let (seq, payload) = read_exact_packet(&mut src, 64).await.unwrap();
+        assert_eq!((seq, &payload[..]), (1, &b"ssl-request"[..]));
+        assert_eq!(src, b"\x16\x03\x01tls-client-hello");
+    }
+}

@@ -1,0 +1,204 @@
+//! The client listener: accept loop, client limit, graceful drain. Owns the shared state.
+
+use std::future::Future;
+use std::net::SocketAddr;
+use std::sync::Arc;
+
+use tokio::io::AsyncWriteExt;
+use tokio::net::{TcpListener, TcpSocket, TcpStream};
+use tokio::sync::{watch, Semaphore};
+use tokio_rustls::TlsAcceptor;
+
+use crate::backend::conn::Target;
+use crate::backend::tls::BackendTls;
+use crate::backend::{Pool, PoolSettings};
+use crate::config::Config;
+use crate::credentials::Credentials;
+use crate::frontend::{self, Context};
+use crate::metrics::Metrics;
+use crate::protocol::response::err_packet;
+use crate::tls::TlsError;
+
+#[derive(Debug, thiserror::Error)]
+pub enum ServerError {
+    #[error("cannot listen on {0}: {1}")]
+    Bind(SocketAddr, std::io::Error),
+    #[error(transparent)]
+    Tls(#[from] TlsError),
+}
+
+/// A bound, ready-to-run proxy.
+pub struct Server {
+    listener: TcpListener,
+    admin: Option<TcpListener>,
+    ctx: Arc<Context>,
+    shutdown: watch::Sender<bool>,
+}
+
+impl Server {
+    /// Binds the listeners and builds the pool; reads the backend's capacity once (a
+    /// backend that is down is retried in the background, not fatal).
+    pub async fn bind(config: Arc<Config>) -> Result<Self, ServerError> {
+        let metrics = Arc::new(Metrics::new());
+        let credentials = Credentials::from_config(&config.users);
+        let b = &config.backend;
+        let tls = match &b.tls {
+            Some(t) => Some(BackendTls::from_config(t, config.backend_host())?),
+            None => None,
+        };
+        let target = Target {
+            address: b.address.clone(),
+            tls,
+            connect_timeout: b.connect_timeout.get(),
+            init_query: b.init_query.clone(),
+        };
+        let settings = PoolSettings {
+            max_connections_percent: b.max_connections_percent,
+            max_idle_connections_percent: b.max_idle_connections_percent,
+            borrow_timeout: b.connection_borrow_timeout.get(),
+            max_lifetime: b.max_lifetime.get(),
+            idle_timeout: b.idle_timeout.get(),
+        };
+        let probe_login = config
+            .users
+            .first()
+            .and_then(|u| credentials.get(u.name.as_bytes()).cloned());
+        let pool = Pool::new(target, settings, metrics.clone(), probe_login);
+        let client_tls = match &config.server.tls {
+            Some(t) => Some(TlsAcceptor::from(crate::tls::server_config(t)?)),
+            None => None,
+        };
+        let listener = listen(config.server.listen, config.server.listen_backlog)?;
+        let admin = match config.admin.listen {
+            Some(addr) => Some(listen(addr, 128)?),
+            None => None,
+        };
+        match pool.refresh_capacity().await {
+            Ok(cap) => tracing::info!(cap, "backend pool cap"),
+            Err(e) => tracing::warn!(error = %e, "backend not reachable yet; will retry"),
+        }
+        tokio::spawn(pool.clone().maintain(b.capacity_refresh_interval.get()));
+        let (shutdown, shutdown_rx) = watch::channel(false);
+        let ctx = Arc::new(Context::new(
+            config,
+            credentials,
+            pool,
+            metrics,
+            client_tls,
+            shutdown_rx,
+        ));
+        Ok(Self {
+            listener,
+            admin,
+            ctx,
+            shutdown,
+        })
+    }
+
+    pub fn local_addr(&self) -> SocketAddr {
+        self.listener
+            .local_addr()
+            .expect("bound listener has an address")
+    }
+
+    pub fn admin_addr(&self) -> Option<SocketAddr> {
+        self.admin.as_ref().and_then(|l| l.local_addr().ok())
+    }
+
+    /// Serves until `stop` completes, then drains: no new clients, open transactions get
+    /// `drain_timeout` to finish, then everything closes.
+    pub async fn run(self, stop: impl Future<Output = ()>) {
+        let ctx = self.ctx;
+        if let Some(admin) = self.admin {
+            tokio::spawn(crate::admin::serve(
+                admin,
+                ctx.metrics.clone(),
+                ctx.pool.clone(),
+            ));
+        }
+        let max_clients = ctx.config.server.max_client_connections;
+        let limit = Arc::new(Semaphore::new(max_clients));
+        tracing::info!(listen = %self.listener.local_addr().map(|a| a.to_string()).unwrap_or_default(), "accepting clients");
+        tokio::pin!(stop);
+        loop {
+            tokio::select! {
+                accepted = self.listener.accept() => {
+                    let (tcp, peer) = match accepted {
+                        Ok(a) => a,
+                        Err(e) => {
+                            // EMFILE and friends: back off instead of spinning.
+                            tracing::warn!(error = %e, "accept failed");
+                            tokio::time::sleep(std::time::Duration::from_millis(20)).await;
+                            continue;
+                        }
+                    };
+                    match limit.clone().try_acquire_owned() {
+                        Ok(permit) => {
+                            let ctx = ctx.clone();
+                            tokio::spawn(async move {
+                                frontend::serve(ctx, tcp, peer).await;
+                                drop(permit);
+                            });
+                        }
+                        Err(_) => {
+                            ctx.metrics.client_connections_received.inc();
+                            ctx.metrics.client_connections_setup_failed.with_label_values(&["too_many_connections"]).inc();
+                            tokio::spawn(refuse(tcp));
+                        }
+                    }
+                }
+                () = &mut stop => break,
+            }
+        }
+        tracing::info!("draining client sessions");
+        drop(self.listener);
+        let _ = self.shutdown.send(true);
+        let drain = ctx.config.server.drain_timeout.get();
+        let all = u32::try_from(max_clients).unwrap_or(u32::MAX);
+        if tokio::time::timeout(drain, limit.acquire_many(all))
+            .await
+            .is_err()
+        {
+            tracing::warn!("drain timeout reached; closing remaining sessions");
+        }
+        ctx.pool.close_idle();
+    }
+}
+
+/// Greets a client over the limit with ERROR 1040, as MySQL does.
+async fn refuse(mut tcp: TcpStream) {
+    let _ = tcp
+        .write_all(&err_packet(0, 1040, "08004", "Too many connections"))
+        .await;
+    let _ = tcp.shutdown().await;
+}
+
+fn listen(addr: SocketAddr, backlog: u32) -> Result<TcpListener, ServerError> {
+    let bind = || -> std::io::Result<TcpListener> {
+        let socket = if addr.is_ipv4() {
+            TcpSocket::new_v4()?
+        } else {
+            TcpSocket::new_v6()?
+        };
+        socket.set_reuseaddr(true)?;
+        socket.bind(addr)?;
+        socket.listen(backlog)
+    };
+    bind().map_err(|e| ServerError::Bind(addr, e))
+}
+
+/// Completes on SIGTERM or SIGINT.
+pub async fn shutdown_signal() {
+    use tokio::signal::unix::{signal, SignalKind};
+    match signal(SignalKind::terminate()) {
+        Ok(mut term) => {
+            tokio::select! {
+                _ = term.recv() => {}
+                _ = tokio::signal::ctrl_c() => {}
+            }
+        }
+        Err(_) => {
+            let _ = tokio::signal::ctrl_c().await;
+        }
+    }
+}
