@@ -1,0 +1,72 @@
+#!/usr/bin/env bash
+# Demo: starts a throwaway MariaDB on 127.0.0.1:13306, starts Sluice in front of it on
+# the embedded default config (config/local.toml: listen 127.0.0.1:3307, user app), runs
+# a client through it, shows the metrics, then cleans everything up.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+
+if ! command -v mariadbd >/dev/null && [ ! -x /usr/sbin/mariadbd ]; then
+  echo "== installing mariadb-server (apt)"
+  SUDO=""; [ "$(id -u)" -ne 0 ] && SUDO=sudo
+  $SUDO apt-get update -qq
+  DEBIAN_FRONTEND=noninteractive $SUDO apt-get install -y -qq mariadb-server mariadb-client >/dev/null
+fi
+PATH="$PATH:/usr/sbin"
+
+WORK="$(mktemp -d /tmp/sluice-demo.XXXXXX)"
+cleanup() {
+  [ -n "${SLUICE_PID:-}" ] && kill "$SLUICE_PID" 2>/dev/null || true
+  [ -f "$WORK/mariadb.pid" ] && kill "$(cat "$WORK/mariadb.pid")" 2>/dev/null || true
+  sleep 0.5
+  rm -rf "$WORK"
+}
+trap cleanup EXIT
+
+echo "== building sluice"
+cargo build --release --quiet
+
+echo "== starting a throwaway MariaDB on 127.0.0.1:13306 (max_connections=65)"
+USER_OPT=(); [ "$(id -u)" -eq 0 ] && USER_OPT=(--user=root)
+mariadb-install-db --no-defaults --datadir="$WORK/data" "${USER_OPT[@]}" \
+  --auth-root-authentication-method=normal --skip-test-db >"$WORK/install.log" 2>&1
+mariadbd --no-defaults --datadir="$WORK/data" "${USER_OPT[@]}" --port=13306 \
+  --bind-address=127.0.0.1 --socket="$WORK/mariadb.sock" --pid-file="$WORK/mariadb.pid" \
+  --max-connections=65 --skip-name-resolve --log-error="$WORK/mariadb.err" &
+for _ in $(seq 1 100); do
+  mariadb --socket="$WORK/mariadb.sock" -uroot -e "SELECT 1" >/dev/null 2>&1 && break
+  sleep 0.1
+done
+mariadb --socket="$WORK/mariadb.sock" -uroot <<'SQL'
+CREATE USER 'app'@'%' IDENTIFIED BY 'app-password';
+GRANT ALL ON *.* TO 'app'@'%';
+CREATE DATABASE shop CHARACTER SET utf8mb4;
+CREATE TABLE shop.menus (id INT PRIMARY KEY, name VARCHAR(64), price INT,
+  image_prefix VARCHAR(32), takeout TINYINT) CHARACTER SET utf8mb4;
+INSERT INTO shop.menus VALUES (1,'目玉焼き定食',500,'menu_med',0), (2,'唐揚げ定食',750,'menu_kar',0),
+  (3,'カツ丼',650,'menu_kat',1), (4,'ラーメン',600,'menu_ram',1), (5,'チャーハン',400,'menu_cha',1),
+  (6,'生姜焼き定食',800,'menu_sho',1), (7,'うどん',300,'menu_udo',1), (8,'牛丼',380,'menu_gyu',1),
+  (9,'カレーライス',450,'menu_cur',1);
+SQL
+
+echo "== starting sluice on the embedded default config (127.0.0.1:3307)"
+./target/release/sluice &
+SLUICE_PID=$!
+for _ in $(seq 1 100); do
+  curl -sf http://127.0.0.1:9104/readyz >/dev/null 2>&1 && break
+  sleep 0.1
+done
+
+echo "== a client through sluice: SELECT * FROM menus"
+mariadb -h127.0.0.1 -P3307 -uapp -papp-password --default-character-set=utf8mb4 shop \
+  -e "SELECT * FROM menus; SELECT CONNECTION_ID() AS backend_thread, @@hostname;"
+
+echo "== 20 clients in parallel, each a new connection"
+(
+  for _ in $(seq 1 20); do
+    mariadb -h127.0.0.1 -P3307 -uapp -papp-password shop -N -e "SELECT COUNT(*) AS menus FROM menus" &
+  done
+  wait
+) | sort | uniq -c
+
+echo "== metrics (excerpt)"
+curl -s http://127.0.0.1:9104/metrics | grep -E '^sluice_(client_connections_received|database_connections|database_connections_max_allowed|queries)_total|^sluice_database_connections(_max_allowed)? ' || true

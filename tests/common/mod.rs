@@ -1,0 +1,26 @@
+//! Test harness: private MariaDB instances, an in-process Sluice, real clients.
+#![allow(dead_code)]
+
+pub mod certs;
+pub mod clients;
+pub mod mariadb;
+pub mod proxy;
+
+pub use mariadb::MariaDb;
+pub use proxy::Proxy;
+
+/// The menus table of the user story, as (id, name, price, image_prefix, takeout).
+pub const MENUS: [(i32, &str, i32, &str, i32); 9] = [
+    (1, "目玉焼き定食", 500, "menu_med", 0),
+    (2, "唐揚げ定食", 750, "menu_kar", 0),
+    (3, "カツ丼", 650, "menu_kat", 1),
+    (4, "ラーメン", 600, "menu_ram", 1),
+    (5, "チャーハン", 400, "menu_cha", 1),
+    (6, "生姜焼き定食", 800, "menu_sho", 1),
+    (7, "うどん", 300, "menu_udo", 1),
+    (8, "牛丼", 380, "menu_gyu", 1),
+    (9, "カレーライス", 450, "menu_cur", 1),
+];
+
+pub const APP_USER: &str = "app";
+pub const APP_PASSWORD: &str = "app-password";

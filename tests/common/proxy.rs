@@ -1,0 +1,112 @@
+//! Sluice running in-process on free ports, configured per test.
+
+use std::net::SocketAddr;
+use std::sync::Arc;
+
+use sluice::config::Config;
+use sluice::server::Server;
+use tokio::sync::oneshot;
+
+use super::{MariaDb, APP_PASSWORD, APP_USER};
+
+pub struct Proxy {
+    pub addr: SocketAddr,
+    pub admin: SocketAddr,
+    stop: Option<oneshot::Sender<()>>,
+    task: Option<tokio::task::JoinHandle<()>>,
+}
+
+/// The base configuration for a test: the given backend, user app, the knobs in `extra`
+/// (TOML appended to the [backend] table, or whole tables).
+pub fn config_for(db: &MariaDb, backend_extra: &str, tables: &str) -> String {
+    format!(
+        "[server]\nlisten = \"127.0.0.1:0\"\nhandshake_timeout = 5\n\
+         [admin]\nlisten = \"127.0.0.1:0\"\n\
+         [backend]\naddress = \"{}\"\nmax_connections_percent = 70\nconnection_borrow_timeout = 60\n{backend_extra}\n\
+         [[users]]\nname = \"{APP_USER}\"\npassword = \"{APP_PASSWORD}\"\n{tables}\n",
+        db.address()
+    )
+}
+
+impl Proxy {
+    pub async fn start(config_toml: &str) -> Self {
+        let config = Arc::new(Config::parse(config_toml).expect("test config is valid"));
+        let server = Server::bind(config).await.expect("sluice binds");
+        let addr = server.local_addr();
+        let admin = server.admin_addr().expect("admin listener");
+        let (tx, rx) = oneshot::channel();
+        let task = tokio::spawn(server.run(async move {
+            let _ = rx.await;
+        }));
+        Self {
+            addr,
+            admin,
+            stop: Some(tx),
+            task: Some(task),
+        }
+    }
+
+    pub async fn for_db(db: &MariaDb) -> Self {
+        Self::start(&config_for(db, "", "")).await
+    }
+
+    pub fn port(&self) -> u16 {
+        self.addr.port()
+    }
+
+    /// mysql_async options for user app through Sluice.
+    pub fn opts(&self) -> mysql_async::OptsBuilder {
+        mysql_async::OptsBuilder::default()
+            .ip_or_hostname("127.0.0.1")
+            .tcp_port(self.port())
+            .user(Some(APP_USER))
+            .pass(Some(APP_PASSWORD))
+            .db_name(Some("shop"))
+            .prefer_socket(false)
+    }
+
+    pub async fn conn(&self) -> mysql_async::Conn {
+        mysql_async::Conn::new(self.opts()).await.expect("connect through sluice")
+    }
+
+    /// Scrapes /metrics from the real admin endpoint.
+    pub async fn metrics(&self) -> String {
+        use tokio::io::{AsyncReadExt, AsyncWriteExt};
+        let mut s = tokio::net::TcpStream::connect(self.admin).await.unwrap();
+        s.write_all(b"GET /metrics HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n")
+            .await
+            .unwrap();
+        let mut out = String::new();
+        s.read_to_string(&mut out).await.unwrap();
+        assert!(out.starts_with("HTTP/1.1 200"), "{out}");
+        out
+    }
+
+    /// The value of one sample in /metrics (0 when absent).
+    pub async fn metric(&self, name_with_labels: &str) -> f64 {
+        let text = self.metrics().await;
+        text.lines()
+            .find_map(|l| l.strip_prefix(name_with_labels)?.strip_prefix(' ')?.trim().parse().ok())
+            .unwrap_or(0.0)
+    }
+
+    pub async fn stop(mut self) {
+        if let Some(tx) = self.stop.take() {
+            let _ = tx.send(());
+        }
+        if let Some(task) = self.task.take() {
+            let _ = task.await;
+        }
+    }
+}
+
+impl Drop for Proxy {
+    fn drop(&mut self) {
+        if let Some(tx) = self.stop.take() {
+            let _ = tx.send(());
+        }
+        if let Some(task) = self.task.take() {
+            task.abort();
+        }
+    }
+}
