@@ -111,9 +111,10 @@ pub struct BackendConfig {
     /// Pool cap as a percentage of the server's `@@max_connections` (1–100).
     #[serde(default = "default_max_connections_percent")]
     pub max_connections_percent: u32,
-    /// Idle connections kept, as a percentage of `max_connections` (0–max_connections_percent).
-    #[serde(default = "default_max_idle_percent")]
-    pub max_idle_connections_percent: u32,
+    /// Idle connections kept, as a percentage of `max_connections`
+    /// (0–max_connections_percent). Default: half of `max_connections_percent`, as RDS Proxy.
+    #[serde(default)]
+    max_idle_connections_percent: Option<u32>,
     /// Seconds a client waits for a backend connection before error 9501.
     #[serde(default = "default_borrow_timeout")]
     pub connection_borrow_timeout: Seconds,
@@ -128,6 +129,13 @@ pub struct BackendConfig {
     pub capacity_refresh_interval: Seconds,
     /// TLS to the backend. Absent: plaintext.
     pub tls: Option<BackendTlsConfig>,
+}
+
+impl BackendConfig {
+    pub fn max_idle_connections_percent(&self) -> u32 {
+        self.max_idle_connections_percent
+            .unwrap_or(self.max_connections_percent / 2)
+    }
 }
 
 #[derive(Debug, Clone, Deserialize)]
@@ -227,7 +235,7 @@ impl Config {
         if !(1..=100).contains(&b.max_connections_percent) {
             return bad("backend.max_connections_percent must be 1–100".into());
         }
-        if b.max_idle_connections_percent > b.max_connections_percent {
+        if b.max_idle_connections_percent() > b.max_connections_percent {
             return bad(
                 "backend.max_idle_connections_percent must not exceed max_connections_percent"
                     .into(),
@@ -300,9 +308,6 @@ fn default_connect_timeout() -> Seconds {
 }
 fn default_max_connections_percent() -> u32 {
     100
-}
-fn default_max_idle_percent() -> u32 {
-    50
 }
 fn default_borrow_timeout() -> Seconds {
     Seconds::from_secs(120)

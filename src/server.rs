@@ -54,7 +54,7 @@ impl Server {
         };
         let settings = PoolSettings {
             max_connections_percent: b.max_connections_percent,
-            max_idle_connections_percent: b.max_idle_connections_percent,
+            max_idle_connections_percent: b.max_idle_connections_percent(),
             borrow_timeout: b.connection_borrow_timeout.get(),
             max_lifetime: b.max_lifetime.get(),
             idle_timeout: b.idle_timeout.get(),

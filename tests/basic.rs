@@ -11,13 +11,21 @@ use mysql_async::prelude::*;
 async fn mariadb_cli_reads_the_menus() {
     let db = MariaDb::start(65).await;
     let proxy = Proxy::for_db(&db).await;
-    let out = mariadb_ok(proxy.port(), &["shop"], "SELECT id, name, price FROM menus ORDER BY id");
+    let out = mariadb_ok(
+        proxy.port(),
+        &["shop"],
+        "SELECT id, name, price FROM menus ORDER BY id",
+    );
     let lines: Vec<&str> = out.lines().collect();
     assert_eq!(lines.len(), 9);
     assert_eq!(lines[0], "1\t目玉焼き定食\t500");
     assert_eq!(lines[8], "9\tカレーライス\t450");
     // Multi-statements and multiple result sets in one COM_QUERY.
-    let out = mariadb_ok(proxy.port(), &["shop"], "SELECT 1; SELECT 2, 3; DO 1; SELECT COUNT(*) FROM menus");
+    let out = mariadb_ok(
+        proxy.port(),
+        &["shop"],
+        "SELECT 1; SELECT 2, 3; DO 1; SELECT COUNT(*) FROM menus",
+    );
     assert_eq!(out, "1\n2\t3\n9\n");
     proxy.stop().await;
 }
@@ -29,12 +37,23 @@ async fn wrong_password_gets_1045() {
     let out = mariadb_cli(proxy.port(), "wrong", &[], "SELECT 1");
     assert!(!out.status.success());
     let err = String::from_utf8_lossy(&out.stderr);
-    assert!(err.contains("1045") && err.contains("Access denied"), "{err}");
+    assert!(
+        err.contains("1045") && err.contains("Access denied"),
+        "{err}"
+    );
 
     let opts = proxy.opts().pass(Some("nope"));
     let e = mysql_async::Conn::new(opts).await.unwrap_err();
-    assert!(matches!(e, mysql_async::Error::Server(ref s) if s.code == 1045), "{e:?}");
-    assert_eq!(proxy.metric("sluice_client_connections_setup_failed_total{reason=\"auth\"}").await, 2.0);
+    assert!(
+        matches!(e, mysql_async::Error::Server(ref s) if s.code == 1045),
+        "{e:?}"
+    );
+    assert_eq!(
+        proxy
+            .metric("sluice_client_connections_setup_failed_total{reason=\"auth\"}")
+            .await,
+        2.0
+    );
     proxy.stop().await;
 }
 
@@ -44,13 +63,25 @@ async fn pymysql_lambda_handler() {
     let proxy = Proxy::for_db(&db).await;
     let out = python_script(
         "lambda_handler.py",
-        &[proxy.port().to_string(), "app".into(), APP_PASSWORD.into(), "--count".into(), "3".into()],
+        &[
+            proxy.port().to_string(),
+            "app".into(),
+            APP_PASSWORD.into(),
+            "--count".into(),
+            "3".into(),
+        ],
     );
     let lines: Vec<&str> = out.lines().collect();
     assert_eq!(lines.len(), 3);
     for line in lines {
-        assert!(line.contains("[1, \"目玉焼き定食\", 500, \"menu_med\", 0]"), "{line}");
-        assert!(line.contains("[9, \"カレーライス\", 450, \"menu_cur\", 1]"), "{line}");
+        assert!(
+            line.contains("[1, \"目玉焼き定食\", 500, \"menu_med\", 0]"),
+            "{line}"
+        );
+        assert!(
+            line.contains("[9, \"カレーライス\", 450, \"menu_cur\", 1]"),
+            "{line}"
+        );
     }
     proxy.stop().await;
 }
@@ -60,7 +91,8 @@ async fn mysql_async_queries_commit_and_rollback() {
     let db = MariaDb::start(65).await;
     let proxy = Proxy::for_db(&db).await;
     let mut c = proxy.conn().await;
-    let rows: Vec<(i32, String, i32, String, i32)> = c.query("SELECT * FROM menus ORDER BY id").await.unwrap();
+    let rows: Vec<(i32, String, i32, String, i32)> =
+        c.query("SELECT * FROM menus ORDER BY id").await.unwrap();
     let want: Vec<_> = MENUS
         .iter()
         .map(|(a, b, c, d, e)| (*a, b.to_string(), *c, d.to_string(), *e))
@@ -68,17 +100,30 @@ async fn mysql_async_queries_commit_and_rollback() {
     assert_eq!(rows, want);
 
     c.query_drop("BEGIN").await.unwrap();
-    c.query_drop("INSERT INTO items (owner, note) VALUES (1, 'kept')").await.unwrap();
+    c.query_drop("INSERT INTO items (owner, note) VALUES (1, 'kept')")
+        .await
+        .unwrap();
     c.query_drop("COMMIT").await.unwrap();
     c.query_drop("START TRANSACTION").await.unwrap();
-    c.query_drop("INSERT INTO items (owner, note) VALUES (1, 'dropped')").await.unwrap();
+    c.query_drop("INSERT INTO items (owner, note) VALUES (1, 'dropped')")
+        .await
+        .unwrap();
     c.query_drop("ROLLBACK").await.unwrap();
-    let notes: Vec<String> = c.query("SELECT note FROM items WHERE owner = 1").await.unwrap();
+    let notes: Vec<String> = c
+        .query("SELECT note FROM items WHERE owner = 1")
+        .await
+        .unwrap();
     assert_eq!(notes, ["kept"]);
 
     // Errors come back as the server's own error packets and the session goes on.
-    let e = c.query_drop("SELECT * FROM no_such_table").await.unwrap_err();
-    assert!(matches!(e, mysql_async::Error::Server(ref s) if s.code == 1146), "{e:?}");
+    let e = c
+        .query_drop("SELECT * FROM no_such_table")
+        .await
+        .unwrap_err();
+    assert!(
+        matches!(e, mysql_async::Error::Server(ref s) if s.code == 1146),
+        "{e:?}"
+    );
     let one: Option<i32> = c.query_first("SELECT 1").await.unwrap();
     assert_eq!(one, Some(1));
     c.ping().await.unwrap();

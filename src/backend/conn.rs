@@ -269,7 +269,7 @@ impl BackendConn {
                 Seen::LocalInfile => {
                     return Err(ProtocolError::Malformed("LOCAL INFILE request").into())
                 }
-                Seen::Eof => {}
+                Seen::Eof | Seen::PrepareOk => {}
                 Seen::Data if is_row => rows.push(parse_text_row(p)?),
                 Seen::Data => {}
             }

@@ -104,7 +104,7 @@ pub async fn relay_response(
                         error: ProtocolError::Malformed("unexpected LOCAL INFILE request"),
                     });
                 }
-                Seen::Data => {}
+                Seen::Data | Seen::PrepareOk => {}
             }
         }
         pending.unsplit(frame.into_bytes());

@@ -38,10 +38,14 @@ pub fn pin_for(sql: &[u8]) -> Option<PinReason> {
         return Some(PinReason::NextTransaction);
     }
 
-    // Effects anywhere in the statement.
+    // Effects anywhere in the statement. Reading a user variable is harmless (backends
+    // never carry another client's: pinned ones are reset); assigning one pins.
+    let is_set = is(first, "SET");
     for (i, t) in toks.iter().enumerate() {
         match t {
-            Token::UserVar => return Some(PinReason::UserVariable),
+            Token::UserVar if assigns_user_variable(&toks, i, is_set) => {
+                return Some(PinReason::UserVariable)
+            }
             Token::Word(w) if w.eq_ignore_ascii_case(b"SQL_CALC_FOUND_ROWS") => {
                 return Some(PinReason::FoundRows)
             }
@@ -56,6 +60,19 @@ pub fn pin_for(sql: &[u8]) -> Option<PinReason> {
         }
     }
     None
+}
+
+/// Whether the user variable at `toks[i]` is assigned: `SET @x = …`, `@x := …` or
+/// `INTO @a, @x`.
+fn assigns_user_variable(toks: &[Token<'_>], i: usize, is_set: bool) -> bool {
+    is_set
+        || (toks.get(i + 1) == Some(&Token::Punct(b':'))
+            && toks.get(i + 2) == Some(&Token::Punct(b'=')))
+        || toks[..i]
+            .iter()
+            .rev()
+            .find(|t| !matches!(t, Token::UserVar | Token::Punct(b',')))
+            .is_some_and(|t| is(t, "INTO"))
 }
 
 /// KILL [CONNECTION | QUERY] n: the ids clients know are Sluice's, not the server's, so
@@ -93,8 +110,11 @@ mod tests {
             ("HANDLER t OPEN", Some(PinReason::Handler)),
             ("xa start 'x'", Some(PinReason::Xa)),
             ("SET @x := 1", Some(PinReason::UserVariable)),
-            ("SELECT @x", Some(PinReason::UserVariable)),
+            ("SELECT @x", None),
+            ("SELECT @x := 1", Some(PinReason::UserVariable)),
+            ("SELECT 1, 2 INTO @x, @y", Some(PinReason::UserVariable)),
             ("SELECT 1 INTO @x", Some(PinReason::UserVariable)),
+            ("SELECT @a = 1", None),
             ("SELECT 'a@b.c'", None),
             ("SELECT @@version", None),
             ("PREPARE s FROM 'SELECT 1'", Some(PinReason::SqlPrepare)),

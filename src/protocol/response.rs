@@ -178,6 +178,8 @@ pub enum Seen {
     Ok,
     /// A classic EOF packet.
     Eof,
+    /// The first packet of a COM_STMT_PREPARE response (statement id and counts).
+    PrepareOk,
     Err,
     /// A LOCAL INFILE request, which Sluice never enables.
     LocalInfile,
@@ -388,7 +390,7 @@ impl Tracker {
                 } else {
                     Self::prepare_columns(columns)
                 };
-                Ok(Seen::Ok)
+                Ok(Seen::PrepareOk)
             }
             Expect::Results | Expect::Fetch => match first {
                 OK_HEADER => self.terminate(payload),

@@ -12,16 +12,23 @@ pub struct Certs {
 }
 
 pub fn generate() -> Certs {
-    let dir = tempfile::Builder::new().prefix("sluice-certs").tempdir().unwrap();
+    let dir = tempfile::Builder::new()
+        .prefix("sluice-certs")
+        .tempdir()
+        .unwrap();
     let ca_key = KeyPair::generate().unwrap();
     let mut ca_params = CertificateParams::new(Vec::<String>::new()).unwrap();
-    ca_params.distinguished_name.push(DnType::CommonName, "Sluice test CA");
+    ca_params
+        .distinguished_name
+        .push(DnType::CommonName, "Sluice test CA");
     ca_params.is_ca = IsCa::Ca(BasicConstraints::Unconstrained);
     let ca = ca_params.self_signed(&ca_key).unwrap();
 
     let key = KeyPair::generate().unwrap();
     let mut params = CertificateParams::new(vec!["localhost".to_string()]).unwrap();
-    params.distinguished_name.push(DnType::CommonName, "localhost");
+    params
+        .distinguished_name
+        .push(DnType::CommonName, "localhost");
     params
         .subject_alt_names
         .push(SanType::IpAddress(std::net::IpAddr::from([127, 0, 0, 1])));

@@ -17,11 +17,19 @@ pub struct MariaDb {
 }
 
 pub fn free_port() -> u16 {
-    TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port()
+    TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port()
 }
 
 fn server_binary() -> PathBuf {
-    for p in ["/usr/sbin/mariadbd", "/usr/bin/mariadbd", "/usr/sbin/mysqld"] {
+    for p in [
+        "/usr/sbin/mariadbd",
+        "/usr/bin/mariadbd",
+        "/usr/sbin/mysqld",
+    ] {
         if Path::new(p).exists() {
             return p.into();
         }
@@ -31,14 +39,21 @@ fn server_binary() -> PathBuf {
 
 fn is_root() -> bool {
     std::env::var("USER").map(|u| u == "root").unwrap_or(false)
-        || Command::new("id").arg("-u").output().map(|o| o.stdout == b"0\n").unwrap_or(false)
+        || Command::new("id")
+            .arg("-u")
+            .output()
+            .map(|o| o.stdout == b"0\n")
+            .unwrap_or(false)
 }
 
 impl MariaDb {
     /// Installs a fresh datadir, starts the server and creates the test schema:
     /// user `app`, database `shop` with the menus table, root@127.0.0.1 for admin work.
     pub async fn start(max_connections: u32) -> Self {
-        let dir = tempfile::Builder::new().prefix("sluice-mariadb").tempdir().unwrap();
+        let dir = tempfile::Builder::new()
+            .prefix("sluice-mariadb")
+            .tempdir()
+            .unwrap();
         let mut install = Command::new("mariadb-install-db");
         install
             .arg("--no-defaults")
@@ -50,7 +65,10 @@ impl MariaDb {
         if is_root() {
             install.arg("--user=root");
         }
-        assert!(install.status().expect("mariadb-install-db runs").success(), "mariadb-install-db failed");
+        assert!(
+            install.status().expect("mariadb-install-db runs").success(),
+            "mariadb-install-db failed"
+        );
         let mut db = Self {
             dir,
             port: free_port(),
@@ -92,7 +110,11 @@ impl MariaDb {
         self.child = Some(cmd.spawn().expect("mariadbd starts"));
         let deadline = Instant::now() + Duration::from_secs(30);
         while !self.socket().exists() || std::net::TcpStream::connect(self.address()).is_err() {
-            assert!(Instant::now() < deadline, "MariaDB did not start: {}", self.error_log());
+            assert!(
+                Instant::now() < deadline,
+                "MariaDB did not start: {}",
+                self.error_log()
+            );
             tokio::time::sleep(Duration::from_millis(50)).await;
         }
     }
@@ -110,7 +132,9 @@ impl MariaDb {
         );
         let rows: Vec<String> = MENUS
             .iter()
-            .map(|(id, name, price, prefix, takeout)| format!("({id},'{name}',{price},'{prefix}',{takeout})"))
+            .map(|(id, name, price, prefix, takeout)| {
+                format!("({id},'{name}',{price},'{prefix}',{takeout})")
+            })
             .collect();
         sql.push_str(&rows.join(","));
         sql.push(';');
@@ -121,10 +145,21 @@ impl MariaDb {
     pub fn cli_socket(&self, sql: &str) -> String {
         let out = Command::new("mariadb")
             .arg(format!("--socket={}", self.socket().display()))
-            .args(["-uroot", "--default-character-set=utf8mb4", "-N", "-B", "-e", sql])
+            .args([
+                "-uroot",
+                "--default-character-set=utf8mb4",
+                "-N",
+                "-B",
+                "-e",
+                sql,
+            ])
             .output()
             .expect("mariadb CLI runs");
-        assert!(out.status.success(), "{sql}: {}", String::from_utf8_lossy(&out.stderr));
+        assert!(
+            out.status.success(),
+            "{sql}: {}",
+            String::from_utf8_lossy(&out.stderr)
+        );
         String::from_utf8(out.stdout).unwrap()
     }
 
@@ -134,13 +169,15 @@ impl MariaDb {
             .ip_or_hostname("127.0.0.1")
             .tcp_port(self.port)
             .user(Some("root"));
-        mysql_async::Conn::new(opts).await.expect("admin connection")
+        mysql_async::Conn::new(opts)
+            .await
+            .expect("admin connection")
     }
 
     pub async fn global_status(&self, name: &str) -> u64 {
         let mut c = self.admin().await;
         let row: Option<(String, String)> = c
-            .exec_first("SHOW GLOBAL STATUS LIKE ?", (name,))
+            .query_first(format!("SHOW GLOBAL STATUS LIKE '{name}'"))
             .await
             .unwrap();
         c.disconnect().await.unwrap();

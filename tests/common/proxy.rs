@@ -19,10 +19,19 @@ pub struct Proxy {
 /// The base configuration for a test: the given backend, user app, the knobs in `extra`
 /// (TOML appended to the [backend] table, or whole tables).
 pub fn config_for(db: &MariaDb, backend_extra: &str, tables: &str) -> String {
+    let mut backend = backend_extra.to_string();
+    for (key, default) in [
+        ("max_connections_percent", "70"),
+        ("connection_borrow_timeout", "60"),
+    ] {
+        if !backend.contains(key) {
+            backend.push_str(&format!("\n{key} = {default}"));
+        }
+    }
     format!(
         "[server]\nlisten = \"127.0.0.1:0\"\nhandshake_timeout = 5\n\
          [admin]\nlisten = \"127.0.0.1:0\"\n\
-         [backend]\naddress = \"{}\"\nmax_connections_percent = 70\nconnection_borrow_timeout = 60\n{backend_extra}\n\
+         [backend]\naddress = \"{}\"\n{backend}\n\
          [[users]]\nname = \"{APP_USER}\"\npassword = \"{APP_PASSWORD}\"\n{tables}\n",
         db.address()
     )
@@ -66,7 +75,9 @@ impl Proxy {
     }
 
     pub async fn conn(&self) -> mysql_async::Conn {
-        mysql_async::Conn::new(self.opts()).await.expect("connect through sluice")
+        mysql_async::Conn::new(self.opts())
+            .await
+            .expect("connect through sluice")
     }
 
     /// Scrapes /metrics from the real admin endpoint.
@@ -86,7 +97,13 @@ impl Proxy {
     pub async fn metric(&self, name_with_labels: &str) -> f64 {
         let text = self.metrics().await;
         text.lines()
-            .find_map(|l| l.strip_prefix(name_with_labels)?.strip_prefix(' ')?.trim().parse().ok())
+            .find_map(|l| {
+                l.strip_prefix(name_with_labels)?
+                    .strip_prefix(' ')?
+                    .trim()
+                    .parse()
+                    .ok()
+            })
             .unwrap_or(0.0)
     }
 

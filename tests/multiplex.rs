@@ -1,0 +1,196 @@
+//! Multiplexing: many clients share a few backend connections without seeing each
+//! other's transactions or session state; pins are counted by reason.
+
+mod common;
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use common::proxy::config_for;
+use common::{MariaDb, Proxy};
+use mysql_async::prelude::*;
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn two_hundred_open_transactions_share_the_capped_pool() {
+    // max_connections 20 × 50% = a cap of 10 backend connections.
+    let db = MariaDb::start(20).await;
+    db.cli_socket("FLUSH STATUS");
+    let proxy = Arc::new(Proxy::start(&config_for(&db, "max_connections_percent = 50", "")).await);
+    let mut tasks = Vec::new();
+    for i in 0..200 {
+        let proxy = proxy.clone();
+        tasks.push(tokio::spawn(async move {
+            let mut c = proxy.conn().await;
+            c.query_drop("BEGIN").await.unwrap();
+            c.exec_drop(
+                "INSERT INTO items (owner, note) VALUES (?, 'pending')",
+                (i,),
+            )
+            .await
+            .unwrap();
+            tokio::time::sleep(Duration::from_millis(20)).await;
+            // Only this transaction's own uncommitted row is visible to it.
+            let seen: Vec<i32> = c
+                .query("SELECT owner FROM items WHERE note = 'pending'")
+                .await
+                .unwrap();
+            c.query_drop("ROLLBACK").await.unwrap();
+            c.disconnect().await.unwrap();
+            assert_eq!(seen, [i], "client {i} saw another client's uncommitted row");
+        }));
+    }
+    for t in tasks {
+        t.await.unwrap();
+    }
+    let used = db.global_status("Max_used_connections").await;
+    // The cap, plus the connection that reads this status.
+    assert!(used <= 10 + 1, "backend saw {used} connections");
+    assert_eq!(
+        proxy
+            .metric("sluice_database_connections_max_allowed")
+            .await,
+        10.0
+    );
+    assert_eq!(
+        proxy
+            .metric("sluice_database_connection_borrow_timeouts_total")
+            .await,
+        0.0
+    );
+    let pending: Option<i64> = db
+        .admin()
+        .await
+        .query_first("SELECT COUNT(*) FROM shop.items")
+        .await
+        .unwrap();
+    assert_eq!(pending, Some(0));
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn pinned_state_never_reaches_other_clients() {
+    let db = MariaDb::start(20).await;
+    let proxy = Arc::new(Proxy::start(&config_for(&db, "max_connections_percent = 20", "")).await);
+    // A cap of 4: the pinned client holds one, the others share three.
+    let mut pinned = proxy.conn().await;
+    pinned.query_drop("SET @x := 42").await.unwrap();
+    let mut pinned2 = proxy.conn().await;
+    pinned2
+        .query_drop("SET SESSION sql_mode = 'ANSI'")
+        .await
+        .unwrap();
+    let mut others = Vec::new();
+    for _ in 0..20 {
+        let proxy = proxy.clone();
+        others.push(tokio::spawn(async move {
+            let mut c = proxy.conn().await;
+            for _ in 0..10 {
+                let (x, mode): (Option<i64>, String) = c
+                    .query_first("SELECT @x, @@SESSION.sql_mode")
+                    .await
+                    .unwrap()
+                    .unwrap();
+                assert_eq!(x, None, "a user variable leaked");
+                assert!(!mode.contains("ANSI"), "sql_mode leaked: {mode}");
+            }
+            c.disconnect().await.unwrap();
+        }));
+    }
+    for t in others {
+        t.await.unwrap();
+    }
+    // The pinned sessions still see their own state on every statement.
+    for _ in 0..5 {
+        let x: Option<i64> = pinned.query_first("SELECT @x").await.unwrap();
+        assert_eq!(x, Some(42));
+        let mode: Option<String> = pinned2
+            .query_first("SELECT @@SESSION.sql_mode")
+            .await
+            .unwrap();
+        assert!(mode.unwrap().contains("ANSI"));
+    }
+    assert_eq!(
+        proxy
+            .metric("sluice_pins_total{reason=\"user_variable\"}")
+            .await,
+        1.0
+    );
+    assert_eq!(
+        proxy
+            .metric("sluice_pins_total{reason=\"system_variable\"}")
+            .await,
+        1.0
+    );
+    assert_eq!(
+        proxy.metric("sluice_database_connections_pinned").await,
+        2.0
+    );
+    pinned.disconnect().await.unwrap();
+    pinned2.disconnect().await.unwrap();
+    // Pinned backends are reset before reuse: no client sees @x afterwards.
+    let mut c = proxy.conn().await;
+    for _ in 0..8 {
+        let x: Option<Option<i64>> = c.query_first("SELECT @x").await.unwrap();
+        assert_eq!(x, Some(None));
+    }
+    c.disconnect().await.unwrap();
+    tokio::time::sleep(Duration::from_millis(100)).await;
+    assert_eq!(
+        proxy.metric("sluice_database_connections_pinned").await,
+        0.0
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn each_pin_reason_is_counted() {
+    let db = MariaDb::start(40).await;
+    let proxy = Proxy::for_db(&db).await;
+    let cases = [
+        ("SELECT GET_LOCK('sluice', 1)", "named_lock"),
+        ("LOCK TABLES menus READ", "table_lock"),
+        ("CREATE TEMPORARY TABLE tmp (a INT)", "temporary_table"),
+        ("PREPARE s FROM 'SELECT 1'", "sql_prepare"),
+        (
+            "SELECT SQL_CALC_FOUND_ROWS * FROM menus LIMIT 1",
+            "found_rows",
+        ),
+        ("SET TRANSACTION READ ONLY", "next_transaction"),
+        ("SET time_zone = '+09:00'", "system_variable"),
+    ];
+    for (sql, reason) in cases {
+        let mut c = proxy.conn().await;
+        c.query_drop(sql).await.unwrap();
+        c.disconnect().await.unwrap();
+        let label = format!("sluice_pins_total{{reason=\"{reason}\"}}");
+        assert_eq!(proxy.metric(&label).await, 1.0, "{sql}");
+    }
+    // Binary-protocol prepared statements pin too (for now) and keep working.
+    let mut c = proxy.conn().await;
+    let name: Option<String> = c
+        .exec_first("SELECT name FROM menus WHERE id = ?", (3,))
+        .await
+        .unwrap();
+    assert_eq!(name.as_deref(), Some("カツ丼"));
+    c.disconnect().await.unwrap();
+    assert_eq!(
+        proxy
+            .metric("sluice_pins_total{reason=\"prepared_statement\"}")
+            .await,
+        1.0
+    );
+    // Plain statements and transactions do not pin.
+    let mut c = proxy.conn().await;
+    c.query_drop("BEGIN").await.unwrap();
+    c.query_drop("SELECT * FROM menus").await.unwrap();
+    c.query_drop("COMMIT").await.unwrap();
+    c.query_drop("USE other").await.unwrap();
+    let db_name: Option<String> = c.query_first("SELECT DATABASE()").await.unwrap();
+    assert_eq!(db_name.as_deref(), Some("other"));
+    c.disconnect().await.unwrap();
+    let text = proxy.metrics().await;
+    let pins: f64 = text
+        .lines()
+        .filter(|l| l.starts_with("sluice_pins_total{"))
+        .map(|l| l.rsplit(' ').next().unwrap().parse::<f64>().unwrap())
+        .sum();
+    assert_eq!(pins, 8.0, "{text}");
+}
