@@ -5,6 +5,7 @@ pub mod certs;
 pub mod clients;
 pub mod mariadb;
 pub mod proxy;
+pub mod storm;
 
 pub use mariadb::MariaDb;
 pub use proxy::Proxy;

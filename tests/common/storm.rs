@@ -1,0 +1,83 @@
+//! The user story's connection storm: workers that each open a new connection per
+//! invocation, run `SELECT * FROM menus`, check the rows and close.
+
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use mysql_async::prelude::*;
+
+use super::MENUS;
+
+#[derive(Debug, Default)]
+pub struct StormReport {
+    pub ok: usize,
+    pub errors: usize,
+    pub wrong_results: usize,
+    /// Error codes seen (server errors) or 0 for client-side/IO errors, with counts.
+    pub error_codes: std::collections::BTreeMap<u16, usize>,
+    pub elapsed: Duration,
+    pub latencies: Vec<Duration>,
+}
+
+impl StormReport {
+    pub fn percentile(&self, p: f64) -> Duration {
+        let mut l = self.latencies.clone();
+        l.sort();
+        l.get(((l.len() as f64 - 1.0) * p) as usize).copied().unwrap_or_default()
+    }
+}
+
+pub async fn run(opts: mysql_async::OptsBuilder, workers: usize, invocations: usize) -> StormReport {
+    let next = Arc::new(AtomicUsize::new(0));
+    let start = Instant::now();
+    let mut tasks = Vec::new();
+    for _ in 0..workers {
+        let (next, opts) = (next.clone(), opts.clone());
+        tasks.push(tokio::spawn(async move {
+            let mut r = StormReport::default();
+            while next.fetch_add(1, Ordering::Relaxed) < invocations {
+                let t = Instant::now();
+                match invoke(opts.clone()).await {
+                    Ok(true) => r.ok += 1,
+                    Ok(false) => r.wrong_results += 1,
+                    Err(e) => {
+                        r.errors += 1;
+                        let code = match e {
+                            mysql_async::Error::Server(s) => s.code,
+                            _ => 0,
+                        };
+                        *r.error_codes.entry(code).or_default() += 1;
+                    }
+                }
+                r.latencies.push(t.elapsed());
+            }
+            r
+        }));
+    }
+    let mut total = StormReport::default();
+    for t in tasks {
+        let r = t.await.unwrap();
+        total.ok += r.ok;
+        total.errors += r.errors;
+        total.wrong_results += r.wrong_results;
+        for (k, v) in r.error_codes {
+            *total.error_codes.entry(k).or_default() += v;
+        }
+        total.latencies.extend(r.latencies);
+    }
+    total.elapsed = start.elapsed();
+    total
+}
+
+/// One Lambda invocation: connect, query, verify, disconnect.
+async fn invoke(opts: mysql_async::OptsBuilder) -> Result<bool, mysql_async::Error> {
+    let mut conn = mysql_async::Conn::new(opts).await?;
+    let rows: Vec<(i32, String, i32, String, i32)> = conn.query("SELECT * FROM menus").await?;
+    conn.disconnect().await?;
+    Ok(rows.len() == MENUS.len()
+        && rows
+            .iter()
+            .zip(MENUS.iter())
+            .all(|(a, b)| a.0 == b.0 && a.1 == b.1 && a.2 == b.2 && a.3 == b.3 && a.4 == b.4))
+}
