@@ -16,13 +16,20 @@ use tokio::net::TcpStream;
 async fn borrow_timeout_gives_9501_and_the_session_survives() {
     // max_connections 10 × 10% = a cap of one backend connection.
     let db = MariaDb::start(10).await;
-    let config = config_for(&db, "max_connections_percent = 10\nconnection_borrow_timeout = 1", "");
+    let config = config_for(
+        &db,
+        "max_connections_percent = 10\nconnection_borrow_timeout = 1",
+        "",
+    );
     let proxy = Proxy::start(&config).await;
     // mysql_async reads server variables while connecting, so both connect first.
     let mut holder = proxy.conn().await;
     let mut waiter = proxy.conn().await;
     holder.query_drop("BEGIN").await.unwrap();
-    holder.query_drop("INSERT INTO items (owner, note) VALUES (1, 'held')").await.unwrap();
+    holder
+        .query_drop("INSERT INTO items (owner, note) VALUES (1, 'held')")
+        .await
+        .unwrap();
 
     let start = Instant::now();
     let e = waiter.query_drop("SELECT 1").await.unwrap_err();
@@ -30,16 +37,30 @@ async fn borrow_timeout_gives_9501_and_the_session_survives() {
     match e {
         mysql_async::Error::Server(s) => {
             assert_eq!(s.code, 9501);
-            assert_eq!(s.message, "Timed-out waiting to acquire database connection");
+            assert_eq!(
+                s.message,
+                "Timed-out waiting to acquire database connection"
+            );
         }
         other => panic!("expected 9501, got {other:?}"),
     }
-    assert!(waited >= Duration::from_millis(900), "gave up after {waited:?}");
+    assert!(
+        waited >= Duration::from_millis(900),
+        "gave up after {waited:?}"
+    );
 
     holder.query_drop("COMMIT").await.unwrap();
-    let n: Option<i64> = waiter.query_first("SELECT COUNT(*) FROM items").await.unwrap();
+    let n: Option<i64> = waiter
+        .query_first("SELECT COUNT(*) FROM items")
+        .await
+        .unwrap();
     assert_eq!(n, Some(1));
-    assert_eq!(proxy.metric("sluice_database_connection_borrow_timeouts_total").await, 1.0);
+    assert_eq!(
+        proxy
+            .metric("sluice_database_connection_borrow_timeouts_total")
+            .await,
+        1.0
+    );
     holder.disconnect().await.unwrap();
     waiter.disconnect().await.unwrap();
 }
@@ -47,7 +68,11 @@ async fn borrow_timeout_gives_9501_and_the_session_survives() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn backend_restart_gives_clean_errors_then_recovers() {
     let mut db = MariaDb::start(40).await;
-    let config = config_for(&db, "connection_borrow_timeout = 5\nconnect_timeout = 2", "");
+    let config = config_for(
+        &db,
+        "connection_borrow_timeout = 5\nconnect_timeout = 2",
+        "",
+    );
     let proxy = Arc::new(Proxy::start(&config).await);
     let stop = Arc::new(AtomicBool::new(false));
     let (ok, failed) = (Arc::new(AtomicUsize::new(0)), Arc::new(AtomicUsize::new(0)));
@@ -59,7 +84,8 @@ async fn backend_restart_gives_clean_errors_then_recovers() {
                 // Every statement must finish (error or not) well within its deadline.
                 let attempt = async {
                     let mut c = mysql_async::Conn::new(proxy.opts()).await?;
-                    c.query_drop("SELECT SLEEP(0.01), COUNT(*) FROM menus").await?;
+                    c.query_drop("SELECT SLEEP(0.01), COUNT(*) FROM menus")
+                        .await?;
                     c.disconnect().await
                 };
                 match tokio::time::timeout(Duration::from_secs(15), attempt).await {
@@ -84,7 +110,10 @@ async fn backend_restart_gives_clean_errors_then_recovers() {
         t.await.unwrap();
     }
     assert!(failed_while_down > 0, "no client noticed the outage");
-    assert!(ok.load(Ordering::Relaxed) > ok_before, "no recovery after restart");
+    assert!(
+        ok.load(Ordering::Relaxed) > ok_before,
+        "no recovery after restart"
+    );
     // A fresh client works without restarting Sluice.
     let mut c = proxy.conn().await;
     let n: Option<i64> = c.query_first("SELECT COUNT(*) FROM menus").await.unwrap();
@@ -113,7 +142,10 @@ async fn send_raw(addr: std::net::SocketAddr, bytes: &[u8], within: Duration) ->
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn bad_input_is_refused_and_others_are_unaffected() {
     let db = MariaDb::start(40).await;
-    let config = config_for(&db, "", "").replace("handshake_timeout = 5", "handshake_timeout = 1\nmax_packet_size = 65536");
+    let config = config_for(&db, "", "").replace(
+        "handshake_timeout = 5",
+        "handshake_timeout = 1\nmax_packet_size = 65536",
+    );
     let proxy = Proxy::start(&config).await;
     let mut bystander = proxy.conn().await;
     let limit = Duration::from_secs(3);
@@ -136,12 +168,24 @@ async fn bad_input_is_refused_and_others_are_unaffected() {
     let mut big = proxy.conn().await;
     let sql = format!("SELECT '{}'", "x".repeat(70_000));
     let e = big.query_drop(sql).await.unwrap_err();
-    assert!(format!("{e:?}").contains("1153") || matches!(e, mysql_async::Error::Io(_)), "{e:?}");
+    assert!(
+        format!("{e:?}").contains("1153") || matches!(e, mysql_async::Error::Io(_)),
+        "{e:?}"
+    );
 
-    let n: Option<i64> = bystander.query_first("SELECT COUNT(*) FROM menus").await.unwrap();
+    let n: Option<i64> = bystander
+        .query_first("SELECT COUNT(*) FROM menus")
+        .await
+        .unwrap();
     assert_eq!(n, Some(9));
     bystander.disconnect().await.unwrap();
     let failed = proxy.metrics().await;
-    assert!(failed.contains("sluice_client_connections_setup_failed_total{reason=\"protocol\"} 1"), "{failed}");
-    assert!(failed.contains("sluice_client_connections_setup_failed_total{reason=\"timeout\"}"), "{failed}");
+    assert!(
+        failed.contains("sluice_client_connections_setup_failed_total{reason=\"protocol\"} 1"),
+        "{failed}"
+    );
+    assert!(
+        failed.contains("sluice_client_connections_setup_failed_total{reason=\"timeout\"}"),
+        "{failed}"
+    );
 }

@@ -44,9 +44,19 @@ async fn connection_storm_direct_then_through_sluice() {
         r.percentile(0.5),
         r.percentile(0.99)
     );
-    assert_eq!((r.ok, r.errors, r.wrong_results), (INVOCATIONS, 0, 0), "{:?}", r.error_codes);
+    assert_eq!(
+        (r.ok, r.errors, r.wrong_results),
+        (INVOCATIONS, 0, 0),
+        "{:?}",
+        r.error_codes
+    );
     // The cap (70% of 65) plus the harness's own connection that reads the status.
     assert!(used <= 45 + 1, "backend saw {used} connections");
-    assert_eq!(proxy.metric("sluice_client_connections_received_total").await, INVOCATIONS as f64);
+    assert_eq!(
+        proxy
+            .metric("sluice_client_connections_received_total")
+            .await,
+        INVOCATIONS as f64
+    );
     proxy.stop().await;
 }

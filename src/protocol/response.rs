@@ -55,8 +55,10 @@ impl<'a> OkPacket<'a> {
         })
     }
 
-    /// The same OK as a client without `CLIENT_SESSION_TRACK` expects it: info as the
-    /// rest of the packet, no session-state block and no state-changed flag.
+    /// The same OK as a server sends it to a client without `CLIENT_SESSION_TRACK`: no
+    /// session-state block and no state-changed flag. The info stays length-encoded:
+    /// MySQL and MariaDB both send it so (whatever the protocol docs say), and clients
+    /// must see exactly what a direct connection shows them.
     pub fn encode_without_session_track(&self, header: u8) -> Vec<u8> {
         let mut out = Vec::with_capacity(16 + self.info.len());
         out.push(header);
@@ -64,7 +66,9 @@ impl<'a> OkPacket<'a> {
         put_lenenc_int(&mut out, self.last_insert_id);
         out.extend_from_slice(&(self.status & !status::SESSION_STATE_CHANGED).to_le_bytes());
         out.extend_from_slice(&self.warnings.to_le_bytes());
-        out.extend_from_slice(self.info);
+        if !self.info.is_empty() {
+            put_lenenc_bytes(&mut out, self.info);
+        }
         out
     }
 }

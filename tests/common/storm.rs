@@ -24,11 +24,17 @@ impl StormReport {
     pub fn percentile(&self, p: f64) -> Duration {
         let mut l = self.latencies.clone();
         l.sort();
-        l.get(((l.len() as f64 - 1.0) * p) as usize).copied().unwrap_or_default()
+        l.get(((l.len() as f64 - 1.0) * p) as usize)
+            .copied()
+            .unwrap_or_default()
     }
 }
 
-pub async fn run(opts: mysql_async::OptsBuilder, workers: usize, invocations: usize) -> StormReport {
+pub async fn run(
+    opts: mysql_async::OptsBuilder,
+    workers: usize,
+    invocations: usize,
+) -> StormReport {
     let next = Arc::new(AtomicUsize::new(0));
     let start = Instant::now();
     let mut tasks = Vec::new();
