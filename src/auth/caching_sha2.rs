@@ -73,6 +73,25 @@ mod tests {
     }
 
     #[test]
+    fn rsa_encrypted_password_decrypts_to_password_xor_scramble() {
+        use rsa::pkcs8::{EncodePublicKey, LineEnding};
+        let key = rsa::RsaPrivateKey::new(&mut rand::rngs::OsRng, 1024).unwrap();
+        let pem = key
+            .to_public_key()
+            .to_public_key_pem(LineEnding::LF)
+            .unwrap();
+        let nonce = b"abcdefghijklmnopqrst";
+        let enc = encrypt_password(b"secret", nonce, pem.as_bytes()).unwrap();
+        let plain = key.decrypt(Oaep::new::<sha1::Sha1>(), &enc).unwrap();
+        let unmasked: Vec<u8> = plain
+            .iter()
+            .enumerate()
+            .map(|(i, b)| b ^ nonce[i % nonce.len()])
+            .collect();
+        assert_eq!(unmasked, b"secret\0");
+    }
+
+    #[test]
     fn garbage_key_is_an_error() {
         assert!(encrypt_password(b"pw", b"n", b"not a key").is_err());
     }

@@ -13,6 +13,7 @@ pub struct MariaDb {
     dir: tempfile::TempDir,
     pub port: u16,
     pub max_connections: u32,
+    extra_args: Vec<String>,
     child: Option<Child>,
 }
 
@@ -50,6 +51,11 @@ impl MariaDb {
     /// Installs a fresh datadir, starts the server and creates the test schema:
     /// user `app`, database `shop` with the menus table, root@127.0.0.1 for admin work.
     pub async fn start(max_connections: u32) -> Self {
+        Self::start_with(max_connections, Vec::new()).await
+    }
+
+    /// As [`Self::start`], with extra mariadbd options (e.g. TLS files).
+    pub async fn start_with(max_connections: u32, extra_args: Vec<String>) -> Self {
         let dir = tempfile::Builder::new()
             .prefix("sluice-mariadb")
             .tempdir()
@@ -73,6 +79,7 @@ impl MariaDb {
             dir,
             port: free_port(),
             max_connections,
+            extra_args,
             child: None,
         };
         db.launch().await;
@@ -102,6 +109,7 @@ impl MariaDb {
             .arg("--skip-name-resolve")
             .arg("--innodb-buffer-pool-size=64M")
             .arg("--max-allowed-packet=256M")
+            .args(&self.extra_args)
             .stdout(Stdio::null())
             .stderr(Stdio::null());
         if is_root() {

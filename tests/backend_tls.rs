@@ -1,0 +1,111 @@
+//! TLS from Sluice to the backend (CA file, hostname verification) and the
+//! caching_sha2_password login of backend connections.
+
+mod common;
+
+use common::proxy::config_for;
+use common::{certs, MariaDb, Proxy, APP_PASSWORD, APP_USER};
+use mysql_async::prelude::*;
+
+async fn tls_backend(c: &certs::Certs) -> MariaDb {
+    let args = vec![
+        format!("--ssl-cert={}", c.cert.display()),
+        format!("--ssl-key={}", c.key.display()),
+        format!("--ssl-ca={}", c.ca.display()),
+    ];
+    MariaDb::start_with(30, args).await
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn backend_connections_use_verified_tls() {
+    let c = certs::generate();
+    let db = tls_backend(&c).await;
+    db.cli_socket("ALTER USER 'app'@'%' REQUIRE SSL");
+    let tables = format!(
+        "[backend.tls]\nca = \"{}\"\nserver_name = \"localhost\"\n",
+        c.ca.display()
+    );
+    let config = config_for(&db, "", "").replacen("[[users]]", &format!("{tables}[[users]]"), 1);
+    let proxy = Proxy::start(&config).await;
+    let mut conn = proxy.conn().await;
+    let cipher: Option<(String, String)> = conn
+        .query_first("SHOW SESSION STATUS LIKE 'Ssl_cipher'")
+        .await
+        .unwrap();
+    assert!(
+        !cipher.unwrap().1.is_empty(),
+        "backend session is not encrypted"
+    );
+    conn.disconnect().await.unwrap();
+
+    // A certificate for another name is refused: a clean error, not a plaintext fallback.
+    let wrong = format!(
+        "[backend.tls]\nca = \"{}\"\nserver_name = \"db.example.com\"\n",
+        c.ca.display()
+    );
+    let config = config_for(&db, "", "").replacen("[[users]]", &format!("{wrong}[[users]]"), 1);
+    let proxy = Proxy::start(&config).await;
+    // (mysql_async runs a query while connecting, so the error comes at connect.)
+    let e = mysql_async::Conn::new(proxy.opts()).await.unwrap_err();
+    match e {
+        mysql_async::Error::Server(s) => {
+            assert_eq!(s.code, 2003);
+            assert!(
+                s.message.contains("certificate not valid for name"),
+                "{}",
+                s.message
+            );
+        }
+        other => panic!("{other:?}"),
+    }
+    assert!(
+        proxy
+            .metric("sluice_database_connections_setup_failed_total")
+            .await
+            >= 1.0
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn backend_login_with_caching_sha2_password() {
+    // MariaDB has no caching_sha2_password, so the backend here is a second Sluice that
+    // offers it (full authentication over TLS on first login, fast path after).
+    let c = certs::generate();
+    let db = MariaDb::start(30).await;
+    let inner_config = config_for(&db, "", "").replacen(
+        "[admin]",
+        &format!(
+            "auth_plugin = \"caching_sha2_password\"\n[server.tls]\ncert = \"{}\"\nkey = \"{}\"\n[admin]",
+            c.cert.display(),
+            c.key.display()
+        ),
+        1,
+    );
+    let inner = Proxy::start(&inner_config).await;
+    for tls in [false, true] {
+        let tls_table = if tls {
+            format!(
+                "[backend.tls]\nca = \"{}\"\nserver_name = \"localhost\"\n",
+                c.ca.display()
+            )
+        } else {
+            String::new()
+        };
+        let outer_config = format!(
+            "[server]\nlisten = \"127.0.0.1:0\"\n[admin]\nlisten = \"127.0.0.1:0\"\n\
+             [backend]\naddress = \"{}\"\n{tls_table}[[users]]\nname = \"{APP_USER}\"\npassword = \"{APP_PASSWORD}\"\n",
+            inner.addr
+        );
+        let outer = Proxy::start(&outer_config).await;
+        for _ in 0..3 {
+            let mut conn = outer.conn().await;
+            let n: Option<i64> = conn
+                .query_first("SELECT COUNT(*) FROM menus")
+                .await
+                .unwrap();
+            assert_eq!(n, Some(9));
+            conn.disconnect().await.unwrap();
+        }
+        outer.stop().await;
+    }
+}
