@@ -1,0 +1,285 @@
+//! End-to-end load harness: the direct path and the path through Sluice in one run,
+//! interleaved (A B A B) on the same machine, with their ratio.
+//!
+//! Run it with `scripts/bench.sh` (or `cargo bench --bench load`). Under `cargo test` it
+//! does nothing. Seconds per sysbench run: `SLUICE_BENCH_SECONDS` (default 10).
+//!
+//! - sysbench `oltp_point_select` and `oltp_read_only`, 4 tables × 10,000 rows, at 1, 32
+//!   and 64 threads, `--db-ps-mode=disable`;
+//! - the connection storm of the user story (100 workers, 10,000 new connections running
+//!   `SELECT * FROM menus`, MariaDB max_connections=65, Sluice at 70%).
+
+#[path = "../tests/common/mod.rs"]
+mod common;
+
+use std::process::{Child, Command, Stdio};
+use std::time::Duration;
+
+use common::{storm, MariaDb, APP_PASSWORD, APP_USER};
+
+struct SluiceProcess {
+    child: Child,
+    port: u16,
+    _dir: tempfile::TempDir,
+}
+
+impl SluiceProcess {
+    /// Starts the release binary (a separate process, so its CPU time is its own).
+    async fn start(db: &MariaDb, percent: u32) -> Self {
+        let dir = tempfile::tempdir().unwrap();
+        let port = common::mariadb::free_port();
+        let config = format!(
+            "[server]\nlisten = \"127.0.0.1:{port}\"\n[admin]\n\
+             [backend]\naddress = \"{}\"\nmax_connections_percent = {percent}\n\
+             [[users]]\nname = \"{APP_USER}\"\npassword = \"{APP_PASSWORD}\"\n[log]\nlevel = \"warn\"\n",
+            db.address()
+        );
+        let path = dir.path().join("sluice.toml");
+        std::fs::write(&path, config).unwrap();
+        let child = Command::new(env!("CARGO_BIN_EXE_sluice"))
+            .arg("--config")
+            .arg(&path)
+            .stdout(Stdio::null())
+            .spawn()
+            .unwrap();
+        while std::net::TcpStream::connect(("127.0.0.1", port)).is_err() {
+            tokio::time::sleep(Duration::from_millis(20)).await;
+        }
+        Self {
+            child,
+            port,
+            _dir: dir,
+        }
+    }
+
+    fn cpu_seconds(&self) -> f64 {
+        cpu_seconds(self.child.id())
+    }
+}
+
+impl Drop for SluiceProcess {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+/// utime + stime of a process, from /proc.
+fn cpu_seconds(pid: u32) -> f64 {
+    let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).unwrap_or_default();
+    let fields: Vec<&str> = stat
+        .rsplit(')')
+        .next()
+        .unwrap_or("")
+        .split_whitespace()
+        .collect();
+    let ticks: f64 = fields.get(11..13).map_or(0.0, |f| {
+        f.iter().map(|v| v.parse::<f64>().unwrap_or(0.0)).sum()
+    });
+    ticks / 100.0
+}
+
+fn mariadbd_pid(db: &MariaDb) -> u32 {
+    db.cli_socket("SELECT 1");
+    let out = Command::new("pgrep")
+        .args(["-f", &format!("--port={}", db.port)])
+        .output()
+        .unwrap();
+    String::from_utf8_lossy(&out.stdout)
+        .lines()
+        .next()
+        .and_then(|l| l.trim().parse().ok())
+        .unwrap_or(0)
+}
+
+#[derive(Default, Clone, Copy)]
+struct Sysbench {
+    qps: f64,
+    avg_ms: f64,
+    p95_ms: f64,
+    errors: f64,
+}
+
+fn sysbench(workload: &str, port: u16, threads: u32, seconds: u64, cmd: &str) -> Sysbench {
+    let out = Command::new("sysbench")
+        .arg(workload)
+        .args([
+            "--db-driver=mysql",
+            "--mysql-host=127.0.0.1",
+            "--mysql-db=sbtest",
+            "--tables=4",
+            "--table-size=10000",
+        ])
+        .arg(format!("--mysql-port={port}"))
+        .arg(format!("--mysql-user={APP_USER}"))
+        .arg(format!("--mysql-password={APP_PASSWORD}"))
+        .arg(format!("--threads={threads}"))
+        .arg(format!("--time={seconds}"))
+        .args(["--db-ps-mode=disable", "--mysql-ssl=off", "--percentile=95"])
+        .arg(cmd)
+        .output()
+        .expect("sysbench runs (scripts/bench.sh installs it)");
+    let text = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        out.status.success(),
+        "sysbench {cmd} failed: {text}{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let number_after = |key: &str, open: &str| -> f64 {
+        text.lines()
+            .find(|l| l.trim_start().starts_with(key))
+            .and_then(|l| l.split(open).nth(1))
+            .and_then(|v| v.split_whitespace().next())
+            .and_then(|v| {
+                v.trim_matches(|c: char| !c.is_ascii_digit() && c != '.')
+                    .parse()
+                    .ok()
+            })
+            .unwrap_or(0.0)
+    };
+    Sysbench {
+        qps: number_after("queries:", "("),
+        avg_ms: number_after("avg:", ":"),
+        p95_ms: number_after("95th percentile:", ":"),
+        errors: number_after("ignored errors:", ":"),
+    }
+}
+
+fn mean(a: Sysbench, b: Sysbench) -> Sysbench {
+    Sysbench {
+        qps: (a.qps + b.qps) / 2.0,
+        avg_ms: (a.avg_ms + b.avg_ms) / 2.0,
+        p95_ms: (a.p95_ms + b.p95_ms) / 2.0,
+        errors: a.errors + b.errors,
+    }
+}
+
+async fn sysbench_suite(seconds: u64) {
+    let db = MariaDb::start(300).await;
+    db.cli_socket("CREATE DATABASE sbtest");
+    sysbench("oltp_read_only", db.port, 4, seconds, "prepare");
+    let sluice = SluiceProcess::start(&db, 70).await;
+    let db_pid = mariadbd_pid(&db);
+    println!("\n## sysbench, 4 tables x 10,000 rows, --db-ps-mode=disable, {seconds} s per run, A B A B\n");
+    println!("| workload | threads | direct QPS | Sluice QPS | ratio | direct avg ms | Sluice avg ms | added per query | Sluice CPU s | MariaDB CPU s (direct / Sluice) |");
+    println!("|---|---|---|---|---|---|---|---|---|---|");
+    for workload in ["oltp_point_select", "oltp_read_only"] {
+        for threads in [1, 32, 64] {
+            let mut runs = Vec::new();
+            let mut db_cpu = [0.0, 0.0];
+            let sluice_cpu_before = sluice.cpu_seconds();
+            for rep in 0..4 {
+                let proxied = rep % 2 == 1;
+                let port = if proxied { sluice.port } else { db.port };
+                let before = cpu_seconds(db_pid);
+                runs.push(sysbench(workload, port, threads, seconds, "run"));
+                db_cpu[usize::from(proxied)] += cpu_seconds(db_pid) - before;
+            }
+            let sluice_cpu = sluice.cpu_seconds() - sluice_cpu_before;
+            let direct = mean(runs[0], runs[2]);
+            let proxied = mean(runs[1], runs[3]);
+            // Per-query latency as the client sees it: threads / QPS.
+            let added_us =
+                (f64::from(threads) / proxied.qps - f64::from(threads) / direct.qps) * 1e6;
+            println!(
+                "| {workload} | {threads} | {:.0} | {:.0} | {:.2} | {:.3} | {:.3} | {:.1} µs | {:.1} | {:.1} / {:.1} |",
+                direct.qps,
+                proxied.qps,
+                proxied.qps / direct.qps,
+                direct.avg_ms,
+                proxied.avg_ms,
+                added_us,
+                sluice_cpu,
+                db_cpu[0],
+                db_cpu[1],
+            );
+            assert_eq!(proxied.errors, 0.0, "sysbench saw errors through Sluice");
+        }
+    }
+}
+
+async fn storm_suite() {
+    let db = MariaDb::start(65).await;
+    let sluice = SluiceProcess::start(&db, 70).await;
+    let direct_opts = mysql_async::OptsBuilder::default()
+        .ip_or_hostname("127.0.0.1")
+        .tcp_port(db.port)
+        .user(Some(APP_USER))
+        .pass(Some(APP_PASSWORD))
+        .db_name(Some("shop"))
+        .prefer_socket(false);
+    let proxied_opts = direct_opts.clone().tcp_port(sluice.port);
+    println!("\n## connection storm: 100 workers, 10,000 invocations, max_connections=65, cap 45, A B A B\n");
+    println!("| path | invocations/s | ok | errors | p50 | p99 | backend peak | Sluice CPU s |");
+    println!("|---|---|---|---|---|---|---|---|");
+    let mut rates = [0.0, 0.0];
+    for rep in 0..4 {
+        let proxied = rep % 2 == 1;
+        db.cli_socket("FLUSH STATUS");
+        let cpu = sluice.cpu_seconds();
+        let opts = if proxied {
+            proxied_opts.clone()
+        } else {
+            direct_opts.clone()
+        };
+        let r = storm::run(opts, 100, 10_000).await;
+        let peak = db.global_status("Max_used_connections").await;
+        let rate = 10_000.0 / r.elapsed.as_secs_f64();
+        rates[usize::from(proxied)] += rate / 2.0;
+        println!(
+            "| {} | {rate:.0} | {} | {} | {:.1} ms | {:.1} ms | {peak} | {:.1} |",
+            if proxied { "Sluice" } else { "direct" },
+            r.ok,
+            r.errors,
+            r.percentile(0.5).as_secs_f64() * 1e3,
+            r.percentile(0.99).as_secs_f64() * 1e3,
+            sluice.cpu_seconds() - cpu,
+        );
+    }
+    println!(
+        "\nstorm rate through Sluice / direct attempt rate: {:.2}",
+        rates[1] / rates[0]
+    );
+}
+
+fn main() {
+    if !std::env::args().any(|a| a == "--bench") {
+        println!("load harness: run `scripts/bench.sh` (skipped under cargo test)");
+        return;
+    }
+    let seconds = std::env::var("SLUICE_BENCH_SECONDS")
+        .ok()
+        .and_then(|s| s.parse().ok())
+        .unwrap_or(10);
+    let only = std::env::var("SLUICE_BENCH_ONLY").unwrap_or_default();
+    let rt = tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+        .unwrap();
+    rt.block_on(async {
+        println!("machine: {} cores, {}", num_cpus(), cpu_model());
+        if only.is_empty() || only == "sysbench" {
+            sysbench_suite(seconds).await;
+        }
+        if only.is_empty() || only == "storm" {
+            storm_suite().await;
+        }
+    });
+}
+
+fn num_cpus() -> usize {
+    std::thread::available_parallelism().map_or(1, |n| n.get())
+}
+
+fn cpu_model() -> String {
+    std::fs::read_to_string("/proc/cpuinfo")
+        .unwrap_or_default()
+        .lines()
+        .find_map(|l| {
+            l.strip_prefix("model name")?
+                .split(':')
+                .nth(1)
+                .map(|s| s.trim().to_string())
+        })
+        .unwrap_or_else(|| "unknown CPU".into())
+}

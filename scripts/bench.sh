@@ -1,0 +1,17 @@
+#!/usr/bin/env bash
+# Load harness: sysbench and the connection storm, direct vs through Sluice, in one run.
+#   SLUICE_BENCH_SECONDS=10   seconds per sysbench run
+#   SLUICE_BENCH_ONLY=storm   or sysbench, to run one part
+set -euo pipefail
+cd "$(dirname "$0")/.."
+missing=()
+{ [ -x /usr/sbin/mariadbd ] || command -v mariadbd >/dev/null; } || missing+=(mariadb-server)
+command -v mariadb >/dev/null || missing+=(mariadb-client)
+command -v sysbench >/dev/null || missing+=(sysbench)
+if [ ${#missing[@]} -gt 0 ]; then
+  SUDO=""; [ "$(id -u)" -ne 0 ] && SUDO=sudo
+  $SUDO apt-get update -qq
+  DEBIAN_FRONTEND=noninteractive $SUDO apt-get install -y -qq "${missing[@]}" >/dev/null
+fi
+export PATH="$PATH:/usr/sbin"
+exec cargo bench --bench load
