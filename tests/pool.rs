@@ -88,7 +88,7 @@ async fn sigterm_drains_the_real_binary() {
     );
     let path = dir.path().join("sluice.toml");
     std::fs::write(&path, config).unwrap();
-    let mut child = Command::new(env!("CARGO_BIN_EXE_sluice"))
+    let child = Command::new(env!("CARGO_BIN_EXE_sluice"))
         .arg("--config")
         .arg(&path)
         .stderr(Stdio::piped())

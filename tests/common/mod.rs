@@ -1,5 +1,5 @@
 //! Test harness: private MariaDB instances, an in-process Sluice, real clients.
-#![allow(dead_code)]
+#![allow(dead_code, unused_imports)]
 
 pub mod certs;
 pub mod clients;
