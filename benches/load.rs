@@ -12,56 +12,21 @@
 #[path = "../tests/common/mod.rs"]
 mod common;
 
-use std::process::{Child, Command, Stdio};
-use std::time::Duration;
+use std::process::{Command, Stdio};
 
+use common::process::SluiceProcess;
 use common::{storm, MariaDb, APP_PASSWORD, APP_USER};
 
-struct SluiceProcess {
-    child: Child,
-    port: u16,
-    _dir: tempfile::TempDir,
-}
-
-impl SluiceProcess {
-    /// Starts the release binary (a separate process, so its CPU time is its own).
-    async fn start(db: &MariaDb, percent: u32) -> Self {
-        let dir = tempfile::tempdir().unwrap();
-        let port = common::mariadb::free_port();
-        let config = format!(
-            "[server]\nlisten = \"127.0.0.1:{port}\"\n[admin]\n\
-             [backend]\naddress = \"{}\"\nmax_connections_percent = {percent}\n\
-             [[users]]\nname = \"{APP_USER}\"\npassword = \"{APP_PASSWORD}\"\n[log]\nlevel = \"warn\"\n",
-            db.address()
-        );
-        let path = dir.path().join("sluice.toml");
-        std::fs::write(&path, config).unwrap();
-        let child = Command::new(env!("CARGO_BIN_EXE_sluice"))
-            .arg("--config")
-            .arg(&path)
-            .stdout(Stdio::null())
-            .spawn()
-            .unwrap();
-        while std::net::TcpStream::connect(("127.0.0.1", port)).is_err() {
-            tokio::time::sleep(Duration::from_millis(20)).await;
-        }
-        Self {
-            child,
-            port,
-            _dir: dir,
-        }
-    }
-
-    fn cpu_seconds(&self) -> f64 {
-        cpu_seconds(self.child.id())
-    }
-}
-
-impl Drop for SluiceProcess {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-    }
+/// Starts the release binary (a separate process, so its CPU time is its own).
+async fn start_sluice(db: &MariaDb, percent: u32) -> SluiceProcess {
+    let port = common::mariadb::free_port();
+    let config = format!(
+        "[server]\nlisten = \"127.0.0.1:{port}\"\n[admin]\n\
+         [backend]\naddress = \"{}\"\nmax_connections_percent = {percent}\n\
+         [[users]]\nname = \"{APP_USER}\"\npassword = \"{APP_PASSWORD}\"\n[log]\nlevel = \"warn\"\n",
+        db.address()
+    );
+    SluiceProcess::start(&config, port, Stdio::inherit()).await
 }
 
 /// utime + stime of a process, from /proc.
@@ -77,19 +42,6 @@ fn cpu_seconds(pid: u32) -> f64 {
         f.iter().map(|v| v.parse::<f64>().unwrap_or(0.0)).sum()
     });
     ticks / 100.0
-}
-
-fn mariadbd_pid(db: &MariaDb) -> u32 {
-    db.cli_socket("SELECT 1");
-    let out = Command::new("pgrep")
-        .args(["-f", &format!("--port={}", db.port)])
-        .output()
-        .unwrap();
-    String::from_utf8_lossy(&out.stdout)
-        .lines()
-        .next()
-        .and_then(|l| l.trim().parse().ok())
-        .unwrap_or(0)
 }
 
 #[derive(Default, Clone, Copy)]
@@ -158,8 +110,8 @@ async fn sysbench_suite(seconds: u64) {
     let db = MariaDb::start(300).await;
     db.cli_socket("CREATE DATABASE sbtest");
     sysbench("oltp_read_only", db.port, 4, seconds, "prepare");
-    let sluice = SluiceProcess::start(&db, 70).await;
-    let db_pid = mariadbd_pid(&db);
+    let sluice = start_sluice(&db, 70).await;
+    let db_pid = db.pid();
     println!("\n## sysbench, 4 tables x 10,000 rows, --db-ps-mode=disable, {seconds} s per run, A B A B\n");
     println!("| workload | threads | direct QPS | Sluice QPS | ratio | direct avg ms | Sluice avg ms | added per query | Sluice CPU s | MariaDB CPU s (direct / Sluice) |");
     println!("|---|---|---|---|---|---|---|---|---|---|");
@@ -167,7 +119,7 @@ async fn sysbench_suite(seconds: u64) {
         for threads in [1, 32, 64] {
             let mut runs = Vec::new();
             let mut db_cpu = [0.0, 0.0];
-            let sluice_cpu_before = sluice.cpu_seconds();
+            let sluice_cpu_before = cpu_seconds(sluice.pid());
             for rep in 0..4 {
                 let proxied = rep % 2 == 1;
                 let port = if proxied { sluice.port } else { db.port };
@@ -175,7 +127,7 @@ async fn sysbench_suite(seconds: u64) {
                 runs.push(sysbench(workload, port, threads, seconds, "run"));
                 db_cpu[usize::from(proxied)] += cpu_seconds(db_pid) - before;
             }
-            let sluice_cpu = sluice.cpu_seconds() - sluice_cpu_before;
+            let sluice_cpu = cpu_seconds(sluice.pid()) - sluice_cpu_before;
             let direct = mean(runs[0], runs[2]);
             let proxied = mean(runs[1], runs[3]);
             // Per-query latency as the client sees it: threads / QPS.
@@ -200,14 +152,8 @@ async fn sysbench_suite(seconds: u64) {
 
 async fn storm_suite() {
     let db = MariaDb::start(65).await;
-    let sluice = SluiceProcess::start(&db, 70).await;
-    let direct_opts = mysql_async::OptsBuilder::default()
-        .ip_or_hostname("127.0.0.1")
-        .tcp_port(db.port)
-        .user(Some(APP_USER))
-        .pass(Some(APP_PASSWORD))
-        .db_name(Some("shop"))
-        .prefer_socket(false);
+    let sluice = start_sluice(&db, 70).await;
+    let direct_opts = db.direct_opts();
     let proxied_opts = direct_opts.clone().tcp_port(sluice.port);
     println!("\n## connection storm: 100 workers, 10,000 invocations, max_connections=65, cap 45, A B A B\n");
     println!("| path | invocations/s | ok | errors | p50 | p99 | backend peak | Sluice CPU s |");
@@ -216,7 +162,7 @@ async fn storm_suite() {
     for rep in 0..4 {
         let proxied = rep % 2 == 1;
         db.cli_socket("FLUSH STATUS");
-        let cpu = sluice.cpu_seconds();
+        let cpu = cpu_seconds(sluice.pid());
         let opts = if proxied {
             proxied_opts.clone()
         } else {
@@ -224,7 +170,7 @@ async fn storm_suite() {
         };
         let r = storm::run(opts, 100, 10_000).await;
         let peak = db.global_status("Max_used_connections").await;
-        let rate = 10_000.0 / r.elapsed.as_secs_f64();
+        let rate = r.rate();
         rates[usize::from(proxied)] += rate / 2.0;
         println!(
             "| {} | {rate:.0} | {} | {} | {:.1} ms | {:.1} ms | {peak} | {:.1} |",
@@ -233,7 +179,7 @@ async fn storm_suite() {
             r.errors,
             r.percentile(0.5).as_secs_f64() * 1e3,
             r.percentile(0.99).as_secs_f64() * 1e3,
-            sluice.cpu_seconds() - cpu,
+            cpu_seconds(sluice.pid()) - cpu,
         );
     }
     println!(

@@ -4,6 +4,8 @@
 mod common;
 
 use std::process::{Command, Stdio};
+
+use common::process::SluiceProcess;
 use std::time::{Duration, Instant};
 
 use common::proxy::config_for;
@@ -80,30 +82,16 @@ async fn init_query_runs_on_every_backend_connection() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn sigterm_drains_the_real_binary() {
     let db = MariaDb::start(40).await;
-    let dir = tempfile::tempdir().unwrap();
     let port = common::mariadb::free_port();
     let config = config_for(&db, "", "").replace(
         "127.0.0.1:0\"\nhandshake",
         &format!("127.0.0.1:{port}\"\nhandshake"),
     );
-    let path = dir.path().join("sluice.toml");
-    std::fs::write(&path, config).unwrap();
-    let child = Command::new(env!("CARGO_BIN_EXE_sluice"))
-        .arg("--config")
-        .arg(&path)
-        .stderr(Stdio::piped())
-        .spawn()
+    let mut sluice = SluiceProcess::start(&config, port, Stdio::piped()).await;
+    let child = sluice.child.take().unwrap();
+    let mut c = mysql_async::Conn::new(db.direct_opts().tcp_port(port))
+        .await
         .unwrap();
-    while std::net::TcpStream::connect(("127.0.0.1", port)).is_err() {
-        tokio::time::sleep(Duration::from_millis(20)).await;
-    }
-    let opts = mysql_async::OptsBuilder::default()
-        .ip_or_hostname("127.0.0.1")
-        .tcp_port(port)
-        .user(Some(common::APP_USER))
-        .pass(Some(common::APP_PASSWORD))
-        .db_name(Some("shop"));
-    let mut c = mysql_async::Conn::new(opts).await.unwrap();
     c.query_drop("BEGIN").await.unwrap();
     c.query_drop("INSERT INTO items (owner, note) VALUES (9, 'sigterm')")
         .await

@@ -4,7 +4,7 @@
 
 mod common;
 
-use common::{storm, MariaDb, Proxy, APP_PASSWORD, APP_USER};
+use common::{storm, MariaDb, Proxy};
 
 const WORKERS: usize = 100;
 const INVOCATIONS: usize = 10_000;
@@ -12,23 +12,8 @@ const INVOCATIONS: usize = 10_000;
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn connection_storm_direct_then_through_sluice() {
     let db = MariaDb::start(65).await;
-    let direct = mysql_async::OptsBuilder::default()
-        .ip_or_hostname("127.0.0.1")
-        .tcp_port(db.port)
-        .user(Some(APP_USER))
-        .pass(Some(APP_PASSWORD))
-        .db_name(Some("shop"))
-        .prefer_socket(false);
-    let r = storm::run(direct, WORKERS, INVOCATIONS).await;
-    println!(
-        "direct: {} ok, {} failed {:?}, {:.0} invocations/s, p50 {:?}, p99 {:?}",
-        r.ok,
-        r.errors,
-        r.error_codes,
-        INVOCATIONS as f64 / r.elapsed.as_secs_f64(),
-        r.percentile(0.5),
-        r.percentile(0.99)
-    );
+    let r = storm::run(db.direct_opts(), WORKERS, INVOCATIONS).await;
+    println!("direct: {}", r.summary());
     assert_eq!(r.wrong_results, 0);
 
     // Let the direct run's connections finish closing before the counter is reset.
@@ -38,15 +23,7 @@ async fn connection_storm_direct_then_through_sluice() {
     let proxy = Proxy::for_db(&db).await;
     let r = storm::run(proxy.opts(), WORKERS, INVOCATIONS).await;
     let used = db.global_status("Max_used_connections").await;
-    println!(
-        "sluice: {} ok, {} failed {:?}, {:.0} invocations/s, p50 {:?}, p99 {:?}, backend peak {used}",
-        r.ok,
-        r.errors,
-        r.error_codes,
-        INVOCATIONS as f64 / r.elapsed.as_secs_f64(),
-        r.percentile(0.5),
-        r.percentile(0.99)
-    );
+    println!("sluice: {}, backend peak {used}", r.summary());
     assert_eq!(
         (r.ok, r.errors, r.wrong_results),
         (INVOCATIONS, 0, 0),

@@ -21,6 +21,22 @@ pub struct StormReport {
 }
 
 impl StormReport {
+    pub fn rate(&self) -> f64 {
+        (self.ok + self.errors + self.wrong_results) as f64 / self.elapsed.as_secs_f64()
+    }
+
+    pub fn summary(&self) -> String {
+        format!(
+            "{} ok, {} failed {:?}, {:.0} invocations/s, p50 {:.1} ms, p99 {:.1} ms",
+            self.ok,
+            self.errors,
+            self.error_codes,
+            self.rate(),
+            self.percentile(0.5).as_secs_f64() * 1e3,
+            self.percentile(0.99).as_secs_f64() * 1e3
+        )
+    }
+
     pub fn percentile(&self, p: f64) -> Duration {
         let mut l = self.latencies.clone();
         l.sort();

@@ -1,0 +1,48 @@
+//! Sluice as a separate process (the real binary), for signal and load tests.
+
+use std::process::{Child, Command, Stdio};
+use std::time::Duration;
+
+pub struct SluiceProcess {
+    pub child: Option<Child>,
+    pub port: u16,
+    _dir: tempfile::TempDir,
+}
+
+impl SluiceProcess {
+    /// Starts the binary with `config` (whose `server.listen` must be 127.0.0.1:`port`)
+    /// and waits until it accepts connections.
+    pub async fn start(config: &str, port: u16, stderr: Stdio) -> Self {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("sluice.toml");
+        std::fs::write(&path, config).unwrap();
+        let child = Command::new(env!("CARGO_BIN_EXE_sluice"))
+            .arg("--config")
+            .arg(&path)
+            .stdout(Stdio::null())
+            .stderr(stderr)
+            .spawn()
+            .unwrap();
+        while std::net::TcpStream::connect(("127.0.0.1", port)).is_err() {
+            tokio::time::sleep(Duration::from_millis(20)).await;
+        }
+        Self {
+            child: Some(child),
+            port,
+            _dir: dir,
+        }
+    }
+
+    pub fn pid(&self) -> u32 {
+        self.child.as_ref().map_or(0, Child::id)
+    }
+}
+
+impl Drop for SluiceProcess {
+    fn drop(&mut self) {
+        if let Some(mut c) = self.child.take() {
+            let _ = c.kill();
+            let _ = c.wait();
+        }
+    }
+}
