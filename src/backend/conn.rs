@@ -56,6 +56,13 @@ pub enum Schema {
     Unknown,
 }
 
+impl Schema {
+    /// True when the schema is known to be `wanted` (compared without allocating).
+    pub fn is(&self, wanted: Option<&[u8]>) -> bool {
+        matches!(self, Self::Known(s) if s.as_deref() == wanted)
+    }
+}
+
 pub struct BackendConn {
     stream: MaybeTls,
     reader: PacketReader,

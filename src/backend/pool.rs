@@ -7,7 +7,7 @@ use std::time::{Duration, Instant};
 
 use tokio::sync::oneshot;
 
-use super::conn::{BackendConn, Schema, Target};
+use super::conn::{BackendConn, Target};
 use super::BackendError;
 use crate::credentials::Login;
 use crate::metrics::Metrics;
@@ -61,12 +61,11 @@ impl State {
     fn take_idle(&mut self, key: &PartitionKey, schema: Option<&[u8]>) -> Option<BackendConn> {
         let list = self.idle.get_mut(key)?;
         // Most recently used first (warm caches); prefer one already on the right schema.
-        let wanted = Schema::Known(schema.map(<[u8]>::to_vec));
         let pos = list
             .iter()
             .rev()
             .take(16)
-            .position(|c| c.schema == wanted)
+            .position(|c| c.schema.is(schema))
             .map_or(list.len().checked_sub(1)?, |i| list.len() - 1 - i);
         let conn = list.swap_remove(pos);
         self.idle_count -= 1;
@@ -147,7 +146,8 @@ impl Pool {
         }
         let immediate = {
             let mut st = self.lock();
-            if let Some(conn) = st.take_idle(key, schema) {
+            let taken = st.take_idle(key, schema);
+            let outcome = if let Some(conn) = taken {
                 Ok((Grant::Conn(conn), None))
             } else if st.has_slot() {
                 st.open += 1;
@@ -165,7 +165,9 @@ impl Pool {
                     tx,
                 });
                 Err((id, rx))
-            }
+            };
+            self.publish_locked(&st);
+            outcome
         };
         let grant = match immediate {
             Ok((grant, victim)) => {
@@ -179,7 +181,6 @@ impl Pool {
             }
             Err((id, rx)) => self.wait(id, rx).await?,
         };
-        self.publish();
         let conn = match grant {
             Grant::Conn(conn) => conn,
             Grant::Slot => {
@@ -270,8 +271,14 @@ impl Pool {
             drop(conn);
         } else {
             st.idle_count += 1;
-            st.idle.entry(conn.key.clone()).or_default().push(conn);
-            drop(st);
+            match st.idle.get_mut(&conn.key) {
+                Some(list) => list.push(conn),
+                None => {
+                    st.idle.insert(conn.key.clone(), vec![conn]);
+                }
+            }
+            self.publish_locked(&st);
+            return;
         }
         self.publish();
     }
@@ -305,7 +312,10 @@ impl Pool {
 
     /// Updates the gauges from the pool state.
     fn publish(&self) {
-        let st = self.lock();
+        self.publish_locked(&self.lock());
+    }
+
+    fn publish_locked(&self, st: &State) {
         self.metrics.database_connections.set(st.open as i64);
         self.metrics
             .database_connections_idle

@@ -1,10 +1,11 @@
 //! The command loop of one authenticated client: classify each command, lease a backend
 //! (or keep the pinned one), relay, then keep or release the backend.
 
+use std::time::Instant;
+
 use super::handshake::{write, Client};
 use super::relay::{relay_response, RelayError};
 use super::{Context, FrontendError};
-use crate::backend::conn::Schema;
 use crate::backend::{BackendError, Lease, PartitionKey};
 use crate::multiplex::{classify, PinReason};
 use crate::protocol::command::Command;
@@ -51,23 +52,41 @@ impl<'a> Session<'a> {
     async fn command_loop(&mut self) -> Result<(), FrontendError> {
         let idle = self.ctx.config.server.idle_client_timeout.get();
         let max_first = self.ctx.config.server.max_packet_size.min(MAX_PAYLOAD);
+        // One timer and one shutdown future for the whole session, not one per command:
+        // both register with shared runtime structures, which would cost every statement
+        // a trip through a lock. The timer only moves when it fires early.
+        let mut last_activity = Instant::now();
+        let idle_timer = tokio::time::sleep(idle);
+        tokio::pin!(idle_timer);
         let mut shutdown = self.ctx.shutdown.clone();
+        let stop = async move {
+            let _ = shutdown.wait_for(|stopping| *stopping).await;
+        };
+        tokio::pin!(stop);
+        let mut stopping = false;
         loop {
-            if *shutdown.borrow() && !self.in_transaction {
+            if stopping && !self.in_transaction {
                 return Ok(());
             }
             let read = tokio::select! {
+                biased;
                 // Cancellation safe: PacketReader keeps partial reads.
                 r = self.client.reader.read(&mut self.client.stream, max_first) => r,
-                () = tokio::time::sleep(idle) => {
-                    tracing::debug!(peer = %self.client.peer, "idle client timeout");
-                    return Ok(());
+                () = &mut idle_timer => {
+                    let deadline = last_activity + idle;
+                    if Instant::now() >= deadline {
+                        tracing::debug!(peer = %self.client.peer, "idle client timeout");
+                        return Ok(());
+                    }
+                    idle_timer.as_mut().reset(deadline.into());
+                    continue;
                 }
-                changed = shutdown.changed(), if !self.in_transaction => match changed {
-                    Ok(()) => continue,
-                    Err(_) => return Ok(()),
-                },
+                () = &mut stop, if !stopping => {
+                    stopping = true;
+                    continue;
+                }
             };
+            last_activity = Instant::now();
             let frame = match read {
                 Ok(frame) => frame,
                 Err(ProtocolError::Closed) => return Ok(()),
@@ -167,7 +186,7 @@ impl<'a> Session<'a> {
         }
         let lease = self.lease.as_mut().expect("leased above");
         if let Some(schema) = &self.client.schema {
-            if lease.conn().schema != Schema::Known(Some(schema.clone())) {
+            if !lease.conn().schema.is(Some(schema)) {
                 if let Err(e) = lease.conn().init_db(schema).await {
                     // The schema is gone (as on a direct connection whose database was
                     // dropped, the session continues without one).
