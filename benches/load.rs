@@ -20,8 +20,11 @@ use common::{storm, MariaDb, APP_PASSWORD, APP_USER};
 /// Starts the release binary (a separate process, so its CPU time is its own).
 async fn start_sluice(db: &MariaDb, percent: u32) -> SluiceProcess {
     let port = common::mariadb::free_port();
+    let workers = std::env::var("SLUICE_BENCH_WORKERS")
+        .map(|w| format!("worker_threads = {w}\n"))
+        .unwrap_or_default();
     let config = format!(
-        "[server]\nlisten = \"127.0.0.1:{port}\"\n[admin]\n\
+        "[server]\nlisten = \"127.0.0.1:{port}\"\n{workers}[admin]\n\
          [backend]\naddress = \"{}\"\nmax_connections_percent = {percent}\n\
          [[users]]\nname = \"{APP_USER}\"\npassword = \"{APP_PASSWORD}\"\n[log]\nlevel = \"warn\"\n",
         db.address()
@@ -161,7 +164,10 @@ async fn storm_suite() {
     let mut rates = [0.0, 0.0];
     for rep in 0..4 {
         let proxied = rep % 2 == 1;
+        // Let the previous run's connections finish closing before the peak is reset.
+        tokio::time::sleep(std::time::Duration::from_millis(500)).await;
         db.cli_socket("FLUSH STATUS");
+        tokio::time::sleep(std::time::Duration::from_millis(200)).await;
         let cpu = cpu_seconds(sluice.pid());
         let opts = if proxied {
             proxied_opts.clone()

@@ -58,6 +58,8 @@ pub struct ServerConfig {
     /// Clients may answer with either; both are verified.
     #[serde(default)]
     pub auth_plugin: AuthPluginName,
+    /// Runtime worker threads. Absent: one per CPU core.
+    pub worker_threads: Option<usize>,
     /// TLS for clients. Absent: plaintext only.
     pub tls: Option<ServerTlsConfig>,
 }
@@ -250,6 +252,9 @@ impl Config {
         }
         if self.server.max_client_connections == 0 {
             return bad("server.max_client_connections must be at least 1".into());
+        }
+        if self.server.worker_threads == Some(0) {
+            return bad("server.worker_threads must be at least 1".into());
         }
         if self.server.max_packet_size < 1024 {
             return bad("server.max_packet_size must be at least 1024".into());

@@ -12,7 +12,7 @@ use super::BackendError;
 use crate::auth::{caching_sha2, native, Plugin};
 use crate::credentials::Login;
 use crate::net::MaybeTls;
-use crate::protocol::command::{COM_INIT_DB, COM_QUERY, COM_RESET_CONNECTION};
+use crate::protocol::command::{COM_INIT_DB, COM_QUERY, COM_QUIT, COM_RESET_CONNECTION};
 use crate::protocol::handshake::{
     parse_auth_switch, Greeting, HandshakeResponse, AUTH_MORE_DATA_HEADER, AUTH_SWITCH_HEADER,
 };
@@ -163,10 +163,7 @@ impl BackendConn {
         };
         conn.authenticate(plugin, &greeting.scramble, &login.password)
             .await?;
-        conn.query(SESSION_TRACKING).await?;
-        if !target.init_query.is_empty() {
-            conn.query(&target.init_query).await?;
-        }
+        conn.set_up_session(target, false).await?;
         Ok(conn)
     }
 
@@ -220,6 +217,17 @@ impl BackendConn {
         }
     }
 
+    /// COM_QUIT, then waits (briefly) for the server to close its end: by then the
+    /// server has counted this connection out.
+    pub async fn quit(mut self) {
+        let _ = tokio::time::timeout(Duration::from_secs(1), async {
+            if self.write(&packet::packet(0, &[COM_QUIT])).await.is_ok() {
+                while self.reader.fill(&mut self.stream).await.is_ok() {}
+            }
+        })
+        .await;
+    }
+
     pub async fn write(&mut self, bytes: &[u8]) -> Result<(), BackendError> {
         stream_write(&mut self.stream, bytes).await
     }
@@ -249,17 +257,50 @@ impl BackendConn {
     /// behind (variables, temporary tables, locks, open transaction) is gone.
     pub async fn reset(&mut self, target: &Target) -> Result<(), BackendError> {
         self.schema = Schema::Unknown;
-        self.command(&[COM_RESET_CONNECTION]).await?;
-        self.query(SESSION_TRACKING).await?;
-        if !target.init_query.is_empty() {
-            self.query(&target.init_query).await?;
+        self.set_up_session(target, true).await
+    }
+
+    /// Session tracking and init_query (after COM_RESET_CONNECTION when `reset`), sent
+    /// pipelined: one round trip however many statements. The server answers commands
+    /// in order, so reading the responses one after another is enough.
+    async fn set_up_session(&mut self, target: &Target, reset: bool) -> Result<(), BackendError> {
+        let mut batch = Vec::with_capacity(256);
+        let mut commands = 0;
+        if reset {
+            packet::push_packet(&mut batch, 0, &[COM_RESET_CONNECTION]);
+            commands += 1;
         }
-        Ok(())
+        for sql in [SESSION_TRACKING, target.init_query.as_str()] {
+            if !sql.is_empty() {
+                let mut payload = Vec::with_capacity(1 + sql.len());
+                payload.push(COM_QUERY);
+                payload.extend_from_slice(sql.as_bytes());
+                packet::push_packet(&mut batch, 0, &payload);
+                commands += 1;
+            }
+        }
+        self.write(&batch).await?;
+        // Read every response even after an error, so the connection stays in step.
+        let mut first_error = None;
+        for _ in 0..commands {
+            if let Err(e) = self.read_response().await {
+                if e.server_code().is_none() {
+                    return Err(e);
+                }
+                first_error.get_or_insert(e);
+            }
+        }
+        first_error.map_or(Ok(()), Err)
     }
 
     /// Sends a command and reads its whole response; an ERR becomes `BackendError::Server`.
     async fn command(&mut self, payload: &[u8]) -> Result<Rows, BackendError> {
         self.write(&packet::packet(0, payload)).await?;
+        self.read_response().await
+    }
+
+    /// Reads one whole response to an internal command.
+    async fn read_response(&mut self) -> Result<Rows, BackendError> {
         let mut tracker = Tracker::new(Expect::Results, self.key.flags & caps::DEPRECATE_EOF != 0);
         let mut rows = Rows::new();
         let mut error = None;

@@ -33,6 +33,9 @@ pub struct PoolSettings {
 
 enum Grant {
     Conn(BackendConn),
+    /// The slot of a connection that must be closed first (another partition's, or one
+    /// past its lifetime): the receiver quits it, then opens its own.
+    Replace(BackendConn),
     /// Permission to open one connection within the cap.
     Slot,
 }
@@ -148,13 +151,17 @@ impl Pool {
             let mut st = self.lock();
             let taken = st.take_idle(key, schema);
             let outcome = if let Some(conn) = taken {
-                Ok((Grant::Conn(conn), None))
+                Ok(Grant::Conn(conn))
             } else if st.has_slot() {
                 st.open += 1;
-                Ok((Grant::Slot, None))
+                Ok(Grant::Slot)
             } else if let Some(victim) = st.take_idle_any() {
                 // The slot of an idle connection of another partition changes hands.
-                Ok((Grant::Slot, Some(victim)))
+                self.metrics
+                    .database_connections_closed
+                    .with_label_values(&["repartition"])
+                    .inc();
+                Ok(Grant::Replace(victim))
             } else {
                 let id = st.next_waiter;
                 st.next_waiter += 1;
@@ -170,20 +177,15 @@ impl Pool {
             outcome
         };
         let grant = match immediate {
-            Ok((grant, victim)) => {
-                if victim.is_some() {
-                    self.metrics
-                        .database_connections_closed
-                        .with_label_values(&["repartition"])
-                        .inc();
-                }
-                grant
-            }
+            Ok(grant) => grant,
             Err((id, rx)) => self.wait(id, rx).await?,
         };
         let conn = match grant {
             Grant::Conn(conn) => conn,
-            Grant::Slot => {
+            Grant::Replace(_) | Grant::Slot => {
+                if let Grant::Replace(old) = grant {
+                    old.quit().await;
+                }
                 match BackendConn::connect(&self.target, login, key.clone(), schema).await {
                     Ok(conn) => {
                         self.metrics.database_connections_setup_succeeded.inc();
@@ -245,20 +247,22 @@ impl Pool {
             if w.key == conn.key {
                 match w.tx.send(Grant::Conn(conn)) {
                     Ok(()) => return,
-                    Err(Grant::Conn(c)) => conn = c,
-                    Err(Grant::Slot) => unreachable!("sent a connection"),
+                    Err(grant) => conn = grant.into_conn(),
                 }
-            } else if w.tx.send(Grant::Slot).is_ok() {
+            } else {
                 // Strict FIFO: the head waiter needs another partition, so this
                 // connection's slot goes to it.
-                drop(st);
-                self.metrics
-                    .database_connections_closed
-                    .with_label_values(&["repartition"])
-                    .inc();
-                drop(conn);
-                self.publish();
-                return;
+                match w.tx.send(Grant::Replace(conn)) {
+                    Ok(()) => {
+                        drop(st);
+                        self.metrics
+                            .database_connections_closed
+                            .with_label_values(&["repartition"])
+                            .inc();
+                        return;
+                    }
+                    Err(grant) => conn = grant.into_conn(),
+                }
             }
         }
         if st.idle_count >= st.max_idle {
@@ -268,7 +272,7 @@ impl Pool {
                 .database_connections_closed
                 .with_label_values(&["idle_limit"])
                 .inc();
-            drop(conn);
+            retire(conn);
         } else {
             st.idle_count += 1;
             match st.idle.get_mut(&conn.key) {
@@ -283,14 +287,26 @@ impl Pool {
         self.publish();
     }
 
-    /// Closes a connection and gives its slot to the next waiter.
-    fn close(&self, conn: BackendConn, reason: &str) {
+    /// Closes a connection and gives its slot to the next waiter, who quits it before
+    /// opening its own, so the server never counts both at once.
+    fn close(&self, mut conn: BackendConn, reason: &str) {
         self.metrics
             .database_connections_closed
             .with_label_values(&[reason])
             .inc();
-        drop(conn);
-        self.free_slot();
+        let mut st = self.lock();
+        if st.cap.is_none_or(|cap| st.open <= cap) {
+            while let Some(w) = st.waiters.pop_front() {
+                match w.tx.send(Grant::Replace(conn)) {
+                    Ok(()) => return,
+                    Err(grant) => conn = grant.into_conn(),
+                }
+            }
+        }
+        st.open -= 1;
+        self.publish_locked(&st);
+        drop(st);
+        retire(conn);
     }
 
     fn free_slot(&self) {
@@ -428,13 +444,13 @@ impl Pool {
             st.idle_count -= closed.len();
             st.open -= closed.len();
         }
-        for _ in &closed {
+        for conn in closed {
             self.metrics
                 .database_connections_closed
                 .with_label_values(&["idle_timeout"])
                 .inc();
+            retire(conn);
         }
-        drop(closed);
         self.publish();
     }
 
@@ -468,8 +484,27 @@ impl Pool {
             st.open -= all.len();
             all
         };
-        drop(drained);
+        for conn in drained {
+            retire(conn);
+        }
         self.publish();
+    }
+}
+
+impl Grant {
+    fn into_conn(self) -> BackendConn {
+        match self {
+            Grant::Conn(c) | Grant::Replace(c) => c,
+            Grant::Slot => unreachable!("only connection grants are turned back"),
+        }
+    }
+}
+
+/// Closes a connection politely (COM_QUIT) in the background, so the server neither
+/// logs an aborted connection nor counts it longer than needed.
+fn retire(conn: BackendConn) {
+    if let Ok(rt) = tokio::runtime::Handle::try_current() {
+        rt.spawn(conn.quit());
     }
 }
 
