@@ -164,10 +164,7 @@ async fn storm_suite() {
     let mut rates = [0.0, 0.0];
     for rep in 0..4 {
         let proxied = rep % 2 == 1;
-        // Let the previous run's connections finish closing before the peak is reset.
-        tokio::time::sleep(std::time::Duration::from_millis(500)).await;
-        db.cli_socket("FLUSH STATUS");
-        tokio::time::sleep(std::time::Duration::from_millis(200)).await;
+        db.reset_max_used_connections().await;
         let cpu = cpu_seconds(sluice.pid());
         let opts = if proxied {
             proxied_opts.clone()

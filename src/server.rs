@@ -161,7 +161,7 @@ impl Server {
         {
             tracing::warn!("drain timeout reached; closing remaining sessions");
         }
-        ctx.pool.close_idle();
+        ctx.pool.close_idle().await;
     }
 }
 

@@ -14,7 +14,7 @@ use mysql_async::prelude::*;
 async fn two_hundred_open_transactions_share_the_capped_pool() {
     // max_connections 20 × 50% = a cap of 10 backend connections.
     let db = MariaDb::start(20).await;
-    db.cli_socket("FLUSH STATUS");
+    db.reset_max_used_connections().await;
     let proxy = Arc::new(Proxy::start(&config_for(&db, "max_connections_percent = 50", "")).await);
     let mut tasks = Vec::new();
     for i in 0..200 {

@@ -16,10 +16,7 @@ async fn connection_storm_direct_then_through_sluice() {
     println!("direct: {}", r.summary());
     assert_eq!(r.wrong_results, 0);
 
-    // Let the direct run's connections finish closing before the counter is reset.
-    tokio::time::sleep(std::time::Duration::from_millis(500)).await;
-    db.cli_socket("FLUSH STATUS");
-    tokio::time::sleep(std::time::Duration::from_millis(200)).await;
+    db.reset_max_used_connections().await;
     let proxy = Proxy::for_db(&db).await;
     let r = storm::run(proxy.opts(), WORKERS, INVOCATIONS).await;
     let used = db.global_status("Max_used_connections").await;

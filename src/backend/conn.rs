@@ -217,8 +217,9 @@ impl BackendConn {
         }
     }
 
-    /// COM_QUIT, then waits (briefly) for the server to close its end: by then the
-    /// server has counted this connection out.
+    /// COM_QUIT, then waits (briefly) for the server to close its end, plus a moment:
+    /// the server counts a connection out only after closing its socket, and the pool
+    /// reuses this connection's slot once this returns.
     pub async fn quit(mut self) {
         let _ = tokio::time::timeout(Duration::from_secs(1), async {
             if self.write(&packet::packet(0, &[COM_QUIT])).await.is_ok() {
@@ -226,6 +227,7 @@ impl BackendConn {
             }
         })
         .await;
+        tokio::time::sleep(Duration::from_millis(5)).await;
     }
 
     pub async fn write(&mut self, bytes: &[u8]) -> Result<(), BackendError> {

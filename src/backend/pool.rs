@@ -75,6 +75,19 @@ impl State {
         Some(conn)
     }
 
+    /// The idle connection unused for longest, across partitions.
+    fn take_least_recently_used(&mut self) -> Option<BackendConn> {
+        let (key, pos) = self
+            .idle
+            .iter()
+            .flat_map(|(k, v)| v.iter().enumerate().map(move |(i, c)| (k, i, c.last_used)))
+            .min_by_key(|(_, _, used)| *used)
+            .map(|(k, i, _)| (k.clone(), i))?;
+        let conn = self.idle.get_mut(&key)?.swap_remove(pos);
+        self.idle_count -= 1;
+        Some(conn)
+    }
+
     /// Any idle connection, oldest partition entry first: room for another partition.
     fn take_idle_any(&mut self) -> Option<BackendConn> {
         let key = self.idle.iter().find(|(_, v)| !v.is_empty())?.0.clone();
@@ -232,7 +245,7 @@ impl Pool {
     }
 
     /// Returns a clean connection (no transaction, nothing pinned) for reuse.
-    fn put_back(&self, mut conn: BackendConn) {
+    fn put_back(self: &Arc<Self>, mut conn: BackendConn) {
         conn.last_used = Instant::now();
         let mut st = self.lock();
         self.metrics.database_connections_borrowed.dec();
@@ -265,31 +278,23 @@ impl Pool {
                 }
             }
         }
-        if st.idle_count >= st.max_idle {
-            st.open -= 1;
-            drop(st);
-            self.metrics
-                .database_connections_closed
-                .with_label_values(&["idle_limit"])
-                .inc();
-            retire(conn);
-        } else {
-            st.idle_count += 1;
-            match st.idle.get_mut(&conn.key) {
-                Some(list) => list.push(conn),
-                None => {
-                    st.idle.insert(conn.key.clone(), vec![conn]);
-                }
+        // Idle connections above max_idle are trimmed by the reaper, not here: closing
+        // at once would churn connections through every burst.
+        st.idle_count += 1;
+        match st.idle.get_mut(&conn.key) {
+            Some(list) => list.push(conn),
+            None => {
+                st.idle.insert(conn.key.clone(), vec![conn]);
             }
-            self.publish_locked(&st);
-            return;
         }
-        self.publish();
+        self.publish_locked(&st);
     }
 
-    /// Closes a connection and gives its slot to the next waiter, who quits it before
-    /// opening its own, so the server never counts both at once.
-    fn close(&self, mut conn: BackendConn, reason: &str) {
+    /// Closes a connection. Its slot is reused only once the server has let it go: a
+    /// waiter gets the connection itself and quits it before opening its own; otherwise
+    /// the slot is freed after COM_QUIT completes. So the server never counts more than
+    /// the cap.
+    fn close(self: &Arc<Self>, mut conn: BackendConn, reason: &str) {
         self.metrics
             .database_connections_closed
             .with_label_values(&[reason])
@@ -303,10 +308,21 @@ impl Pool {
                 }
             }
         }
-        st.open -= 1;
-        self.publish_locked(&st);
         drop(st);
-        retire(conn);
+        match tokio::runtime::Handle::try_current() {
+            Ok(rt) => {
+                let pool = self.clone();
+                rt.spawn(async move {
+                    conn.quit().await;
+                    pool.free_slot();
+                });
+            }
+            // Outside the runtime (shutdown): just drop it.
+            Err(_) => {
+                drop(conn);
+                self.free_slot();
+            }
+        }
     }
 
     fn free_slot(&self) {
@@ -405,7 +421,14 @@ impl Pool {
         self.metrics
             .database_connections_max_allowed
             .set(cap as i64);
-        self.put_back(conn);
+        if slot_taken {
+            // Opened just for this probe, in a partition no client may use: let it go
+            // rather than have it take a slot from the clients' partitions later.
+            self.metrics.database_connections_borrowed.dec();
+            self.close(conn, "probe");
+        } else {
+            self.put_back(conn);
+        }
         // A larger cap may have room for waiters.
         self.grant_free_slots();
         Ok(cap)
@@ -423,8 +446,9 @@ impl Pool {
         }
     }
 
-    /// Closes idle connections past their idle timeout or lifetime.
-    pub fn reap(&self) {
+    /// Closes idle connections past their idle timeout or lifetime, then the least
+    /// recently used ones above `max_idle`.
+    pub fn reap(self: &Arc<Self>) {
         let now = Instant::now();
         let mut closed = Vec::new();
         {
@@ -435,23 +459,24 @@ impl Pool {
                 while i < list.len() {
                     let c = &list[i];
                     if now - c.last_used >= idle_timeout || now - c.created >= lifetime {
-                        closed.push(list.swap_remove(i));
+                        closed.push((list.swap_remove(i), "idle_timeout"));
                     } else {
                         i += 1;
                     }
                 }
             }
             st.idle_count -= closed.len();
-            st.open -= closed.len();
+            while st.idle_count > st.max_idle {
+                let Some(conn) = st.take_least_recently_used() else {
+                    break;
+                };
+                closed.push((conn, "idle_limit"));
+            }
+            self.publish_locked(&st);
         }
-        for conn in closed {
-            self.metrics
-                .database_connections_closed
-                .with_label_values(&["idle_timeout"])
-                .inc();
-            retire(conn);
+        for (conn, reason) in closed {
+            self.close(conn, reason);
         }
-        self.publish();
     }
 
     /// Background upkeep: capacity refresh and idle reaping, until the pool is dropped.
@@ -475,19 +500,21 @@ impl Pool {
         }
     }
 
-    /// Closes every idle connection (shutdown).
-    pub fn close_idle(&self) {
+    /// Closes every idle connection politely (shutdown).
+    pub async fn close_idle(&self) {
         let drained: Vec<BackendConn> = {
             let mut st = self.lock();
             let all: Vec<_> = st.idle.drain().flat_map(|(_, v)| v).collect();
             st.idle_count = 0;
             st.open -= all.len();
+            self.publish_locked(&st);
             all
         };
+        let mut quits = tokio::task::JoinSet::new();
         for conn in drained {
-            retire(conn);
+            quits.spawn(conn.quit());
         }
-        self.publish();
+        while quits.join_next().await.is_some() {}
     }
 }
 
@@ -497,14 +524,6 @@ impl Grant {
             Grant::Conn(c) | Grant::Replace(c) => c,
             Grant::Slot => unreachable!("only connection grants are turned back"),
         }
-    }
-}
-
-/// Closes a connection politely (COM_QUIT) in the background, so the server neither
-/// logs an aborted connection nor counts it longer than needed.
-fn retire(conn: BackendConn) {
-    if let Ok(rt) = tokio::runtime::Handle::try_current() {
-        rt.spawn(conn.quit());
     }
 }
 

@@ -206,10 +206,20 @@ impl MariaDb {
         let opts = mysql_async::OptsBuilder::default()
             .ip_or_hostname("127.0.0.1")
             .tcp_port(self.port)
-            .user(Some("root"));
+            .user(Some("root"))
+            // Otherwise mysql_async reconnects through the socket: two connections.
+            .prefer_socket(false);
         mysql_async::Conn::new(opts)
             .await
             .expect("admin connection")
+    }
+
+    /// Resets Max_used_connections to the connections open now, after letting earlier
+    /// connections finish closing (the server counts a closing connection a moment longer).
+    pub async fn reset_max_used_connections(&self) {
+        tokio::time::sleep(std::time::Duration::from_millis(500)).await;
+        self.cli_socket("FLUSH STATUS");
+        tokio::time::sleep(std::time::Duration::from_millis(300)).await;
     }
 
     pub async fn global_status(&self, name: &str) -> u64 {
