@@ -170,7 +170,15 @@ impl HandshakeResponse {
         let mut out = self.encode_prefix();
         out.extend_from_slice(&self.user);
         out.push(0);
-        put_lenenc_bytes(&mut out, &self.auth_response);
+        if self.capabilities & caps::PLUGIN_AUTH_LENENC_CLIENT_DATA != 0 {
+            put_lenenc_bytes(&mut out, &self.auth_response);
+        } else if self.capabilities & caps::SECURE_CONNECTION != 0 {
+            out.push(self.auth_response.len().min(255) as u8);
+            out.extend_from_slice(&self.auth_response[..self.auth_response.len().min(255)]);
+        } else {
+            out.extend_from_slice(&self.auth_response);
+            out.push(0);
+        }
         if let Some(db) = &self.database {
             out.extend_from_slice(db);
             out.push(0);

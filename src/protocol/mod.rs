@@ -63,3 +63,91 @@ pub enum ProtocolError {
     #[error("i/o error: {0}")]
     Io(#[from] std::io::Error),
 }
+
+/// Property tests: random and mutated input never panics a parser, and what parses
+/// re-encodes to the same value.
+#[cfg(test)]
+mod properties {
+    use rand::rngs::StdRng;
+    use rand::{Rng, SeedableRng};
+
+    use super::caps;
+    use super::handshake::{parse_auth_switch, Greeting, HandshakeResponse};
+    use super::response::{ErrPacket, Expect, OkPacket, Tracker};
+    use super::session_track::changes;
+
+    fn random_bytes(rng: &mut StdRng) -> Vec<u8> {
+        let len = rng.gen_range(0..96);
+        (0..len).map(|_| rng.gen()).collect()
+    }
+
+    #[test]
+    fn random_input_never_panics() {
+        let mut rng = StdRng::seed_from_u64(0x51u64);
+        for _ in 0..20_000 {
+            let b = random_bytes(&mut rng);
+            let _ = HandshakeResponse::parse(&b);
+            let _ = Greeting::parse(&b);
+            let _ = parse_auth_switch(&b);
+            let _ = OkPacket::parse(&b, rng.gen());
+            let _ = ErrPacket::parse(&b);
+            let _ = changes(&b).count();
+            let mut t = Tracker::new(Expect::Results, rng.gen());
+            for chunk in b.chunks(rng.gen_range(1..8)) {
+                if t.feed(chunk, chunk.len()).is_err() || t.is_done() {
+                    break;
+                }
+            }
+        }
+    }
+
+    #[test]
+    fn handshake_responses_round_trip() {
+        let mut rng = StdRng::seed_from_u64(7);
+        let flag_choices = [
+            caps::PLUGIN_AUTH_LENENC_CLIENT_DATA | caps::SECURE_CONNECTION,
+            caps::SECURE_CONNECTION,
+            0,
+        ];
+        for _ in 0..2_000 {
+            let word = |rng: &mut StdRng| -> Vec<u8> {
+                (0..rng.gen_range(1..20))
+                    .map(|_| rng.gen_range(b'a'..=b'z'))
+                    .collect()
+            };
+            let flags = flag_choices[rng.gen_range(0..3)];
+            let with_db = rng.gen::<bool>();
+            let h = HandshakeResponse {
+                capabilities: caps::PROTOCOL_41
+                    | caps::PLUGIN_AUTH
+                    | caps::CONNECT_ATTRS
+                    | flags
+                    | if with_db { caps::CONNECT_WITH_DB } else { 0 },
+                max_packet: rng.gen(),
+                charset: rng.gen(),
+                user: word(&mut rng),
+                // Without SECURE_CONNECTION the response is NUL-terminated, so no NULs.
+                auth_response: (0..rng.gen_range(0..40))
+                    .map(|_| rng.gen_range(1..=255))
+                    .collect(),
+                database: with_db.then(|| word(&mut rng)),
+                auth_plugin: Some(word(&mut rng)),
+                attributes: (0..rng.gen_range(0..4))
+                    .map(|_| (word(&mut rng), word(&mut rng)))
+                    .collect(),
+            };
+            assert_eq!(HandshakeResponse::parse(&h.encode()).unwrap(), h);
+        }
+    }
+
+    #[test]
+    fn truncations_of_valid_packets_never_panic() {
+        let ok = b"\x00\x01\x02\x02\x40\x00\x00\x00\x0b\x01\x05\x04shop\x02\x02\x011";
+        for cut in 0..ok.len() {
+            let _ = OkPacket::parse(&ok[..cut], true);
+            if let Ok(p) = OkPacket::parse(&ok[..cut], true) {
+                let _ = p.session_state.map(|s| changes(s).count());
+            }
+        }
+    }
+}

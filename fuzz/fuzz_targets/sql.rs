@@ -1,0 +1,11 @@
+//! The SQL lexer and the statement classifier.
+#![no_main]
+
+use libfuzzer_sys::fuzz_target;
+use sluice::multiplex::{classify, lexer};
+
+fuzz_target!(|data: &[u8]| {
+    let _ = lexer::tokens(data).count();
+    let _ = classify::pin_for(data);
+    let _ = classify::is_kill(data);
+});
