@@ -89,10 +89,10 @@ fn sql_classification(c: &mut Criterion) {
     let long =
         b"SELECT c FROM sbtest1 WHERE id BETWEEN 4711 AND 4810 /* range */ ORDER BY c -- x\n";
     c.bench_function("classify short statement", |b| {
-        b.iter(|| classify::pin_for(black_box(short)))
+        b.iter(|| classify::pin_for(black_box(short), true))
     });
     c.bench_function("classify sysbench range statement", |b| {
-        b.iter(|| classify::pin_for(black_box(long)))
+        b.iter(|| classify::pin_for(black_box(long), true))
     });
 }
 

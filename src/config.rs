@@ -126,6 +126,11 @@ pub struct BackendConfig {
     /// Seconds an idle backend connection is kept.
     #[serde(default = "default_idle_timeout")]
     pub idle_timeout: Seconds,
+    /// Seconds a client keeps the backend of a statement that left warnings, affected
+    /// rows or an insert id, so that an immediately following `SHOW WARNINGS`,
+    /// `SELECT ROW_COUNT()` or `SELECT LAST_INSERT_ID()` reads its own values. 0 disables.
+    #[serde(default = "default_affinity_window")]
+    pub affinity_window: Seconds,
     /// Seconds between reads of `@@max_connections`.
     #[serde(default = "default_capacity_refresh")]
     pub capacity_refresh_interval: Seconds,
@@ -322,6 +327,9 @@ fn default_max_lifetime() -> Seconds {
 }
 fn default_idle_timeout() -> Seconds {
     Seconds::from_secs(600)
+}
+fn default_affinity_window() -> Seconds {
+    Seconds(Duration::from_millis(100))
 }
 fn default_capacity_refresh() -> Seconds {
     Seconds::from_secs(60)

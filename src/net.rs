@@ -4,7 +4,7 @@ use std::io;
 use std::pin::Pin;
 use std::task::{Context, Poll};
 
-use tokio::io::{AsyncRead, AsyncWrite, ReadBuf};
+use tokio::io::{AsyncRead, AsyncWrite, AsyncWriteExt, ReadBuf};
 use tokio::net::TcpStream;
 
 /// Plain TCP or TLS over TCP (client or server side; `tokio_rustls::TlsStream` is both).
@@ -16,6 +16,14 @@ pub enum MaybeTls {
 impl MaybeTls {
     pub fn is_tls(&self) -> bool {
         matches!(self, Self::Tls(_))
+    }
+
+    /// Writes all of `bytes` and flushes. The flush matters for TLS: rustls may keep
+    /// encrypted bytes queued when the socket is full, and nothing else would send them
+    /// while the other side waits. For plain TCP it costs nothing.
+    pub async fn send(&mut self, bytes: &[u8]) -> io::Result<()> {
+        self.write_all(bytes).await?;
+        self.flush().await
     }
 }
 

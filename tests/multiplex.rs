@@ -194,3 +194,25 @@ async fn each_pin_reason_is_counted() {
         .sum();
     assert_eq!(pins, 8.0, "{text}");
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_client_without_a_schema_never_sees_another_clients_schema() {
+    let db = MariaDb::start(10).await;
+    // A cap of one: the only backend connection has been on `shop` before B comes.
+    let proxy = Proxy::start(&config_for(&db, "max_connections_percent = 10", "")).await;
+    let mut a = proxy.conn().await;
+    a.query_drop("SELECT * FROM menus").await.unwrap();
+    let mut b = mysql_async::Conn::new(proxy.opts().db_name(None::<String>))
+        .await
+        .unwrap();
+    let schema: Option<Option<String>> = b.query_first("SELECT DATABASE()").await.unwrap();
+    assert_eq!(schema, Some(None));
+    let e = b.query_drop("SELECT * FROM menus").await.unwrap_err();
+    assert!(
+        matches!(e, mysql_async::Error::Server(ref s) if s.code == 1046),
+        "{e:?}"
+    );
+    // And A still finds its own.
+    let n: Option<i64> = a.query_first("SELECT COUNT(*) FROM menus").await.unwrap();
+    assert_eq!(n, Some(9));
+}

@@ -189,3 +189,34 @@ async fn bad_input_is_refused_and_others_are_unaffected() {
         "{failed}"
     );
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_transaction_lost_with_its_backend_ends_the_client_session() {
+    let mut db = MariaDb::start(40).await;
+    let proxy = Proxy::start(&config_for(&db, "connect_timeout = 2", "")).await;
+    let mut in_tx = proxy.conn().await;
+    let mut idle = proxy.conn().await;
+    in_tx.query_drop("BEGIN").await.unwrap();
+    in_tx
+        .query_drop("INSERT INTO items (owner, note) VALUES (4, 'lost')")
+        .await
+        .unwrap();
+    db.kill();
+    assert!(in_tx
+        .query_drop("INSERT INTO items (owner, note) VALUES (4, 'x')")
+        .await
+        .is_err());
+    db.restart().await;
+    // The half-done transaction must not continue in autocommit mode on a new backend:
+    // its client connection is gone, as with a direct connection.
+    assert!(in_tx
+        .query_drop("INSERT INTO items (owner, note) VALUES (4, 'orphan')")
+        .await
+        .is_err());
+    // A session that held nothing carries on.
+    let n: Option<i64> = idle
+        .query_first("SELECT COUNT(*) FROM items WHERE owner = 4")
+        .await
+        .unwrap();
+    assert_eq!(n, Some(0));
+}

@@ -6,6 +6,7 @@ use sluice::multiplex::{classify, lexer};
 
 fuzz_target!(|data: &[u8]| {
     let _ = lexer::tokens(data).count();
-    let _ = classify::pin_for(data);
+    let _ = classify::pin_for(data, true);
+    let _ = classify::pin_for(data, false);
     let _ = classify::is_kill(data);
 });

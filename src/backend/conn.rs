@@ -3,7 +3,6 @@
 
 use std::time::{Duration, Instant};
 
-use tokio::io::AsyncWriteExt;
 use tokio::net::TcpStream;
 
 use super::pool::PartitionKey;
@@ -223,7 +222,11 @@ impl BackendConn {
     pub async fn quit(mut self) {
         let _ = tokio::time::timeout(Duration::from_secs(1), async {
             if self.write(&packet::packet(0, &[COM_QUIT])).await.is_ok() {
-                while self.reader.fill(&mut self.stream).await.is_ok() {}
+                // Anything still arriving (the rest of an abandoned result) is dropped
+                // as it comes, so this never buffers more than one read.
+                while self.reader.fill(&mut self.stream).await.is_ok() {
+                    self.reader.discard();
+                }
             }
         })
         .await;
@@ -377,7 +380,7 @@ fn auth_response(
 
 async fn stream_write(stream: &mut MaybeTls, bytes: &[u8]) -> Result<(), BackendError> {
     stream
-        .write_all(bytes)
+        .send(bytes)
         .await
         .map_err(|e| BackendError::Protocol(e.into()))
 }

@@ -64,12 +64,15 @@ impl State {
     fn take_idle(&mut self, key: &PartitionKey, schema: Option<&[u8]>) -> Option<BackendConn> {
         let list = self.idle.get_mut(key)?;
         // Most recently used first (warm caches); prefer one already on the right schema.
-        let pos = list
-            .iter()
-            .rev()
-            .take(16)
-            .position(|c| c.schema.is(schema))
-            .map_or(list.len().checked_sub(1)?, |i| list.len() - 1 - i);
+        let matching = list.iter().rposition(|c| c.schema.is(schema));
+        let pos = match (matching, schema) {
+            (Some(pos), _) => pos,
+            // A client without a default schema must not find another client's selected,
+            // and MySQL cannot deselect one: such clients get a connection opened without.
+            (None, None) => return None,
+            // Any other is fine: COM_INIT_DB switches it.
+            (None, Some(_)) => list.len().checked_sub(1)?,
+        };
         let conn = list.swap_remove(pos);
         self.idle_count -= 1;
         Some(conn)
@@ -95,6 +98,16 @@ impl State {
         let conn = list.remove(0);
         self.idle_count -= 1;
         Some(conn)
+    }
+
+    /// An idle connection whose slot may change hands: none while over the cap (it
+    /// shrank), when slots must disappear instead.
+    fn take_victim(&mut self) -> Option<BackendConn> {
+        if self.cap.is_some_and(|cap| self.open <= cap) {
+            self.take_idle_any()
+        } else {
+            None
+        }
     }
 
     fn has_slot(&self) -> bool {
@@ -150,6 +163,9 @@ impl Pool {
     }
 
     /// Borrows a connection for `key`, waiting FIFO up to the borrow timeout.
+    ///
+    /// Not cancellation safe: a borrow dropped midway may lose the slot it was granted.
+    /// Callers await it to the end (no `select!`, no outer timeout).
     pub async fn borrow(
         self: &Arc<Self>,
         login: &Login,
@@ -158,7 +174,7 @@ impl Pool {
     ) -> Result<Lease, BackendError> {
         let start = Instant::now();
         if self.cap().is_none() {
-            self.refresh_capacity().await?;
+            self.ensure_capacity().await?;
         }
         let immediate = {
             let mut st = self.lock();
@@ -168,11 +184,12 @@ impl Pool {
             } else if st.has_slot() {
                 st.open += 1;
                 Ok(Grant::Slot)
-            } else if let Some(victim) = st.take_idle_any() {
-                // The slot of an idle connection of another partition changes hands.
+            } else if let Some(victim) = st.take_victim() {
+                // The slot of an idle connection that does not fit (another partition,
+                // or a schema this client must not see) changes hands.
                 self.metrics
                     .database_connections_closed
-                    .with_label_values(&["repartition"])
+                    .with_label_values(&["replaced"])
                     .inc();
                 Ok(Grant::Replace(victim))
             } else {
@@ -354,9 +371,22 @@ impl Pool {
             .set(st.idle_count as i64);
     }
 
+    /// Learns the cap if it is still unknown; concurrent callers wait for one probe.
+    async fn ensure_capacity(self: &Arc<Self>) -> Result<usize, BackendError> {
+        let _single = self.capacity_lock.lock().await;
+        match self.cap() {
+            Some(cap) => Ok(cap),
+            None => self.probe_capacity().await,
+        }
+    }
+
     /// Reads @@max_connections through a pooled connection and recomputes the cap.
     pub async fn refresh_capacity(self: &Arc<Self>) -> Result<usize, BackendError> {
         let _single = self.capacity_lock.lock().await;
+        self.probe_capacity().await
+    }
+
+    async fn probe_capacity(self: &Arc<Self>) -> Result<usize, BackendError> {
         let login = self
             .probe_login
             .clone()
@@ -398,9 +428,15 @@ impl Pool {
         }
         let mut conn = conn.expect("set above");
         self.metrics.database_connections_borrowed.inc();
-        let rows = match conn.query("SELECT @@max_connections").await {
-            Ok(rows) => rows,
-            Err(e) => {
+        // A backend that authenticates and then stalls must not hold the capacity lock.
+        let probe = conn.query("SELECT @@max_connections");
+        let rows = match tokio::time::timeout(self.target.connect_timeout, probe).await {
+            Ok(Ok(rows)) => rows,
+            outcome => {
+                let e = match outcome {
+                    Ok(Err(e)) => e,
+                    _ => BackendError::ConnectTimeout,
+                };
                 self.metrics.database_connections_borrowed.dec();
                 self.close(conn, "error");
                 return Err(e);

@@ -3,7 +3,6 @@
 use std::net::SocketAddr;
 
 use rand::Rng;
-use tokio::io::AsyncWriteExt;
 use tokio::net::TcpStream;
 
 use super::authenticate::{authenticate, Exchange};
@@ -164,7 +163,7 @@ pub async fn handshake(
 
 pub async fn write(stream: &mut MaybeTls, bytes: &[u8]) -> Result<(), FrontendError> {
     stream
-        .write_all(bytes)
+        .send(bytes)
         .await
         .map_err(|e| FrontendError::Protocol(e.into()))
 }

@@ -3,7 +3,6 @@
 //! clients without `CLIENT_SESSION_TRACK`).
 
 use bytes::BytesMut;
-use tokio::io::AsyncWriteExt;
 
 use crate::backend::conn::BackendConn;
 use crate::multiplex::tracking::{observe, Observation};
@@ -20,6 +19,11 @@ pub struct Outcome {
     pub observation: Observation,
     /// The response was (or ended with) an ERR packet.
     pub error: bool,
+    /// The last auto-generated id an OK packet reported (0: none).
+    pub last_insert_id: u64,
+    /// The statement left values a next statement may ask the connection for: warnings
+    /// or an error (SHOW WARNINGS), affected rows (ROW_COUNT()), an insert id.
+    pub leaves_connection_scope: bool,
 }
 
 /// Why a relay stopped early.
@@ -73,6 +77,11 @@ pub async fn relay_response(
                     let ok = OkPacket::parse(payload, true)
                         .map_err(|error| RelayError::Backend { sent, error })?;
                     outcome.status = Some(ok.status);
+                    if ok.last_insert_id != 0 {
+                        outcome.last_insert_id = ok.last_insert_id;
+                    }
+                    outcome.leaves_connection_scope =
+                        ok.warnings > 0 || ok.affected_rows > 0 || ok.last_insert_id != 0;
                     let obs = observe(ok.status, ok.session_state);
                     if obs.schema.is_some() {
                         schema_change = obs.schema.clone();
@@ -87,7 +96,7 @@ pub async fn relay_response(
                         let rewritten = ok.encode_without_session_track(payload[0]);
                         flush(client, &mut pending, &mut sent).await?;
                         let bytes = packet::packet(frame.seq(), &rewritten);
-                        client.write_all(&bytes).await.map_err(RelayError::Client)?;
+                        client.send(&bytes).await.map_err(RelayError::Client)?;
                         sent = true;
                         if tracker.is_done() {
                             break;
@@ -95,8 +104,17 @@ pub async fn relay_response(
                         continue;
                     }
                 }
-                Seen::Eof => outcome.status = Some(tracker.status()),
-                Seen::Err => outcome.error = true,
+                Seen::Eof => {
+                    outcome.status = Some(tracker.status());
+                    let warnings = payload
+                        .get(1..3)
+                        .map_or(0, |w| u16::from_le_bytes([w[0], w[1]]));
+                    outcome.leaves_connection_scope = warnings > 0;
+                }
+                Seen::Err => {
+                    outcome.error = true;
+                    outcome.leaves_connection_scope = true;
+                }
                 Seen::LocalInfile => {
                     // Never negotiated, so a server that asks anyway is not followed.
                     return Err(RelayError::Backend {
@@ -128,10 +146,7 @@ async fn flush(
     if pending.is_empty() {
         return Ok(());
     }
-    client
-        .write_all(pending)
-        .await
-        .map_err(RelayError::Client)?;
+    client.send(pending).await.map_err(RelayError::Client)?;
     *sent = true;
     // Drop the frames so the read buffer can reclaim their memory.
     *pending = BytesMut::new();

@@ -20,12 +20,21 @@ pub struct Session<'a> {
     lease: Option<Lease>,
     pin: Option<PinReason>,
     in_transaction: bool,
+    /// Status flags of the last OK or EOF the backend sent this session.
+    status_flags: u16,
+    /// The session's LAST_INSERT_ID(), from the OK packets of its own statements.
+    last_insert_id: u64,
+    /// Holding the backend of the previous statement, whose warnings, affected rows or
+    /// insert id a next statement may ask for, until this deadline.
+    affinity_until: Option<Instant>,
 }
 
 /// How a command is relayed.
 #[derive(Clone, Copy)]
 enum Relay {
     Respond(Expect),
+    /// A statement that reads connection-scoped values (LAST_INSERT_ID(), warnings...).
+    RespondReadingScope,
     /// COM_STMT_CLOSE and COM_STMT_SEND_LONG_DATA: the server sends nothing back.
     NoResponse,
 }
@@ -40,6 +49,9 @@ impl<'a> Session<'a> {
             lease: None,
             pin: None,
             in_transaction: false,
+            status_flags: status::AUTOCOMMIT,
+            last_insert_id: 0,
+            affinity_until: None,
         }
     }
 
@@ -64,7 +76,16 @@ impl<'a> Session<'a> {
         };
         tokio::pin!(stop);
         let mut stopping = false;
+        let affinity_timer = tokio::time::sleep(idle);
+        tokio::pin!(affinity_timer);
+        let mut affinity_armed: Option<Instant> = None;
         loop {
+            if self.affinity_until != affinity_armed {
+                if let Some(deadline) = self.affinity_until {
+                    affinity_timer.as_mut().reset(deadline.into());
+                }
+                affinity_armed = self.affinity_until;
+            }
             if stopping && !self.in_transaction {
                 return Ok(());
             }
@@ -83,6 +104,10 @@ impl<'a> Session<'a> {
                 }
                 () = &mut stop, if !stopping => {
                     stopping = true;
+                    continue;
+                }
+                () = &mut affinity_timer, if self.affinity_until.is_some() => {
+                    self.end_affinity();
                     continue;
                 }
             };
@@ -126,9 +151,17 @@ impl<'a> Session<'a> {
             }
             Command::ChangeUser => {
                 self.give_back().await;
-                return super::change_user::change_user(self, frame)
-                    .await
-                    .map(|()| true);
+                // Re-authentication reads from the client: bounded like a handshake.
+                let limit = self.ctx.config.server.handshake_timeout.get();
+                return match tokio::time::timeout(
+                    limit,
+                    super::change_user::change_user(self, frame),
+                )
+                .await
+                {
+                    Ok(result) => result.map(|()| true),
+                    Err(_) => Ok(false),
+                };
             }
             Command::StmtClose | Command::StmtSendLongData if self.lease.is_none() => {
                 // Nothing was prepared on any backend, so there is nothing to close.
@@ -139,18 +172,25 @@ impl<'a> Session<'a> {
                     .await?;
                 return Ok(true);
             }
+            Command::Query if frame.is_continued() => {
+                self.pin(PinReason::LargeStatement);
+                Relay::Respond(Expect::Results)
+            }
             Command::Query => {
-                let sql = &frame.payload()[1..];
-                if frame.is_continued() {
-                    self.pin(PinReason::LargeStatement);
-                } else if classify::is_kill(sql) {
+                let class = classify::classify(&frame.payload()[1..], self.backslash_escapes());
+                if class.kill {
                     let msg = "This version of Sluice doesn't yet support 'KILL'";
                     self.reply(&err_packet(seq, 1235, "42000", msg)).await?;
                     return Ok(true);
-                } else if let Some(reason) = classify::pin_for(sql) {
+                }
+                if let Some(reason) = class.pin {
                     self.pin(reason);
                 }
-                Relay::Respond(Expect::Results)
+                if class.reads_connection_scope {
+                    Relay::RespondReadingScope
+                } else {
+                    Relay::Respond(Expect::Results)
+                }
             }
             Command::StmtPrepare => {
                 self.pin(PinReason::PreparedStatement);
@@ -175,7 +215,9 @@ impl<'a> Session<'a> {
 
     /// Runs a command on a backend and relays its response.
     async fn execute(&mut self, first: Frame, relay: Relay) -> Result<(), FrontendError> {
-        if self.lease.is_none() {
+        self.affinity_until = None;
+        let fresh = self.lease.is_none();
+        if fresh {
             match self.borrow().await {
                 Ok(lease) => self.lease = Some(lease),
                 Err(e) => {
@@ -196,9 +238,30 @@ impl<'a> Session<'a> {
                     }
                     let seq = self.skip_rest(&first).await?;
                     self.reply_backend_error(seq, &e).await?;
-                    self.settle();
+                    self.settle(false);
                     return Ok(());
                 }
+            }
+        }
+        if fresh && matches!(relay, Relay::RespondReadingScope) {
+            // The previous statement's backend is gone (or this is the first statement):
+            // what this one reads must be the session's own, not the last user's of this
+            // backend. This restores LAST_INSERT_ID() and resets ROW_COUNT(),
+            // FOUND_ROWS() and the warnings; only a statement that names a table (here a
+            // derived one) clears the last user's warnings, a bare DO would not.
+            let sql = format!(
+                "DO LAST_INSERT_ID({}), (SELECT 1 FROM (SELECT 1) AS sluice_reset)",
+                self.last_insert_id
+            );
+            let lease = self.lease.as_mut().expect("leased above");
+            if let Err(e) = lease.conn().query(&sql).await {
+                if e.server_code().is_none() {
+                    self.lease = None;
+                }
+                let seq = self.skip_rest(&first).await?;
+                self.reply_backend_error(seq, &e).await?;
+                self.settle(false);
+                return Ok(());
             }
         }
         let reply_seq = match self.forward(first).await {
@@ -208,9 +271,13 @@ impl<'a> Session<'a> {
                 return Err(e);
             }
         };
-        let Relay::Respond(expect) = relay else {
-            self.settle();
-            return Ok(());
+        let expect = match relay {
+            Relay::Respond(expect) => expect,
+            Relay::RespondReadingScope => Expect::Results,
+            Relay::NoResponse => {
+                self.settle(false);
+                return Ok(());
+            }
         };
         let lease = self.lease.as_mut().expect("leased above");
         match relay_response(
@@ -227,6 +294,7 @@ impl<'a> Session<'a> {
                 }
                 if let Some(flags) = outcome.status {
                     self.in_transaction = flags & (status::IN_TRANS | status::CURSOR_EXISTS) != 0;
+                    self.status_flags = flags;
                 }
                 if let Some(schema) = outcome.observation.schema {
                     self.client.schema = schema;
@@ -234,7 +302,10 @@ impl<'a> Session<'a> {
                 if let Some(reason) = outcome.observation.pin {
                     self.pin(reason);
                 }
-                self.settle();
+                if outcome.last_insert_id != 0 {
+                    self.last_insert_id = outcome.last_insert_id;
+                }
+                self.settle(outcome.leaves_connection_scope);
                 Ok(())
             }
             Err(RelayError::Client(e)) => {
@@ -245,14 +316,21 @@ impl<'a> Session<'a> {
             Err(RelayError::Backend { sent, error }) => {
                 tracing::warn!(error = %error, "backend connection lost mid-statement");
                 self.lease = None;
+                // An open transaction or pinned state died with the backend. Carrying on
+                // would let the client's next statements autocommit on another
+                // connection, so the client loses its connection too, as it would have
+                // with a direct one.
+                let lost_state = self.in_transaction || self.pin.is_some();
                 self.in_transaction = false;
                 self.unpin();
-                if sent {
+                if !sent {
+                    let msg = "Lost connection to MySQL server during query";
+                    self.reply(&err_packet(reply_seq, 2013, "HY000", msg))
+                        .await?;
+                }
+                if sent || lost_state {
                     return Err(BackendError::Protocol(error).into());
                 }
-                let msg = "Lost connection to MySQL server during query";
-                self.reply(&err_packet(reply_seq, 2013, "HY000", msg))
-                    .await?;
                 Ok(())
             }
         }
@@ -313,8 +391,28 @@ impl<'a> Session<'a> {
             .await
     }
 
-    /// Releases the backend when nothing ties the session to it.
-    fn settle(&mut self) {
+    fn backslash_escapes(&self) -> bool {
+        self.status_flags & status::NO_BACKSLASH_ESCAPES == 0
+    }
+
+    /// Releases the backend when nothing ties the session to it. With `affinity`, the
+    /// statement left connection-scoped values (warnings, affected rows, an insert id),
+    /// so the backend is kept for a short window in case the next statement asks.
+    fn settle(&mut self, affinity: bool) {
+        if self.pin.is_some() || self.in_transaction || self.lease.is_none() {
+            return;
+        }
+        let window = self.ctx.config.backend.affinity_window.get();
+        if affinity && !window.is_zero() {
+            self.affinity_until = Some(Instant::now() + window);
+        } else if let Some(lease) = self.lease.take() {
+            lease.release();
+        }
+    }
+
+    /// The affinity window ran out before the client's next statement.
+    fn end_affinity(&mut self) {
+        self.affinity_until = None;
         if self.pin.is_none() && !self.in_transaction {
             if let Some(lease) = self.lease.take() {
                 lease.release();
@@ -344,11 +442,18 @@ impl<'a> Session<'a> {
     /// Returns the backend at the end of a session, COM_RESET_CONNECTION or
     /// COM_CHANGE_USER: reset first if the session left state or a transaction on it.
     pub(super) async fn give_back(&mut self) {
+        self.affinity_until = None;
+        self.last_insert_id = 0;
         let dirty = self.pin.is_some() || self.in_transaction;
+        // COM_RESET_CONNECTION does not undo COM_SET_OPTION (the server keeps the
+        // changed capability), so such a connection cannot go back to its partition.
+        let unresettable = self.pin == Some(PinReason::SetOption);
         self.unpin();
         self.in_transaction = false;
         if let Some(lease) = self.lease.take() {
-            if dirty {
+            if unresettable {
+                drop(lease);
+            } else if dirty {
                 lease.reset_and_release().await;
             } else {
                 lease.release();

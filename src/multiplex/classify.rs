@@ -1,12 +1,68 @@
 //! Classifies COM_QUERY text for the session effects the server's trackers do not report
-//! (GET_LOCK, LOCK TABLES, SQL_CALC_FOUND_ROWS, HANDLER, XA, ...).
+//! (GET_LOCK, LOCK TABLES, SQL_CALC_FOUND_ROWS, HANDLER, XA, ...) and for reads of values
+//! that belong to the connection (LAST_INSERT_ID(), ROW_COUNT(), warnings, ...).
 
-use super::lexer::{is, tokens, Token};
+use super::lexer::{is, tokens_with, Token};
 use super::PinReason;
 
+/// What the text of one statement says about the session.
+#[derive(Debug, Default, Clone, Copy, PartialEq, Eq)]
+pub struct Classification {
+    /// The pin the statement needs before it runs.
+    pub pin: Option<PinReason>,
+    /// It reads a value left by the session's previous statement: LAST_INSERT_ID(),
+    /// ROW_COUNT(), FOUND_ROWS(), @@identity, @@warning_count, @@error_count,
+    /// SHOW WARNINGS / ERRORS, GET DIAGNOSTICS.
+    pub reads_connection_scope: bool,
+    /// KILL [CONNECTION | QUERY] n: the ids clients know are Sluice's, not the server's,
+    /// so relaying it would kill someone else's backend work.
+    pub kill: bool,
+}
+
+/// Classifies one statement in a single pass of the lexer. `backslash_escapes` is false
+/// when the session's sql_mode has NO_BACKSLASH_ESCAPES (status flag 0x0200).
+pub fn classify(sql: &[u8], backslash_escapes: bool) -> Classification {
+    let toks: Vec<Token<'_>> = tokens_with(sql, backslash_escapes).collect();
+    let Some(first) = toks.first() else {
+        return Classification::default();
+    };
+    Classification {
+        pin: pin_for_tokens(&toks),
+        reads_connection_scope: reads_connection_scope(&toks),
+        kill: is(first, "KILL"),
+    }
+}
+
 /// The pin a statement needs before it runs, if any.
-pub fn pin_for(sql: &[u8]) -> Option<PinReason> {
-    let toks: Vec<Token<'_>> = tokens(sql).collect();
+pub fn pin_for(sql: &[u8], backslash_escapes: bool) -> Option<PinReason> {
+    classify(sql, backslash_escapes).pin
+}
+
+fn reads_connection_scope(toks: &[Token<'_>]) -> bool {
+    let (first, second) = (&toks[0], toks.get(1));
+    let kw = |t: Option<&Token<'_>>, k: &str| t.is_some_and(|t| is(t, k));
+    if is(first, "SHOW") && (kw(second, "WARNINGS") || kw(second, "ERRORS") || kw(second, "COUNT"))
+    {
+        return true;
+    }
+    if is(first, "GET") && toks.iter().take(4).any(|t| is(t, "DIAGNOSTICS")) {
+        return true;
+    }
+    toks.iter().enumerate().any(|(i, t)| match t {
+        Token::Word(w) => {
+            ["LAST_INSERT_ID", "ROW_COUNT", "FOUND_ROWS"]
+                .iter()
+                .any(|f| w.eq_ignore_ascii_case(f.as_bytes()))
+                && toks.get(i + 1) == Some(&Token::Punct(b'('))
+        }
+        Token::SysVar(v) => ["identity", "last_insert_id", "warning_count", "error_count"]
+            .iter()
+            .any(|n| v.eq_ignore_ascii_case(n.as_bytes())),
+        _ => false,
+    })
+}
+
+fn pin_for_tokens(toks: &[Token<'_>]) -> Option<PinReason> {
     let first = toks.first()?;
     let second = toks.get(1);
     let kw = |t: Option<&Token<'_>>, k: &str| t.is_some_and(|t| is(t, k));
@@ -43,7 +99,7 @@ pub fn pin_for(sql: &[u8]) -> Option<PinReason> {
     let is_set = is(first, "SET");
     for (i, t) in toks.iter().enumerate() {
         match t {
-            Token::UserVar if assigns_user_variable(&toks, i, is_set) => {
+            Token::UserVar if assigns_user_variable(toks, i, is_set) => {
                 return Some(PinReason::UserVariable)
             }
             Token::Word(w) if w.eq_ignore_ascii_case(b"SQL_CALC_FOUND_ROWS") => {
@@ -75,20 +131,46 @@ fn assigns_user_variable(toks: &[Token<'_>], i: usize, is_set: bool) -> bool {
             .is_some_and(|t| is(t, "INTO"))
 }
 
-/// KILL [CONNECTION | QUERY] n: the ids clients know are Sluice's, not the server's, so
-/// relaying it would kill someone else's backend work.
-pub fn is_kill(sql: &[u8]) -> bool {
-    tokens(sql).next().is_some_and(|t| is(&t, "KILL"))
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
 
     #[test]
     fn kill_is_recognised() {
-        assert!(is_kill(b" /* x */ kill query 12"));
-        assert!(!is_kill(b"SELECT 'kill'"));
+        assert!(classify(b" /* x */ kill query 12", true).kill);
+        assert!(!classify(b"SELECT 'kill'", true).kill);
+    }
+
+    #[test]
+    fn connection_scope_reads() {
+        for sql in [
+            "SELECT LAST_INSERT_ID()",
+            "select row_count()",
+            "SELECT FOUND_ROWS()",
+            "SELECT @@identity",
+            "SELECT @@session.warning_count",
+            "SHOW WARNINGS",
+            "show errors limit 1",
+            "SHOW COUNT(*) WARNINGS",
+            "GET DIAGNOSTICS @n = NUMBER",
+            "INSERT INTO t (parent) VALUES (LAST_INSERT_ID())",
+        ] {
+            assert!(
+                classify(sql.as_bytes(), true).reads_connection_scope,
+                "{sql}"
+            );
+        }
+        for sql in [
+            "SELECT * FROM menus",
+            "SELECT 'LAST_INSERT_ID()'",
+            "SHOW TABLES",
+            "SELECT last_insert_id FROM t",
+        ] {
+            assert!(
+                !classify(sql.as_bytes(), true).reads_connection_scope,
+                "{sql}"
+            );
+        }
     }
 
     #[test]
@@ -132,7 +214,7 @@ mod tests {
             ("", None),
         ];
         for (sql, want) in cases {
-            assert_eq!(pin_for(sql.as_bytes()), *want, "{sql}");
+            assert_eq!(pin_for(sql.as_bytes(), true), *want, "{sql}");
         }
     }
 }

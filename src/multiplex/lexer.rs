@@ -21,10 +21,21 @@ pub enum Token<'a> {
 pub struct Lexer<'a> {
     s: &'a [u8],
     i: usize,
+    /// False under sql_mode NO_BACKSLASH_ESCAPES, where `\` is an ordinary character.
+    backslash_escapes: bool,
 }
 
 pub fn tokens(sql: &[u8]) -> Lexer<'_> {
-    Lexer { s: sql, i: 0 }
+    tokens_with(sql, true)
+}
+
+/// Tokens of `sql` as the server reads it with or without backslash escapes in strings.
+pub fn tokens_with(sql: &[u8], backslash_escapes: bool) -> Lexer<'_> {
+    Lexer {
+        s: sql,
+        i: 0,
+        backslash_escapes,
+    }
 }
 
 fn is_word_byte(b: u8) -> bool {
@@ -85,7 +96,7 @@ impl<'a> Lexer<'a> {
         let start = self.i + 1;
         self.i += 1;
         while let Some(b) = self.peek(0) {
-            if b == b'\\' && q != b'`' {
+            if b == b'\\' && q != b'`' && self.backslash_escapes {
                 self.i += 2;
             } else if b == q {
                 if self.peek(1) == Some(q) {
@@ -215,6 +226,15 @@ mod tests {
         assert!(t.contains(&Token::UserVar));
         assert!(t.contains(&Token::SysVar(b"sql_mode")));
         assert_eq!(t.iter().filter(|t| **t == Token::UserVar).count(), 2);
+    }
+
+    #[test]
+    fn backslash_is_plain_under_no_backslash_escapes() {
+        let sql = br"SELECT 'a\', GET_LOCK('x', 1), 'b'";
+        let with: Vec<_> = tokens_with(sql, true).collect();
+        let without: Vec<_> = tokens_with(sql, false).collect();
+        assert!(!with.contains(&Token::Word(b"GET_LOCK")));
+        assert!(without.contains(&Token::Word(b"GET_LOCK")));
     }
 
     #[test]

@@ -84,6 +84,11 @@ impl PacketReader {
         }
     }
 
+    /// Drops whatever is buffered (a connection being closed).
+    pub fn discard(&mut self) {
+        self.buf.clear();
+    }
+
     /// True when bytes of a next packet are already buffered (e.g. a pipelining client).
     pub fn has_buffered(&self) -> bool {
         !self.buf.is_empty()

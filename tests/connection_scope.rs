@@ -1,0 +1,62 @@
+//! Values that belong to the connection (LAST_INSERT_ID(), ROW_COUNT(), warnings) are a
+//! client's own even when other clients used its backend in between.
+
+mod common;
+
+use common::proxy::config_for;
+use common::{MariaDb, Proxy};
+use mysql_async::prelude::*;
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn interleaved_clients_read_their_own_connection_values() {
+    // max_connections 10 × 10%: one backend connection shared by everyone.
+    let db = MariaDb::start(10).await;
+    let proxy = Proxy::start(&config_for(&db, "max_connections_percent = 10", "")).await;
+    let mut a = proxy.conn().await;
+    let mut b = proxy.conn().await;
+
+    a.query_drop("INSERT INTO items (owner, note) VALUES (1, 'a')")
+        .await
+        .unwrap();
+    let a_id = a.last_insert_id().unwrap();
+    // B uses the same (only) backend after A's affinity window, and inserts too.
+    b.query_drop("INSERT INTO items (owner, note) VALUES (2, 'b')")
+        .await
+        .unwrap();
+    let b_id = b.last_insert_id().unwrap();
+    assert_ne!(a_id, b_id);
+    let got: Option<u64> = a.query_first("SELECT LAST_INSERT_ID()").await.unwrap();
+    assert_eq!(got, Some(a_id), "A read B's insert id");
+    let got: Option<u64> = b.query_first("SELECT @@identity").await.unwrap();
+    assert_eq!(got, Some(b_id));
+
+    // A client that never inserted reads 0, whatever the backend's last user did.
+    let mut c = proxy.conn().await;
+    let got: Option<u64> = c.query_first("SELECT LAST_INSERT_ID()").await.unwrap();
+    assert_eq!(got, Some(0));
+
+    // Warnings and ROW_COUNT() of a client's own previous statement.
+    a.query_drop("SELECT CAST('x' AS SIGNED)").await.unwrap();
+    let warnings: Vec<(String, u32, String)> = a.query("SHOW WARNINGS").await.unwrap();
+    assert_eq!(warnings.len(), 1);
+    assert_eq!(warnings[0].1, 1292);
+    // B did nothing that warned: it must not see A's warning.
+    let warnings: Vec<(String, u32, String)> = b.query("SHOW WARNINGS").await.unwrap();
+    assert!(warnings.is_empty(), "B saw A's warnings: {warnings:?}");
+    a.query_drop("UPDATE items SET note = 'a2' WHERE owner = 1")
+        .await
+        .unwrap();
+    let rc: Option<i64> = a.query_first("SELECT ROW_COUNT()").await.unwrap();
+    assert_eq!(rc, Some(1));
+    // And the real pool was shared, not pinned.
+    assert_eq!(
+        proxy.metric("sluice_database_connections_pinned").await,
+        0.0
+    );
+    assert_eq!(
+        proxy
+            .metric("sluice_database_connections_max_allowed")
+            .await,
+        1.0
+    );
+}
