@@ -62,6 +62,13 @@ async fn clients_over_tls() {
         .await
         .unwrap();
     assert_eq!(n, Some(9));
+    // A large result over TLS reaches its end (encrypted bytes are flushed, not left
+    // queued in the TLS layer while the client waits).
+    let rows: Vec<String> = conn
+        .query("SELECT REPEAT('t', 100000) FROM seq_1_to_200")
+        .await
+        .unwrap();
+    assert_eq!(rows.len(), 200);
     conn.disconnect().await.unwrap();
 
     assert_eq!(
