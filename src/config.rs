@@ -45,6 +45,10 @@ pub struct ServerConfig {
     /// Seconds a client may stay idle between commands before it is disconnected.
     #[serde(default = "default_idle_client_timeout")]
     pub idle_client_timeout: Seconds,
+    /// Seconds a client may take no bytes of a result before it is disconnected and the
+    /// backend connection it held closed (as the server's net_write_timeout).
+    #[serde(default = "default_client_write_timeout")]
+    pub client_write_timeout: Seconds,
     /// Seconds SIGTERM / SIGINT waits for open transactions before closing everything.
     #[serde(default = "default_drain_timeout")]
     pub drain_timeout: Seconds,
@@ -306,6 +310,9 @@ fn default_handshake_timeout() -> Seconds {
 }
 fn default_idle_client_timeout() -> Seconds {
     Seconds::from_secs(1800)
+}
+fn default_client_write_timeout() -> Seconds {
+    Seconds::from_secs(60)
 }
 fn default_drain_timeout() -> Seconds {
     Seconds::from_secs(30)

@@ -1,8 +1,10 @@
 //! A TCP stream that may have been upgraded to TLS, on either side of the proxy.
 
+use std::future::Future;
 use std::io;
-use std::pin::Pin;
+use std::pin::{pin, Pin};
 use std::task::{Context, Poll};
+use std::time::Duration;
 
 use tokio::io::{AsyncRead, AsyncWrite, AsyncWriteExt, ReadBuf};
 use tokio::net::TcpStream;
@@ -24,6 +26,25 @@ impl MaybeTls {
     pub async fn send(&mut self, bytes: &[u8]) -> io::Result<()> {
         self.write_all(bytes).await?;
         self.flush().await
+    }
+
+    /// [`Self::send`], failing with `TimedOut` if the peer does not take the bytes
+    /// within `limit` (a frozen or stalled reader). The timer is armed only when the
+    /// write cannot complete at once, so the usual write costs no timer.
+    pub async fn send_within(&mut self, bytes: &[u8], limit: Duration) -> io::Result<()> {
+        let mut write = pin!(self.send(bytes));
+        let first = std::future::poll_fn(|cx| Poll::Ready(write.as_mut().poll(cx))).await;
+        match first {
+            Poll::Ready(result) => result,
+            Poll::Pending => tokio::time::timeout(limit, write)
+                .await
+                .unwrap_or_else(|_| {
+                    Err(io::Error::new(
+                        io::ErrorKind::TimedOut,
+                        "client stopped reading",
+                    ))
+                }),
+        }
     }
 }
 

@@ -220,3 +220,44 @@ async fn a_transaction_lost_with_its_backend_ends_the_client_session() {
         .unwrap();
     assert_eq!(n, Some(0));
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_client_that_stops_reading_does_not_keep_the_backend() {
+    let db = MariaDb::start(10).await;
+    // One backend connection; a client that stops reading is dropped after 1 s.
+    let config = config_for(&db, "max_connections_percent = 10", "").replace(
+        "handshake_timeout = 5",
+        "handshake_timeout = 5\nclient_write_timeout = 1",
+    );
+    let proxy = Proxy::start(&config).await;
+    let mut other = proxy.conn().await;
+    let mut frozen = std::process::Command::new(common::clients::python())
+        .arg(concat!(
+            env!("CARGO_MANIFEST_DIR"),
+            "/tests/python/stalled_reader.py"
+        ))
+        .arg(proxy.port().to_string())
+        .stdout(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    let mut line = String::new();
+    std::io::BufRead::read_line(
+        &mut std::io::BufReader::new(frozen.stdout.take().unwrap()),
+        &mut line,
+    )
+    .unwrap();
+    assert_eq!(line.trim(), "sent");
+    let start = Instant::now();
+    let n: Option<i64> = other
+        .query_first("SELECT COUNT(*) FROM menus")
+        .await
+        .unwrap();
+    assert_eq!(n, Some(9));
+    assert!(
+        start.elapsed() < Duration::from_secs(20),
+        "waited {:?}",
+        start.elapsed()
+    );
+    let _ = frozen.kill();
+    let _ = frozen.wait();
+}

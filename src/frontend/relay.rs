@@ -2,6 +2,8 @@
 //! without copying, as they arrive; only OK packets are inspected (and rewritten for
 //! clients without `CLIENT_SESSION_TRACK`).
 
+use std::time::Duration;
+
 use bytes::BytesMut;
 
 use crate::backend::conn::BackendConn;
@@ -39,11 +41,14 @@ pub enum RelayError {
 ///
 /// Not cancellation safe: a response cut short leaves the backend mid-stream, so the
 /// caller must discard the connection when this returns an error.
+/// A client that takes no bytes for `write_timeout` is given up on (the backend would
+/// otherwise be held by a frozen reader forever).
 pub async fn relay_response(
     client: &mut MaybeTls,
     conn: &mut BackendConn,
     expect: Expect,
     client_caps: u32,
+    write_timeout: Duration,
 ) -> Result<Outcome, RelayError> {
     let rewrite_ok = client_caps & caps::SESSION_TRACK == 0;
     let mut tracker = Tracker::new(expect, client_caps & caps::DEPRECATE_EOF != 0);
@@ -57,7 +62,7 @@ pub async fn relay_response(
         let frame = match reader.next_buffered(MAX_PAYLOAD) {
             Ok(Some(frame)) => frame,
             Ok(None) => {
-                flush(client, &mut pending, &mut sent).await?;
+                flush(client, &mut pending, &mut sent, write_timeout).await?;
                 if let Err(error) = reader.fill(backend).await {
                     return Err(RelayError::Backend { sent, error });
                 }
@@ -94,9 +99,12 @@ pub async fn relay_response(
                         ok.status & status::SESSION_STATE_CHANGED != 0 || !ok.info.is_empty();
                     if rewrite_ok && trailing {
                         let rewritten = ok.encode_without_session_track(payload[0]);
-                        flush(client, &mut pending, &mut sent).await?;
+                        flush(client, &mut pending, &mut sent, write_timeout).await?;
                         let bytes = packet::packet(frame.seq(), &rewritten);
-                        client.send(&bytes).await.map_err(RelayError::Client)?;
+                        client
+                            .send_within(&bytes, write_timeout)
+                            .await
+                            .map_err(RelayError::Client)?;
                         sent = true;
                         if tracker.is_done() {
                             break;
@@ -127,7 +135,7 @@ pub async fn relay_response(
         }
         pending.unsplit(frame.into_bytes());
         if tracker.is_done() && !continuing {
-            flush(client, &mut pending, &mut sent).await?;
+            flush(client, &mut pending, &mut sent, write_timeout).await?;
             break;
         }
     }
@@ -142,11 +150,15 @@ async fn flush(
     client: &mut MaybeTls,
     pending: &mut BytesMut,
     sent: &mut bool,
+    write_timeout: Duration,
 ) -> Result<(), RelayError> {
     if pending.is_empty() {
         return Ok(());
     }
-    client.send(pending).await.map_err(RelayError::Client)?;
+    client
+        .send_within(pending, write_timeout)
+        .await
+        .map_err(RelayError::Client)?;
     *sent = true;
     // Drop the frames so the read buffer can reclaim their memory.
     *pending = BytesMut::new();

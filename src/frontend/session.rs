@@ -280,11 +280,13 @@ impl<'a> Session<'a> {
             }
         };
         let lease = self.lease.as_mut().expect("leased above");
+        let write_timeout = self.ctx.config.server.client_write_timeout.get();
         match relay_response(
             &mut self.client.stream,
             lease.conn(),
             expect,
             self.client.capabilities,
+            write_timeout,
         )
         .await
         {
