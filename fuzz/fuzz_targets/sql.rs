@@ -6,7 +6,6 @@ use sluice::multiplex::{classify, lexer};
 
 fuzz_target!(|data: &[u8]| {
     let _ = lexer::tokens(data).count();
-    let _ = classify::pin_for(data, true);
-    let _ = classify::pin_for(data, false);
-    let _ = classify::is_kill(data);
+    let _ = classify::classify(data, true);
+    let _ = classify::classify(data, false);
 });
