@@ -23,14 +23,15 @@ pub struct Classification {
 /// when the session's sql_mode has NO_BACKSLASH_ESCAPES (status flag 0x0200).
 pub fn classify(sql: &[u8], backslash_escapes: bool) -> Classification {
     let toks: Vec<Token<'_>> = tokens_with(sql, backslash_escapes).collect();
-    let Some(first) = toks.first() else {
-        return Classification::default();
-    };
-    Classification {
-        pin: pin_for_tokens(&toks),
-        reads_connection_scope: reads_connection_scope(&toks),
-        kill: is(first, "KILL"),
+    // A COM_QUERY may hold several statements (CLIENT_MULTI_STATEMENTS): each counts.
+    let mut class = Classification::default();
+    for stmt in toks.split(|t| *t == Token::Punct(b';')) {
+        let Some(first) = stmt.first() else { continue };
+        class.pin = class.pin.or(pin_for_tokens(stmt));
+        class.reads_connection_scope |= reads_connection_scope(stmt);
+        class.kill |= is(first, "KILL");
     }
+    class
 }
 
 /// The pin a statement needs before it runs, if any.
@@ -211,6 +212,9 @@ mod tests {
             ),
             ("SET SESSION TRANSACTION READ ONLY", None),
             ("/*!40000 LOCK TABLES t READ */", Some(PinReason::TableLock)),
+            ("SELECT 1; LOCK TABLES t READ", Some(PinReason::TableLock)),
+            ("SELECT ';'; SET @x = 1", Some(PinReason::UserVariable)),
+            ("SELECT 1;", None),
             ("", None),
         ];
         for (sql, want) in cases {

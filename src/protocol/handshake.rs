@@ -179,8 +179,9 @@ impl HandshakeResponse {
             out.extend_from_slice(&self.auth_response);
             out.push(0);
         }
-        if let Some(db) = &self.database {
-            out.extend_from_slice(db);
+        if self.capabilities & caps::CONNECT_WITH_DB != 0 {
+            // Present (possibly empty) whenever the flag says so, or what follows shifts.
+            out.extend_from_slice(self.database.as_deref().unwrap_or_default());
             out.push(0);
         }
         if let Some(plugin) = &self.auth_plugin {
@@ -293,6 +294,14 @@ IJKLMNOPQRST\x00mysql_native_password\x00";
             let _ = HandshakeResponse::parse(&wire[..cut]);
         }
         assert!(HandshakeResponse::parse(&wire[..40]).is_err());
+    }
+
+    #[test]
+    fn empty_database_keeps_its_place_when_re_encoded() {
+        // Found by the `handshake` fuzz target: CONNECT_WITH_DB with an empty name.
+        let input = b"\x2a\x32\xfe\xff\xff\xff\xff\x11\x43\x00\x00\x00\x00\x00\x00\x00\x00\x00\x00\x00\x00\x00\x00\x01\x11\xf1\xd1\xf5\xfd\x00\x00\x00\x00\x00\x00\x45\x00\x22\x0a\x0a\x2a\x18\x00\xd7\x00\x00\x3d\x00\x00\x00\x01\x0a\x04\x04\x04\x04\x2f\x04\x04\xf7\x10\x00\x00\x00\x00\x00\x00\x00\x01\x00\x00\x00\x00\x78\x00\x0b\xff\x00\xfc\xff\xff\xff\xff\xff\xff\xff\xff\xff\xff\xff\xff";
+        let h = HandshakeResponse::parse(input).unwrap();
+        assert_eq!(HandshakeResponse::parse(&h.encode()).unwrap(), h);
     }
 
     #[test]
