@@ -28,23 +28,36 @@ impl MaybeTls {
         self.flush().await
     }
 
-    /// [`Self::send`], failing with `TimedOut` if the peer does not take the bytes
-    /// within `limit` (a frozen or stalled reader). The timer is armed only when the
-    /// write cannot complete at once, so the usual write costs no timer.
-    pub async fn send_within(&mut self, bytes: &[u8], limit: Duration) -> io::Result<()> {
-        let mut write = pin!(self.send(bytes));
-        let first = std::future::poll_fn(|cx| Poll::Ready(write.as_mut().poll(cx))).await;
-        match first {
-            Poll::Ready(result) => result,
-            Poll::Pending => tokio::time::timeout(limit, write)
-                .await
-                .unwrap_or_else(|_| {
-                    Err(io::Error::new(
-                        io::ErrorKind::TimedOut,
-                        "client stopped reading",
-                    ))
-                }),
+    /// [`Self::send`], failing with `TimedOut` if the peer takes no bytes for `idle`
+    /// (a frozen or stalled reader; a slow but steady one is fine). A timer is armed only
+    /// while a write cannot make progress, so the usual write costs none.
+    pub async fn send_within(&mut self, bytes: &[u8], idle: Duration) -> io::Result<()> {
+        let mut written = 0;
+        while written < bytes.len() {
+            let n = progress_within(idle, self.write(&bytes[written..])).await?;
+            if n == 0 {
+                return Err(io::ErrorKind::WriteZero.into());
+            }
+            written += n;
         }
+        progress_within(idle, self.flush()).await
+    }
+}
+
+/// Polls `step` once; only if it is not ready does a timeout of `idle` apply.
+async fn progress_within<T>(
+    idle: Duration,
+    step: impl Future<Output = io::Result<T>>,
+) -> io::Result<T> {
+    let mut step = pin!(step);
+    match std::future::poll_fn(|cx| Poll::Ready(step.as_mut().poll(cx))).await {
+        Poll::Ready(result) => result,
+        Poll::Pending => tokio::time::timeout(idle, step).await.unwrap_or_else(|_| {
+            Err(io::Error::new(
+                io::ErrorKind::TimedOut,
+                "peer stopped reading",
+            ))
+        }),
     }
 }
 

@@ -60,3 +60,32 @@ async fn interleaved_clients_read_their_own_connection_values() {
         1.0
     );
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn held_backends_never_show_the_previous_users_values() {
+    let db = MariaDb::start(10).await;
+    let proxy = Proxy::start(&config_for(&db, "max_connections_percent = 10", "")).await;
+    let mut b = proxy.conn().await;
+    let mut a = proxy.conn().await;
+    b.query_drop("INSERT INTO items (owner, note) VALUES (2, 'b')")
+        .await
+        .unwrap();
+    b.query_drop("SELECT CAST('y' AS SIGNED)").await.unwrap();
+    tokio::time::sleep(std::time::Duration::from_millis(300)).await;
+    // A update (affinity window opens on B's old backend) then reads its insert id.
+    a.query_drop("UPDATE items SET note = 'seen' WHERE owner = 2")
+        .await
+        .unwrap();
+    let id: Option<u64> = a.query_first("SELECT LAST_INSERT_ID()").await.unwrap();
+    assert_eq!(id, Some(0), "A saw B's insert id");
+    // Inside a transaction, on a backend whose previous user left warnings.
+    tokio::time::sleep(std::time::Duration::from_millis(300)).await;
+    b.query_drop("SELECT CAST('z' AS SIGNED)").await.unwrap();
+    tokio::time::sleep(std::time::Duration::from_millis(300)).await;
+    a.query_drop("BEGIN").await.unwrap();
+    let w: Vec<(String, u32, String)> = a.query("SHOW WARNINGS").await.unwrap();
+    assert!(w.is_empty(), "A saw B's warnings: {w:?}");
+    let id: Option<u64> = a.query_first("SELECT @@identity").await.unwrap();
+    assert_eq!(id, Some(0));
+    a.query_drop("COMMIT").await.unwrap();
+}

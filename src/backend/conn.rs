@@ -71,6 +71,8 @@ pub struct BackendConn {
     pub created: Instant,
     pub last_used: Instant,
     pub server_version: Vec<u8>,
+    /// Status flags of the server's greeting.
+    pub server_status: u16,
 }
 
 /// Rows of a small internal query, as text (NULL = None).
@@ -159,6 +161,7 @@ impl BackendConn {
             created: Instant::now(),
             last_used: Instant::now(),
             server_version: greeting.server_version,
+            server_status: greeting.status,
         };
         conn.authenticate(plugin, &greeting.scramble, &login.password)
             .await?;

@@ -25,6 +25,8 @@ pub enum BackendError {
     NoLogin(String),
     #[error("Timed-out waiting to acquire database connection")]
     BorrowTimeout,
+    #[error("the backend was unreachable a moment ago; retrying shortly")]
+    Unavailable,
     #[error("backend capacity is not known yet: {0}")]
     CapacityUnknown(Box<BackendError>),
 }

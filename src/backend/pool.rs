@@ -43,7 +43,15 @@ enum Grant {
 struct Waiter {
     id: u64,
     key: PartitionKey,
+    /// The client has no default schema, so only a connection without one fits.
+    schema_less: bool,
     tx: oneshot::Sender<Grant>,
+}
+
+impl Waiter {
+    fn fits(&self, conn: &BackendConn) -> bool {
+        self.key == conn.key && (!self.schema_less || conn.schema.is(None))
+    }
 }
 
 #[derive(Default)]
@@ -58,6 +66,11 @@ struct State {
     waiters: VecDeque<Waiter>,
     next_waiter: u64,
     server_version: Option<Vec<u8>>,
+    /// Status flags of the backend's greeting (e.g. NO_BACKSLASH_ESCAPES from sql_mode).
+    server_status: Option<u16>,
+    /// When the last capacity probe failed: borrowers arriving soon after fail at once
+    /// instead of each waiting a connect timeout in turn.
+    probe_failed_at: Option<Instant>,
 }
 
 impl State {
@@ -157,6 +170,11 @@ impl Pool {
         self.lock().cap
     }
 
+    /// The backend's greeting status flags, once a connection has been made.
+    pub fn server_status(&self) -> Option<u16> {
+        self.lock().server_status
+    }
+
     /// The version string of the backend, once a connection has been made.
     pub fn server_version(&self) -> Option<Vec<u8>> {
         self.lock().server_version.clone()
@@ -199,6 +217,7 @@ impl Pool {
                 st.waiters.push_back(Waiter {
                     id,
                     key: key.clone(),
+                    schema_less: schema.is_none(),
                     tx,
                 });
                 Err((id, rx))
@@ -222,6 +241,7 @@ impl Pool {
                         self.lock()
                             .server_version
                             .get_or_insert_with(|| conn.server_version.clone());
+                        self.lock().server_status = Some(conn.server_status);
                         conn
                     }
                     Err(e) => {
@@ -274,7 +294,7 @@ impl Pool {
             return;
         }
         while let Some(w) = st.waiters.pop_front() {
-            if w.key == conn.key {
+            if w.fits(&conn) {
                 match w.tx.send(Grant::Conn(conn)) {
                     Ok(()) => return,
                     Err(grant) => conn = grant.into_conn(),
@@ -374,10 +394,19 @@ impl Pool {
     /// Learns the cap if it is still unknown; concurrent callers wait for one probe.
     async fn ensure_capacity(self: &Arc<Self>) -> Result<usize, BackendError> {
         let _single = self.capacity_lock.lock().await;
-        match self.cap() {
-            Some(cap) => Ok(cap),
-            None => self.probe_capacity().await,
+        let (cap, failed_at) = {
+            let st = self.lock();
+            (st.cap, st.probe_failed_at)
+        };
+        if let Some(cap) = cap {
+            return Ok(cap);
         }
+        if failed_at.is_some_and(|t| t.elapsed() < Duration::from_secs(1)) {
+            return Err(BackendError::Unavailable);
+        }
+        let result = self.probe_capacity().await;
+        self.lock().probe_failed_at = result.is_err().then(Instant::now);
+        result
     }
 
     /// Reads @@max_connections through a pooled connection and recomputes the cap.
@@ -412,9 +441,11 @@ impl Pool {
             match BackendConn::connect(&self.target, &login, key, None).await {
                 Ok(c) => {
                     self.metrics.database_connections_setup_succeeded.inc();
-                    self.lock()
-                        .server_version
+                    let mut st = self.lock();
+                    st.server_version
                         .get_or_insert_with(|| c.server_version.clone());
+                    st.server_status = Some(c.server_status);
+                    drop(st);
                     conn = Some(c);
                 }
                 Err(e) => {
@@ -502,6 +533,16 @@ impl Pool {
                 }
             }
             st.idle_count -= closed.len();
+            // Over the cap (it shrank): idle connections go first, least recently used.
+            while st
+                .cap
+                .is_some_and(|cap| st.open.saturating_sub(closed.len()) > cap)
+            {
+                let Some(conn) = st.take_least_recently_used() else {
+                    break;
+                };
+                closed.push((conn, "cap"));
+            }
             while st.idle_count > st.max_idle {
                 let Some(conn) = st.take_least_recently_used() else {
                     break;

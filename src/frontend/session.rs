@@ -3,7 +3,7 @@
 
 use std::time::Instant;
 
-use super::handshake::{write, Client};
+use super::handshake::Client;
 use super::relay::{relay_response, RelayError};
 use super::{Context, FrontendError};
 use crate::backend::{BackendError, Lease, PartitionKey};
@@ -24,6 +24,12 @@ pub struct Session<'a> {
     status_flags: u16,
     /// The session's LAST_INSERT_ID(), from the OK packets of its own statements.
     last_insert_id: u64,
+    /// The held backend's LAST_INSERT_ID() is this session's (restored, or set by its
+    /// own insert), not the previous user's.
+    insert_id_ours: bool,
+    /// The held backend's warnings, ROW_COUNT() and FOUND_ROWS() are this session's
+    /// (reset, or replaced by its own statements), not the previous user's.
+    diagnostics_ours: bool,
     /// Holding the backend of the previous statement, whose warnings, affected rows or
     /// insert id a next statement may ask for, until this deadline.
     affinity_until: Option<Instant>,
@@ -33,8 +39,12 @@ pub struct Session<'a> {
 #[derive(Clone, Copy)]
 enum Relay {
     Respond(Expect),
-    /// A statement that reads connection-scoped values (LAST_INSERT_ID(), warnings...).
-    RespondReadingScope,
+    /// A statement that reads connection-scoped values: the last insert id, and/or the
+    /// previous statement's diagnostics (warnings, ROW_COUNT(), FOUND_ROWS()).
+    RespondReadingScope {
+        insert_id: bool,
+        diagnostics: bool,
+    },
     /// COM_STMT_CLOSE and COM_STMT_SEND_LONG_DATA: the server sends nothing back.
     NoResponse,
 }
@@ -49,8 +59,10 @@ impl<'a> Session<'a> {
             lease: None,
             pin: None,
             in_transaction: false,
-            status_flags: status::AUTOCOMMIT,
+            status_flags: ctx.pool.server_status().unwrap_or(status::AUTOCOMMIT),
             last_insert_id: 0,
+            insert_id_ours: false,
+            diagnostics_ours: false,
             affinity_until: None,
         }
     }
@@ -117,8 +129,7 @@ impl<'a> Session<'a> {
                 Err(ProtocolError::Closed) => return Ok(()),
                 Err(e @ ProtocolError::TooLarge { .. }) => {
                     let msg = "Got a packet bigger than 'max_allowed_packet' bytes";
-                    let _ =
-                        write(&mut self.client.stream, &err_packet(1, 1153, "08S01", msg)).await;
+                    let _ = self.reply(&err_packet(1, 1153, "08S01", msg)).await;
                     return Err(e.into());
                 }
                 Err(e) => return Err(e.into()),
@@ -186,8 +197,11 @@ impl<'a> Session<'a> {
                 if let Some(reason) = class.pin {
                     self.pin(reason);
                 }
-                if class.reads_connection_scope {
-                    Relay::RespondReadingScope
+                if class.reads_insert_id || class.reads_diagnostics {
+                    Relay::RespondReadingScope {
+                        insert_id: class.reads_insert_id,
+                        diagnostics: class.reads_diagnostics,
+                    }
                 } else {
                     Relay::Respond(Expect::Results)
                 }
@@ -216,10 +230,13 @@ impl<'a> Session<'a> {
     /// Runs a command on a backend and relays its response.
     async fn execute(&mut self, first: Frame, relay: Relay) -> Result<(), FrontendError> {
         self.affinity_until = None;
-        let fresh = self.lease.is_none();
-        if fresh {
+        if self.lease.is_none() {
             match self.borrow().await {
-                Ok(lease) => self.lease = Some(lease),
+                Ok(lease) => {
+                    self.lease = Some(lease);
+                    self.insert_id_ours = false;
+                    self.diagnostics_ours = false;
+                }
                 Err(e) => {
                     let seq = self.skip_rest(&first).await?;
                     return self.reply_backend_error(seq, &e).await;
@@ -243,16 +260,32 @@ impl<'a> Session<'a> {
                 }
             }
         }
-        if fresh && matches!(relay, Relay::RespondReadingScope) {
-            // The previous statement's backend is gone (or this is the first statement):
-            // what this one reads must be the session's own, not the last user's of this
-            // backend. This restores LAST_INSERT_ID() and resets ROW_COUNT(),
-            // FOUND_ROWS() and the warnings; only a statement that names a table (here a
-            // derived one) clears the last user's warnings, a bare DO would not.
-            let sql = format!(
-                "DO LAST_INSERT_ID({}), (SELECT 1 FROM (SELECT 1) AS sluice_reset)",
-                self.last_insert_id
-            );
+        let (reads_id, reads_diag) = match relay {
+            Relay::RespondReadingScope {
+                insert_id,
+                diagnostics,
+            } => (insert_id, diagnostics),
+            _ => (false, false),
+        };
+        // A pinned session stays here, where prepared statements may read these values
+        // unseen: treat it as reading everything.
+        let pinned = self.pin.is_some();
+        let reset_diagnostics = (reads_diag || pinned) && !self.diagnostics_ours;
+        let restore_id = (reads_id || pinned) && !self.insert_id_ours;
+        if reset_diagnostics || restore_id {
+            // This backend's values are still its previous user's. `DO LAST_INSERT_ID(n)`
+            // restores the session's own id; naming a table (here a derived one) also
+            // clears the previous user's warnings, ROW_COUNT() and FOUND_ROWS(), which a
+            // bare DO would not (it keeps warnings). The bare form keeps the session's
+            // own warnings when only the id needs restoring.
+            let sql = if reset_diagnostics {
+                format!(
+                    "DO LAST_INSERT_ID({}), (SELECT 1 FROM (SELECT 1) AS sluice_reset)",
+                    self.last_insert_id
+                )
+            } else {
+                format!("DO LAST_INSERT_ID({})", self.last_insert_id)
+            };
             let lease = self.lease.as_mut().expect("leased above");
             if let Err(e) = lease.conn().query(&sql).await {
                 if e.server_code().is_none() {
@@ -263,6 +296,8 @@ impl<'a> Session<'a> {
                 self.settle(false);
                 return Ok(());
             }
+            self.insert_id_ours = true;
+            self.diagnostics_ours |= reset_diagnostics;
         }
         let reply_seq = match self.forward(first).await {
             Ok(seq) => seq,
@@ -273,7 +308,7 @@ impl<'a> Session<'a> {
         };
         let expect = match relay {
             Relay::Respond(expect) => expect,
-            Relay::RespondReadingScope => Expect::Results,
+            Relay::RespondReadingScope { .. } => Expect::Results,
             Relay::NoResponse => {
                 self.settle(false);
                 return Ok(());
@@ -307,6 +342,10 @@ impl<'a> Session<'a> {
                 if outcome.last_insert_id != 0 {
                     self.last_insert_id = outcome.last_insert_id;
                 }
+                // A statement that left warnings, affected rows or an insert id replaced
+                // the previous user's diagnostics with this session's.
+                self.insert_id_ours |= outcome.last_insert_id != 0;
+                self.diagnostics_ours |= outcome.leaves_connection_scope;
                 self.settle(outcome.leaves_connection_scope);
                 Ok(())
             }
@@ -446,6 +485,9 @@ impl<'a> Session<'a> {
     pub(super) async fn give_back(&mut self) {
         self.affinity_until = None;
         self.last_insert_id = 0;
+        self.insert_id_ours = false;
+        self.diagnostics_ours = false;
+        self.status_flags = self.ctx.pool.server_status().unwrap_or(status::AUTOCOMMIT);
         let dirty = self.pin.is_some() || self.in_transaction;
         // COM_RESET_CONNECTION does not undo COM_SET_OPTION (the server keeps the
         // changed capability), so such a connection cannot go back to its partition.
@@ -467,8 +509,15 @@ impl<'a> Session<'a> {
         self.ctx
     }
 
+    /// Sends Sluice's own answer. Bounded like relayed results: the session may hold a
+    /// backend (pinned, in a transaction, affinity) while it waits for the client.
     pub(super) async fn reply(&mut self, bytes: &[u8]) -> Result<(), FrontendError> {
-        write(&mut self.client.stream, bytes).await
+        let limit = self.ctx.config.server.client_write_timeout.get();
+        self.client
+            .stream
+            .send_within(bytes, limit)
+            .await
+            .map_err(|e| FrontendError::Protocol(e.into()))
     }
 
     async fn reply_backend_error(

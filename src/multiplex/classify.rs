@@ -10,10 +10,12 @@ use super::PinReason;
 pub struct Classification {
     /// The pin the statement needs before it runs.
     pub pin: Option<PinReason>,
-    /// It reads a value left by the session's previous statement: LAST_INSERT_ID(),
-    /// ROW_COUNT(), FOUND_ROWS(), @@identity, @@warning_count, @@error_count,
-    /// SHOW WARNINGS / ERRORS, GET DIAGNOSTICS.
-    pub reads_connection_scope: bool,
+    /// It reads the session's last generated id: LAST_INSERT_ID(), @@identity,
+    /// @@last_insert_id.
+    pub reads_insert_id: bool,
+    /// It reads what the session's previous statement left: ROW_COUNT(), FOUND_ROWS(),
+    /// @@warning_count, @@error_count, SHOW WARNINGS / ERRORS, GET DIAGNOSTICS.
+    pub reads_diagnostics: bool,
     /// KILL [CONNECTION | QUERY] n: the ids clients know are Sluice's, not the server's,
     /// so relaying it would kill someone else's backend work.
     pub kill: bool,
@@ -24,11 +26,22 @@ pub struct Classification {
 pub fn classify(sql: &[u8], backslash_escapes: bool) -> Classification {
     let toks: Vec<Token<'_>> = tokens_with(sql, backslash_escapes).collect();
     // A COM_QUERY may hold several statements (CLIENT_MULTI_STATEMENTS): each counts.
+    // A compound statement (CREATE PROCEDURE ... BEGIN ...; ...; END) is one statement
+    // whose inner `;` separate nothing.
+    let compound =
+        toks.first().is_some_and(|t| is(t, "CREATE")) && toks.iter().any(|t| is(t, "BEGIN"));
+    let statements: Vec<&[Token<'_>]> = if compound {
+        vec![&toks[..]]
+    } else {
+        toks.split(|t| *t == Token::Punct(b';')).collect()
+    };
     let mut class = Classification::default();
-    for stmt in toks.split(|t| *t == Token::Punct(b';')) {
+    for stmt in statements {
         let Some(first) = stmt.first() else { continue };
         class.pin = class.pin.or(pin_for_tokens(stmt));
-        class.reads_connection_scope |= reads_connection_scope(stmt);
+        let (insert_id, diagnostics) = reads_connection_scope(stmt);
+        class.reads_insert_id |= insert_id;
+        class.reads_diagnostics |= diagnostics;
         class.kill |= is(first, "KILL");
     }
     class
@@ -39,28 +52,25 @@ pub fn pin_for(sql: &[u8], backslash_escapes: bool) -> Option<PinReason> {
     classify(sql, backslash_escapes).pin
 }
 
-fn reads_connection_scope(toks: &[Token<'_>]) -> bool {
+/// (reads the last insert id, reads the previous statement's diagnostics)
+fn reads_connection_scope(toks: &[Token<'_>]) -> (bool, bool) {
     let (first, second) = (&toks[0], toks.get(1));
     let kw = |t: Option<&Token<'_>>, k: &str| t.is_some_and(|t| is(t, k));
-    if is(first, "SHOW") && (kw(second, "WARNINGS") || kw(second, "ERRORS") || kw(second, "COUNT"))
-    {
-        return true;
-    }
-    if is(first, "GET") && toks.iter().take(4).any(|t| is(t, "DIAGNOSTICS")) {
-        return true;
-    }
-    toks.iter().enumerate().any(|(i, t)| match t {
-        Token::Word(w) => {
-            ["LAST_INSERT_ID", "ROW_COUNT", "FOUND_ROWS"]
-                .iter()
-                .any(|f| w.eq_ignore_ascii_case(f.as_bytes()))
+    let mut diagnostics = (is(first, "SHOW")
+        && (kw(second, "WARNINGS") || kw(second, "ERRORS") || kw(second, "COUNT")))
+        || (is(first, "GET") && toks.iter().take(4).any(|t| is(t, "DIAGNOSTICS")));
+    let mut insert_id = false;
+    for (i, t) in toks.iter().enumerate() {
+        let call = |name: &str| {
+            matches!(t, Token::Word(w) if w.eq_ignore_ascii_case(name.as_bytes()))
                 && toks.get(i + 1) == Some(&Token::Punct(b'('))
-        }
-        Token::SysVar(v) => ["identity", "last_insert_id", "warning_count", "error_count"]
-            .iter()
-            .any(|n| v.eq_ignore_ascii_case(n.as_bytes())),
-        _ => false,
-    })
+        };
+        let var = |names: &[&str]| matches!(t, Token::SysVar(v) if names.iter().any(|n| v.eq_ignore_ascii_case(n.as_bytes())));
+        insert_id |= call("LAST_INSERT_ID") || var(&["identity", "last_insert_id"]);
+        diagnostics |=
+            call("ROW_COUNT") || call("FOUND_ROWS") || var(&["warning_count", "error_count"]);
+    }
+    (insert_id, diagnostics)
 }
 
 fn pin_for_tokens(toks: &[Token<'_>]) -> Option<PinReason> {
@@ -140,6 +150,17 @@ mod tests {
     fn kill_is_recognised() {
         assert!(classify(b" /* x */ kill query 12", true).kill);
         assert!(!classify(b"SELECT 'kill'", true).kill);
+        assert!(classify(b"SELECT 1; KILL 5", true).kill);
+        let proc = b"CREATE PROCEDURE p() BEGIN SELECT 1; KILL 5; END";
+        assert!(!classify(proc, true).kill);
+    }
+
+    #[test]
+    fn insert_id_and_diagnostics_are_told_apart() {
+        let c = classify(b"SELECT LAST_INSERT_ID()", true);
+        assert!(c.reads_insert_id && !c.reads_diagnostics);
+        let c = classify(b"SHOW WARNINGS", true);
+        assert!(!c.reads_insert_id && c.reads_diagnostics);
     }
 
     #[test]
@@ -156,10 +177,8 @@ mod tests {
             "GET DIAGNOSTICS @n = NUMBER",
             "INSERT INTO t (parent) VALUES (LAST_INSERT_ID())",
         ] {
-            assert!(
-                classify(sql.as_bytes(), true).reads_connection_scope,
-                "{sql}"
-            );
+            let c = classify(sql.as_bytes(), true);
+            assert!(c.reads_insert_id || c.reads_diagnostics, "{sql}");
         }
         for sql in [
             "SELECT * FROM menus",
@@ -167,10 +186,8 @@ mod tests {
             "SHOW TABLES",
             "SELECT last_insert_id FROM t",
         ] {
-            assert!(
-                !classify(sql.as_bytes(), true).reads_connection_scope,
-                "{sql}"
-            );
+            let c = classify(sql.as_bytes(), true);
+            assert!(!c.reads_insert_id && !c.reads_diagnostics, "{sql}");
         }
     }
 
