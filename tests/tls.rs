@@ -17,6 +17,17 @@ fn tls_table(c: &certs::Certs, require: bool) -> String {
     )
 }
 
+fn verify_with(c: &certs::Certs) -> SslOpts {
+    SslOpts::default().with_root_certs(vec![c.ca.clone().into()])
+}
+
+/// mysql_async over TLS through Sluice, verifying its certificate with the test CA.
+async fn tls_conn(proxy: &Proxy, c: &certs::Certs) -> mysql_async::Conn {
+    mysql_async::Conn::new(proxy.opts().ssl_opts(verify_with(c)))
+        .await
+        .expect("TLS connection through sluice")
+}
+
 /// `[server.tls]` must follow `[server]`; the harness's template puts extra tables last,
 /// so TLS settings are spliced in after the server table.
 fn config_with_tls(db: &MariaDb, c: &certs::Certs, require: bool, server_extra: &str) -> String {
@@ -53,10 +64,7 @@ async fn clients_over_tls() {
     assert!(out.contains("pymysql TLSv1.3 9"), "{out}");
     assert!(out.contains("mysql-connector TLSv1."), "{out}");
 
-    let ssl = SslOpts::default().with_root_certs(vec![c.ca.clone().into()]);
-    let mut conn = mysql_async::Conn::new(proxy.opts().ssl_opts(ssl))
-        .await
-        .unwrap();
+    let mut conn = tls_conn(&proxy, &c).await;
     let n: Option<i64> = conn
         .query_first("SELECT COUNT(*) FROM menus")
         .await
@@ -97,10 +105,7 @@ async fn plaintext_is_refused_with_3159_when_tls_is_required() {
     );
 
     // TLS clients are still served.
-    let ssl = SslOpts::default().with_root_certs(vec![c.ca.clone().into()]);
-    let mut conn = mysql_async::Conn::new(proxy.opts().ssl_opts(ssl))
-        .await
-        .unwrap();
+    let mut conn = tls_conn(&proxy, &c).await;
     conn.query_drop("DO 1").await.unwrap();
     conn.disconnect().await.unwrap();
     assert_eq!(
@@ -123,11 +128,9 @@ async fn caching_sha2_password_fast_and_full_paths() {
     conn.query_drop("DO 1").await.unwrap();
     conn.disconnect().await.unwrap();
     // TLS: the first login does full authentication, later ones take the fast path.
-    let ssl = SslOpts::default().with_root_certs(vec![c.ca.clone().into()]);
+    let ssl = verify_with(&c);
     for _ in 0..2 {
-        let mut conn = mysql_async::Conn::new(proxy.opts().ssl_opts(ssl.clone()))
-            .await
-            .unwrap();
+        let mut conn = tls_conn(&proxy, &c).await;
         let n: Option<i64> = conn
             .query_first("SELECT COUNT(*) FROM menus")
             .await

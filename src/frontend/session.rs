@@ -380,12 +380,24 @@ impl<'a> Session<'a> {
     /// Writes the command (and its continuation packets) to the backend; returns the
     /// sequence id of the response.
     async fn forward(&mut self, first: Frame) -> Result<u8, FrontendError> {
-        let max = self.ctx.config.server.max_packet_size;
         let lease = self.lease.as_mut().expect("leased");
         lease.conn().write(first.as_wire()).await?;
+        self.continuation(&first, true).await
+    }
+
+    /// Reads and drops the continuation packets of a command that will not run; returns
+    /// the sequence id for the reply.
+    async fn skip_rest(&mut self, first: &Frame) -> Result<u8, FrontendError> {
+        self.continuation(first, false).await
+    }
+
+    /// Reads the continuation packets that follow `first` (a command of 16 MiB or more),
+    /// relaying them to the leased backend when `relay`, and enforcing
+    /// `max_packet_size` on the whole command. Returns the sequence id for the reply.
+    async fn continuation(&mut self, first: &Frame, relay: bool) -> Result<u8, FrontendError> {
+        let max = self.ctx.config.server.max_packet_size;
         let mut total = first.payload().len();
-        let mut more = first.is_continued();
-        let mut seq = first.seq();
+        let (mut more, mut seq) = (first.is_continued(), first.seq());
         while more {
             let frame = self
                 .client
@@ -400,26 +412,10 @@ impl<'a> Session<'a> {
                 }
                 .into());
             }
-            more = frame.is_continued();
-            seq = frame.seq();
-            lease.conn().write(frame.as_wire()).await?;
-        }
-        Ok(seq.wrapping_add(1))
-    }
-
-    /// Reads and drops the continuation packets of a command that will not run; returns
-    /// the sequence id for the reply.
-    async fn skip_rest(&mut self, first: &Frame) -> Result<u8, FrontendError> {
-        let mut seq = first.seq();
-        let mut more = first.is_continued();
-        while more {
-            let frame = self
-                .client
-                .reader
-                .read(&mut self.client.stream, MAX_PAYLOAD)
-                .await?;
-            seq = frame.seq();
-            more = frame.is_continued();
+            (more, seq) = (frame.is_continued(), frame.seq());
+            if let Some(lease) = self.lease.as_mut().filter(|_| relay) {
+                lease.conn().write(frame.as_wire()).await?;
+            }
         }
         Ok(seq.wrapping_add(1))
     }
