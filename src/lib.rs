@@ -20,7 +20,8 @@
 //! - [`protocol`]: MySQL wire format only, no I/O policy.
 //! - [`frontend`]: one client session: handshake, TLS, auth, command loop, relay.
 //! - [`auth`]: password plugins.
-//! - [`backend`]: backend connections, the capped pool, backend TLS.
+//! - [`backend`]: backend connections, the capped pool and its leases, the cap from
+//!   `@@max_connections`, backend TLS.
 //! - [`multiplex`]: pin reasons, SQL lexer and classifier, session-tracker reading.
 //! - [`credentials`]: where passwords come from.
 //! - [`net`], [`tls`]: plain-or-TLS streams, PEM loading.

@@ -1,9 +1,12 @@
 //! Backend side: connections to the MySQL server, the capped pool, TLS to the server.
 
+pub mod capacity;
 pub mod conn;
 pub mod error;
+pub mod lease;
 pub mod pool;
 pub mod tls;
 
 pub use error::BackendError;
-pub use pool::{Lease, PartitionKey, Pool, PoolSettings};
+pub use lease::Lease;
+pub use pool::{PartitionKey, Pool, PoolSettings};

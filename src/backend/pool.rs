@@ -8,6 +8,7 @@ use std::time::{Duration, Instant};
 use tokio::sync::oneshot;
 
 use super::conn::{BackendConn, Target};
+use super::lease::Lease;
 use super::BackendError;
 use crate::credentials::Login;
 use crate::metrics::Metrics;
@@ -31,7 +32,7 @@ pub struct PoolSettings {
     pub idle_timeout: Duration,
 }
 
-enum Grant {
+pub(super) enum Grant {
     Conn(BackendConn),
     /// The slot of a connection that must be closed first (another partition's, or one
     /// past its lifetime): the receiver quits it, then opens its own.
@@ -40,12 +41,12 @@ enum Grant {
     Slot,
 }
 
-struct Waiter {
-    id: u64,
-    key: PartitionKey,
+pub(super) struct Waiter {
+    pub(super) id: u64,
+    pub(super) key: PartitionKey,
     /// The client has no default schema, so only a connection without one fits.
-    schema_less: bool,
-    tx: oneshot::Sender<Grant>,
+    pub(super) schema_less: bool,
+    pub(super) tx: oneshot::Sender<Grant>,
 }
 
 impl Waiter {
@@ -55,22 +56,22 @@ impl Waiter {
 }
 
 #[derive(Default)]
-struct State {
+pub(super) struct State {
     /// floor(@@max_connections × percent / 100); None until first read.
-    cap: Option<usize>,
-    max_idle: usize,
+    pub(super) cap: Option<usize>,
+    pub(super) max_idle: usize,
     /// Connections open or being opened: slots in use.
-    open: usize,
-    idle: HashMap<PartitionKey, Vec<BackendConn>>,
-    idle_count: usize,
-    waiters: VecDeque<Waiter>,
-    next_waiter: u64,
-    server_version: Option<Vec<u8>>,
+    pub(super) open: usize,
+    pub(super) idle: HashMap<PartitionKey, Vec<BackendConn>>,
+    pub(super) idle_count: usize,
+    pub(super) waiters: VecDeque<Waiter>,
+    pub(super) next_waiter: u64,
+    pub(super) server_version: Option<Vec<u8>>,
     /// Status flags of the backend's greeting (e.g. NO_BACKSLASH_ESCAPES from sql_mode).
-    server_status: Option<u16>,
+    pub(super) server_status: Option<u16>,
     /// When the last capacity probe failed: borrowers arriving soon after fail at once
     /// instead of each waiting a connect timeout in turn.
-    probe_failed_at: Option<Instant>,
+    pub(super) probe_failed_at: Option<Instant>,
 }
 
 impl State {
@@ -105,7 +106,7 @@ impl State {
     }
 
     /// Any idle connection, oldest partition entry first: room for another partition.
-    fn take_idle_any(&mut self) -> Option<BackendConn> {
+    pub(super) fn take_idle_any(&mut self) -> Option<BackendConn> {
         let key = self.idle.iter().find(|(_, v)| !v.is_empty())?.0.clone();
         let list = self.idle.get_mut(&key)?;
         let conn = list.remove(0);
@@ -123,20 +124,20 @@ impl State {
         }
     }
 
-    fn has_slot(&self) -> bool {
+    pub(super) fn has_slot(&self) -> bool {
         self.cap.is_some_and(|cap| self.open < cap)
     }
 }
 
 pub struct Pool {
-    target: Target,
-    settings: PoolSettings,
-    metrics: Arc<Metrics>,
-    state: Mutex<State>,
+    pub(super) target: Target,
+    pub(super) settings: PoolSettings,
+    pub(super) metrics: Arc<Metrics>,
+    pub(super) state: Mutex<State>,
     /// Serialises reads of @@max_connections.
-    capacity_lock: tokio::sync::Mutex<()>,
+    pub(super) capacity_lock: tokio::sync::Mutex<()>,
     /// The login used for capacity probes (any configured user will do).
-    probe_login: Option<Login>,
+    pub(super) probe_login: Option<Login>,
 }
 
 impl Pool {
@@ -160,7 +161,7 @@ impl Pool {
         &self.target
     }
 
-    fn lock(&self) -> MutexGuard<'_, State> {
+    pub(super) fn lock(&self) -> MutexGuard<'_, State> {
         // A panic while holding the lock cannot leave State half-updated in a way that
         // matters more than stopping the proxy would, so poisoning is ignored.
         self.state.lock().unwrap_or_else(|p| p.into_inner())
@@ -256,10 +257,7 @@ impl Pool {
             .borrow_duration
             .observe(start.elapsed().as_secs_f64());
         self.metrics.database_connections_borrowed.inc();
-        Ok(Lease {
-            conn: Some(conn),
-            pool: self.clone(),
-        })
+        Ok(Lease::new(conn, self.clone()))
     }
 
     async fn wait(&self, id: u64, mut rx: oneshot::Receiver<Grant>) -> Result<Grant, BackendError> {
@@ -282,7 +280,7 @@ impl Pool {
     }
 
     /// Returns a clean connection (no transaction, nothing pinned) for reuse.
-    fn put_back(self: &Arc<Self>, mut conn: BackendConn) {
+    pub(super) fn put_back(self: &Arc<Self>, mut conn: BackendConn) {
         conn.last_used = Instant::now();
         let mut st = self.lock();
         self.metrics.database_connections_borrowed.dec();
@@ -331,7 +329,7 @@ impl Pool {
     /// waiter gets the connection itself and quits it before opening its own; otherwise
     /// the slot is freed after COM_QUIT completes. So the server never counts more than
     /// the cap.
-    fn close(self: &Arc<Self>, mut conn: BackendConn, reason: &str) {
+    pub(super) fn close(self: &Arc<Self>, mut conn: BackendConn, reason: &str) {
         self.metrics
             .database_connections_closed
             .with_label_values(&[reason])
@@ -362,7 +360,7 @@ impl Pool {
         }
     }
 
-    fn free_slot(&self) {
+    pub(super) fn free_slot(&self) {
         let mut st = self.lock();
         // Over the cap (it shrank), the slot disappears instead of changing hands.
         if st.cap.is_none_or(|cap| st.open <= cap) {
@@ -380,137 +378,15 @@ impl Pool {
     }
 
     /// Updates the gauges from the pool state.
-    fn publish(&self) {
+    pub(super) fn publish(&self) {
         self.publish_locked(&self.lock());
     }
 
-    fn publish_locked(&self, st: &State) {
+    pub(super) fn publish_locked(&self, st: &State) {
         self.metrics.database_connections.set(st.open as i64);
         self.metrics
             .database_connections_idle
             .set(st.idle_count as i64);
-    }
-
-    /// Learns the cap if it is still unknown; concurrent callers wait for one probe.
-    async fn ensure_capacity(self: &Arc<Self>) -> Result<usize, BackendError> {
-        let _single = self.capacity_lock.lock().await;
-        let (cap, failed_at) = {
-            let st = self.lock();
-            (st.cap, st.probe_failed_at)
-        };
-        if let Some(cap) = cap {
-            return Ok(cap);
-        }
-        if failed_at.is_some_and(|t| t.elapsed() < Duration::from_secs(1)) {
-            return Err(BackendError::Unavailable);
-        }
-        let result = self.probe_capacity().await;
-        self.lock().probe_failed_at = result.is_err().then(Instant::now);
-        result
-    }
-
-    /// Reads @@max_connections through a pooled connection and recomputes the cap.
-    pub async fn refresh_capacity(self: &Arc<Self>) -> Result<usize, BackendError> {
-        let _single = self.capacity_lock.lock().await;
-        self.probe_capacity().await
-    }
-
-    async fn probe_capacity(self: &Arc<Self>) -> Result<usize, BackendError> {
-        let login = self
-            .probe_login
-            .clone()
-            .ok_or_else(|| BackendError::NoLogin("(no users configured)".into()))?;
-        let (mut conn, slot_taken) = {
-            let mut st = self.lock();
-            match st.take_idle_any() {
-                Some(c) => (Some(c), false),
-                None if st.cap.is_none() || st.has_slot() => {
-                    st.open += 1;
-                    (None, true)
-                }
-                // At the cap with nothing idle: the cap is in use, try again later.
-                None => return st.cap.ok_or(BackendError::BorrowTimeout),
-            }
-        };
-        if conn.is_none() {
-            let key = PartitionKey {
-                user: login.user.clone(),
-                flags: 0,
-                charset: 45,
-            };
-            match BackendConn::connect(&self.target, &login, key, None).await {
-                Ok(c) => {
-                    self.metrics.database_connections_setup_succeeded.inc();
-                    let mut st = self.lock();
-                    st.server_version
-                        .get_or_insert_with(|| c.server_version.clone());
-                    st.server_status = Some(c.server_status);
-                    drop(st);
-                    conn = Some(c);
-                }
-                Err(e) => {
-                    self.metrics.database_connections_setup_failed.inc();
-                    if slot_taken {
-                        self.free_slot();
-                    }
-                    return Err(BackendError::CapacityUnknown(Box::new(e)));
-                }
-            }
-        }
-        let mut conn = conn.expect("set above");
-        self.metrics.database_connections_borrowed.inc();
-        // A backend that authenticates and then stalls must not hold the capacity lock.
-        let probe = conn.query("SELECT @@max_connections");
-        let rows = match tokio::time::timeout(self.target.connect_timeout, probe).await {
-            Ok(Ok(rows)) => rows,
-            outcome => {
-                let e = match outcome {
-                    Ok(Err(e)) => e,
-                    _ => BackendError::ConnectTimeout,
-                };
-                self.metrics.database_connections_borrowed.dec();
-                self.close(conn, "error");
-                return Err(e);
-            }
-        };
-        let max_connections = rows
-            .first()
-            .and_then(|r| r.first().cloned().flatten())
-            .and_then(|v| std::str::from_utf8(&v).ok()?.parse::<usize>().ok())
-            .unwrap_or(1);
-        let cap = (max_connections * self.settings.max_connections_percent as usize / 100).max(1);
-        let max_idle = max_connections * self.settings.max_idle_connections_percent as usize / 100;
-        {
-            let mut st = self.lock();
-            st.cap = Some(cap);
-            st.max_idle = max_idle.min(cap);
-        }
-        self.metrics
-            .database_connections_max_allowed
-            .set(cap as i64);
-        if slot_taken {
-            // Opened just for this probe, in a partition no client may use: let it go
-            // rather than have it take a slot from the clients' partitions later.
-            self.metrics.database_connections_borrowed.dec();
-            self.close(conn, "probe");
-        } else {
-            self.put_back(conn);
-        }
-        // A larger cap may have room for waiters.
-        self.grant_free_slots();
-        Ok(cap)
-    }
-
-    fn grant_free_slots(&self) {
-        let mut st = self.lock();
-        while st.has_slot() {
-            let Some(w) = st.waiters.pop_front() else {
-                break;
-            };
-            if w.tx.send(Grant::Slot).is_ok() {
-                st.open += 1;
-            }
-        }
     }
 
     /// Closes idle connections past their idle timeout or lifetime, then the least
@@ -556,27 +432,6 @@ impl Pool {
         }
     }
 
-    /// Background upkeep: capacity refresh and idle reaping, until the pool is dropped.
-    pub async fn maintain(self: Arc<Self>, refresh_every: Duration) {
-        let mut last_refresh = Instant::now();
-        loop {
-            let known = self.cap().is_some();
-            tokio::time::sleep(if known {
-                Duration::from_secs(1)
-            } else {
-                Duration::from_millis(500)
-            })
-            .await;
-            self.reap();
-            if !known || last_refresh.elapsed() >= refresh_every {
-                last_refresh = Instant::now();
-                if let Err(e) = self.refresh_capacity().await {
-                    tracing::warn!(error = %e, "cannot read the backend's max_connections");
-                }
-            }
-        }
-    }
-
     /// Closes every idle connection politely (shutdown).
     pub async fn close_idle(&self) {
         let drained: Vec<BackendConn> = {
@@ -596,57 +451,10 @@ impl Pool {
 }
 
 impl Grant {
-    fn into_conn(self) -> BackendConn {
+    pub(super) fn into_conn(self) -> BackendConn {
         match self {
             Grant::Conn(c) | Grant::Replace(c) => c,
             Grant::Slot => unreachable!("only connection grants are turned back"),
-        }
-    }
-}
-
-/// A borrowed connection. Give it back with [`Lease::release`]; dropping a lease closes
-/// the connection instead, because its state is then unknown.
-pub struct Lease {
-    conn: Option<BackendConn>,
-    pool: Arc<Pool>,
-}
-
-impl Lease {
-    pub fn conn(&mut self) -> &mut BackendConn {
-        self.conn
-            .as_mut()
-            .expect("a lease holds its connection until consumed")
-    }
-
-    /// Returns a clean connection to the pool.
-    pub fn release(mut self) {
-        if let Some(conn) = self.conn.take() {
-            self.pool.put_back(conn);
-        }
-    }
-
-    /// Resets the connection (COM_RESET_CONNECTION and session set-up) and returns it;
-    /// closes it if the reset fails. For pinned or interrupted sessions.
-    pub async fn reset_and_release(mut self) {
-        let Some(mut conn) = self.conn.take() else {
-            return;
-        };
-        match conn.reset(self.pool.target()).await {
-            Ok(()) => self.pool.put_back(conn),
-            Err(e) => {
-                tracing::debug!(error = %e, "backend reset failed; closing it");
-                self.pool.metrics.database_connections_borrowed.dec();
-                self.pool.close(conn, "reset_failed");
-            }
-        }
-    }
-}
-
-impl Drop for Lease {
-    fn drop(&mut self) {
-        if let Some(conn) = self.conn.take() {
-            self.pool.metrics.database_connections_borrowed.dec();
-            self.pool.close(conn, "discarded");
         }
     }
 }
