@@ -45,6 +45,10 @@ pub struct ServerConfig {
     /// Seconds a client may stay idle between commands before it is disconnected.
     #[serde(default = "default_idle_client_timeout")]
     pub idle_client_timeout: Seconds,
+    /// Seconds a client may stay idle inside a transaction before it is disconnected
+    /// (error 4031) and the transaction rolled back. Absent: off (only
+    /// idle_client_timeout applies).
+    pub idle_transaction_timeout: Option<Seconds>,
     /// Seconds a client may take no bytes of a result before it is disconnected and the
     /// backend connection it held closed (as the server's net_write_timeout).
     #[serde(default = "default_client_write_timeout")]

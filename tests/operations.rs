@@ -141,3 +141,41 @@ fn check_config_accepts_good_files_and_rejects_bad_ones() {
     assert!(!out.status.success());
     assert!(String::from_utf8_lossy(&out.stderr).contains("server.crt"));
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn idle_in_transaction_is_rolled_back_and_the_backend_returned() {
+    // One backend connection, so the frozen client's must come back to the pool.
+    let db = MariaDb::start(10).await;
+    let config = config_for(&db, "max_connections_percent = 10", "").replace(
+        "handshake_timeout = 5",
+        "handshake_timeout = 5\nidle_transaction_timeout = 1",
+    );
+    let proxy = Proxy::start(&config).await;
+    let mut frozen = proxy.conn().await;
+    let mut other = proxy.conn().await;
+    frozen.query_drop("BEGIN").await.unwrap();
+    frozen
+        .query_drop("INSERT INTO items (owner, note) VALUES (6, 'frozen')")
+        .await
+        .unwrap();
+    // Idle outside a transaction is fine; idle inside one is not.
+    tokio::time::sleep(Duration::from_millis(1600)).await;
+    let e = frozen.query_drop("COMMIT").await.unwrap_err();
+    let text = format!("{e:?}");
+    assert!(
+        text.contains("4031") || matches!(e, mysql_async::Error::Io(_)),
+        "{text}"
+    );
+    let n: Option<i64> = other
+        .query_first("SELECT COUNT(*) FROM items WHERE owner = 6")
+        .await
+        .unwrap();
+    assert_eq!(n, Some(0), "the frozen transaction was not rolled back");
+    let open: Option<i64> = db
+        .admin()
+        .await
+        .query_first("SELECT COUNT(*) FROM information_schema.INNODB_TRX")
+        .await
+        .unwrap();
+    assert_eq!(open, Some(0));
+}

@@ -80,8 +80,15 @@ impl<'a> Session<'a> {
         // both register with shared runtime structures, which would cost every statement
         // a trip through a lock. The timer only moves when it fires early.
         let mut last_activity = Instant::now();
+        let idle_in_transaction = self
+            .ctx
+            .config
+            .server
+            .idle_transaction_timeout
+            .map(|t| t.get());
         let idle_timer = tokio::time::sleep(idle);
         tokio::pin!(idle_timer);
+        let mut armed_limit = idle;
         let mut shutdown = self.ctx.shutdown.clone();
         let stop = async move {
             let _ = shutdown.wait_for(|stopping| *stopping).await;
@@ -101,14 +108,34 @@ impl<'a> Session<'a> {
             if stopping && !self.in_transaction {
                 return Ok(());
             }
+            // Inside a transaction a shorter limit may apply (a frozen Lambda must not
+            // hold its backend and locks for the whole idle_client_timeout).
+            let limit = match idle_in_transaction {
+                Some(t) if self.in_transaction => t.min(idle),
+                _ => idle,
+            };
+            if limit != armed_limit {
+                idle_timer.as_mut().reset((last_activity + limit).into());
+                armed_limit = limit;
+            }
             let read = tokio::select! {
                 biased;
                 // Cancellation safe: PacketReader keeps partial reads.
                 r = self.client.reader.read(&mut self.client.stream, max_first) => r,
                 () = &mut idle_timer => {
-                    let deadline = last_activity + idle;
+                    let deadline = last_activity + limit;
                     if Instant::now() >= deadline {
-                        tracing::debug!(peer = %self.client.peer, "idle client timeout");
+                        if limit < idle {
+                            // MySQL 8's code for a server-side inactivity disconnect, sent
+                            // unsolicited as MySQL does; the client reads it next.
+                            tracing::debug!(peer = %self.client.peer, "idle in transaction; rolling back");
+                            let msg = "The client was disconnected by the server because of inactivity: \
+                                       idle in a transaction longer than idle_transaction_timeout; \
+                                       the transaction was rolled back";
+                            let _ = self.reply(&err_packet(0, 4031, "HY000", msg)).await;
+                        } else {
+                            tracing::debug!(peer = %self.client.peer, "idle client timeout");
+                        }
                         return Ok(());
                     }
                     idle_timer.as_mut().reset(deadline.into());
