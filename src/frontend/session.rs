@@ -265,6 +265,9 @@ impl<'a> Session<'a> {
                     self.diagnostics_ours = false;
                 }
                 Err(e) => {
+                    // A pin this command set has no backend to hold: the statement never
+                    // ran, so nothing was left behind.
+                    self.unpin();
                     let seq = self.skip_rest(&first).await?;
                     return self.reply_backend_error(seq, &e).await;
                 }
