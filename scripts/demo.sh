@@ -25,6 +25,13 @@ trap cleanup EXIT
 echo "== building sluice"
 cargo build --release --quiet
 
+for port in 13306 3307 9104; do
+  if (exec 3<>"/dev/tcp/127.0.0.1/$port") 2>/dev/null; then
+    echo "port $port is already in use on 127.0.0.1; the demo needs 13306 (MariaDB), 3307 and 9104 (Sluice)" >&2
+    exit 1
+  fi
+done
+
 echo "== starting a throwaway MariaDB on 127.0.0.1:13306 (max_connections=65)"
 USER_OPT=(); [ "$(id -u)" -eq 0 ] && USER_OPT=(--user=root)
 mariadb-install-db --no-defaults --datadir="$WORK/data" "${USER_OPT[@]}" \
@@ -36,6 +43,11 @@ for _ in $(seq 1 100); do
   mariadb --socket="$WORK/mariadb.sock" -uroot -e "SELECT 1" >/dev/null 2>&1 && break
   sleep 0.1
 done
+if ! mariadb --socket="$WORK/mariadb.sock" -uroot -e "SELECT 1" >/dev/null 2>&1; then
+  echo "MariaDB did not start:" >&2
+  cat "$WORK/mariadb.err" >&2
+  exit 1
+fi
 mariadb --socket="$WORK/mariadb.sock" -uroot <<'SQL'
 CREATE USER 'app'@'%' IDENTIFIED BY 'app-password';
 GRANT ALL ON *.* TO 'app'@'%';
