@@ -247,10 +247,7 @@ impl BackendConn {
 
     /// Runs one SQL statement and returns its text rows (empty for OK).
     pub async fn query(&mut self, sql: &str) -> Result<Rows, BackendError> {
-        let mut payload = Vec::with_capacity(1 + sql.len());
-        payload.push(COM_QUERY);
-        payload.extend_from_slice(sql.as_bytes());
-        self.command(&payload).await
+        self.command(&com_query(sql)).await
     }
 
     pub async fn init_db(&mut self, schema: &[u8]) -> Result<(), BackendError> {
@@ -280,10 +277,7 @@ impl BackendConn {
         }
         for sql in [SESSION_TRACKING, target.init_query.as_str()] {
             if !sql.is_empty() {
-                let mut payload = Vec::with_capacity(1 + sql.len());
-                payload.push(COM_QUERY);
-                payload.extend_from_slice(sql.as_bytes());
-                packet::push_packet(&mut batch, 0, &payload);
+                packet::push_packet(&mut batch, 0, &com_query(sql));
                 commands += 1;
             }
         }
@@ -347,6 +341,14 @@ impl BackendConn {
             }
         }
     }
+}
+
+/// The payload of a COM_QUERY for `sql`.
+fn com_query(sql: &str) -> Vec<u8> {
+    let mut payload = Vec::with_capacity(1 + sql.len());
+    payload.push(COM_QUERY);
+    payload.extend_from_slice(sql.as_bytes());
+    payload
 }
 
 fn parse_text_row(p: &[u8]) -> Result<Vec<Option<Vec<u8>>>, ProtocolError> {

@@ -273,61 +273,14 @@ impl<'a> Session<'a> {
                 }
             }
         }
-        let lease = self.lease.as_mut().expect("leased above");
-        if let Some(schema) = &self.client.schema {
-            if !lease.conn().schema.is(Some(schema)) {
-                if let Err(e) = lease.conn().init_db(schema).await {
-                    // The schema is gone (as on a direct connection whose database was
-                    // dropped, the session continues without one).
-                    self.client.schema = None;
-                    if e.server_code().is_none() {
-                        self.lease = None;
-                    }
-                    let seq = self.skip_rest(&first).await?;
-                    self.reply_backend_error(seq, &e).await?;
-                    self.settle(false);
-                    return Ok(());
-                }
+        if let Err(e) = self.prepare_backend(relay).await {
+            if e.server_code().is_none() {
+                self.lease = None;
             }
-        }
-        let (reads_id, reads_diag) = match relay {
-            Relay::RespondReadingScope {
-                insert_id,
-                diagnostics,
-            } => (insert_id, diagnostics),
-            _ => (false, false),
-        };
-        // A pinned session stays here, where prepared statements may read these values
-        // unseen: treat it as reading everything.
-        let pinned = self.pin.is_some();
-        let reset_diagnostics = (reads_diag || pinned) && !self.diagnostics_ours;
-        let restore_id = (reads_id || pinned) && !self.insert_id_ours;
-        if reset_diagnostics || restore_id {
-            // This backend's values are still its previous user's. `DO LAST_INSERT_ID(n)`
-            // restores the session's own id; naming a table (here a derived one) also
-            // clears the previous user's warnings, ROW_COUNT() and FOUND_ROWS(), which a
-            // bare DO would not (it keeps warnings). The bare form keeps the session's
-            // own warnings when only the id needs restoring.
-            let sql = if reset_diagnostics {
-                format!(
-                    "DO LAST_INSERT_ID({}), (SELECT 1 FROM (SELECT 1) AS sluice_reset)",
-                    self.last_insert_id
-                )
-            } else {
-                format!("DO LAST_INSERT_ID({})", self.last_insert_id)
-            };
-            let lease = self.lease.as_mut().expect("leased above");
-            if let Err(e) = lease.conn().query(&sql).await {
-                if e.server_code().is_none() {
-                    self.lease = None;
-                }
-                let seq = self.skip_rest(&first).await?;
-                self.reply_backend_error(seq, &e).await?;
-                self.settle(false);
-                return Ok(());
-            }
-            self.insert_id_ours = true;
-            self.diagnostics_ours |= reset_diagnostics;
+            let seq = self.skip_rest(&first).await?;
+            self.reply_backend_error(seq, &e).await?;
+            self.settle(false);
+            return Ok(());
         }
         let reply_seq = match self.forward(first).await {
             Ok(seq) => seq,
@@ -405,6 +358,53 @@ impl<'a> Session<'a> {
                 Ok(())
             }
         }
+    }
+
+    /// Brings the leased backend to the session's state before a statement: its schema,
+    /// and connection-scoped values the statement may read.
+    async fn prepare_backend(&mut self, relay: Relay) -> Result<(), BackendError> {
+        let lease = self.lease.as_mut().expect("leased before preparing");
+        if let Some(schema) = &self.client.schema {
+            if !lease.conn().schema.is(Some(schema)) {
+                if let Err(e) = lease.conn().init_db(schema).await {
+                    // The schema is gone (as on a direct connection whose database was
+                    // dropped, the session continues without one).
+                    self.client.schema = None;
+                    return Err(e);
+                }
+            }
+        }
+        let (reads_id, reads_diag) = match relay {
+            Relay::RespondReadingScope {
+                insert_id,
+                diagnostics,
+            } => (insert_id, diagnostics),
+            _ => (false, false),
+        };
+        // A pinned session stays here, where prepared statements may read these values
+        // unseen: treat it as reading everything.
+        let pinned = self.pin.is_some();
+        let reset_diagnostics = (reads_diag || pinned) && !self.diagnostics_ours;
+        let restore_id = (reads_id || pinned) && !self.insert_id_ours;
+        if reset_diagnostics || restore_id {
+            // This backend's values are still its previous user's. `DO LAST_INSERT_ID(n)`
+            // restores the session's own id; naming a table (here a derived one) also
+            // clears the previous user's warnings, ROW_COUNT() and FOUND_ROWS(), which a
+            // bare DO would not (it keeps warnings). The bare form keeps the session's
+            // own warnings when only the id needs restoring.
+            let sql = if reset_diagnostics {
+                format!(
+                    "DO LAST_INSERT_ID({}), (SELECT 1 FROM (SELECT 1) AS sluice_reset)",
+                    self.last_insert_id
+                )
+            } else {
+                format!("DO LAST_INSERT_ID({})", self.last_insert_id)
+            };
+            lease.conn().query(&sql).await?;
+            self.insert_id_ours = true;
+            self.diagnostics_ours |= reset_diagnostics;
+        }
+        Ok(())
     }
 
     /// Writes the command (and its continuation packets) to the backend; returns the

@@ -45,11 +45,6 @@ impl Command {
             other => Self::Unsupported(other),
         }
     }
-
-    /// Commands after which the server sends no response at all.
-    pub fn has_no_response(self) -> bool {
-        matches!(self, Self::StmtClose | Self::StmtSendLongData | Self::Quit)
-    }
 }
 
 pub const COM_QUIT: u8 = 0x01;
@@ -66,7 +61,5 @@ mod tests {
         assert_eq!(Command::from_byte(0x03), Command::Query);
         assert_eq!(Command::from_byte(0x1F), Command::ResetConnection);
         assert_eq!(Command::from_byte(0x12), Command::Unsupported(0x12));
-        assert!(Command::StmtClose.has_no_response());
-        assert!(!Command::Query.has_no_response());
     }
 }

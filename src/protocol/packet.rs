@@ -89,11 +89,6 @@ impl PacketReader {
         self.buf.clear();
     }
 
-    /// True when bytes of a next packet are already buffered (e.g. a pipelining client).
-    pub fn has_buffered(&self) -> bool {
-        !self.buf.is_empty()
-    }
-
     /// Reads one physical packet whose payload is at most `max_payload` bytes.
     ///
     /// Cancellation safe: bytes read before a cancellation stay buffered in `self` and the

@@ -139,25 +139,6 @@ pub fn ok_packet(seq: u8, status_flags: u16) -> Vec<u8> {
     )
 }
 
-/// An OK packet carrying an info string (for clients with `CLIENT_SESSION_TRACK` the info
-/// is length-encoded).
-pub fn ok_packet_with_info(
-    seq: u8,
-    status_flags: u16,
-    info: &[u8],
-    session_track: bool,
-) -> Vec<u8> {
-    let mut payload = vec![OK_HEADER, 0, 0];
-    payload.extend_from_slice(&status_flags.to_le_bytes());
-    payload.extend_from_slice(&[0, 0]);
-    if session_track {
-        put_lenenc_bytes(&mut payload, info);
-    } else {
-        payload.extend_from_slice(info);
-    }
-    packet::packet(seq, &payload)
-}
-
 /// What a command's response looks like, so the relay knows where it ends.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Expect {
