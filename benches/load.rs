@@ -32,6 +32,37 @@ async fn start_sluice(db: &MariaDb, percent: u32) -> SluiceProcess {
     SluiceProcess::start(&config, port, Stdio::inherit()).await
 }
 
+/// The floor any proxy pays on this machine: a bare TCP relay (tokio `copy_bidirectional`
+/// on its own current-thread runtime, no MySQL parsing, no pool). Sluice's cost above this
+/// is its own; the rest is the extra loopback hop and the two extra wake-ups per query.
+fn start_bare_relay(upstream: u16) -> u16 {
+    let listener = std::net::TcpListener::bind("127.0.0.1:0").expect("bind relay");
+    let port = listener.local_addr().expect("relay address").port();
+    listener.set_nonblocking(true).expect("nonblocking");
+    std::thread::spawn(move || {
+        let rt = tokio::runtime::Builder::new_current_thread()
+            .enable_all()
+            .build()
+            .expect("relay runtime");
+        rt.block_on(async move {
+            let listener = tokio::net::TcpListener::from_std(listener).expect("relay listener");
+            while let Ok((mut client, _)) = listener.accept().await {
+                tokio::spawn(async move {
+                    let Ok(mut server) =
+                        tokio::net::TcpStream::connect(("127.0.0.1", upstream)).await
+                    else {
+                        return;
+                    };
+                    let _ = client.set_nodelay(true);
+                    let _ = server.set_nodelay(true);
+                    let _ = tokio::io::copy_bidirectional(&mut client, &mut server).await;
+                });
+            }
+        });
+    });
+    port
+}
+
 /// utime + stime of a process, from /proc.
 fn cpu_seconds(pid: u32) -> f64 {
     let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).unwrap_or_default();
@@ -114,30 +145,38 @@ async fn sysbench_suite(seconds: u64) {
     db.cli_socket("CREATE DATABASE sbtest");
     sysbench("oltp_read_only", db.port, 4, seconds, "prepare");
     let sluice = start_sluice(&db, 70).await;
+    let relay_port = start_bare_relay(db.port);
     let db_pid = db.pid();
-    println!("\n## sysbench, 4 tables x 10,000 rows, --db-ps-mode=disable, {seconds} s per run, A B A B\n");
-    println!("| workload | threads | direct QPS | Sluice QPS | ratio | direct avg ms | Sluice avg ms | added per query | Sluice CPU s | MariaDB CPU s (direct / Sluice) |");
-    println!("|---|---|---|---|---|---|---|---|---|---|");
+    println!("\n## sysbench, 4 tables x 10,000 rows, --db-ps-mode=disable, {seconds} s per run, direct / Sluice / bare relay, twice, interleaved\n");
+    println!("| workload | threads | direct QPS | Sluice QPS | ratio | direct avg ms | Sluice avg ms | added per query | bare relay adds | Sluice CPU s | MariaDB CPU s (direct / Sluice) |");
+    println!("|---|---|---|---|---|---|---|---|---|---|---|");
     for workload in ["oltp_point_select", "oltp_read_only"] {
         for threads in [1, 32, 64] {
             let mut runs = Vec::new();
             let mut db_cpu = [0.0, 0.0];
-            let sluice_cpu_before = cpu_seconds(sluice.pid());
-            for rep in 0..4 {
-                let proxied = rep % 2 == 1;
-                let port = if proxied { sluice.port } else { db.port };
-                let before = cpu_seconds(db_pid);
+            let mut sluice_cpu = 0.0;
+            for rep in 0..6 {
+                // 0 direct, 1 Sluice, 2 bare relay.
+                let path = rep % 3;
+                let port = [db.port, sluice.port, relay_port][path];
+                let before = (cpu_seconds(db_pid), cpu_seconds(sluice.pid()));
                 runs.push(sysbench(workload, port, threads, seconds, "run"));
-                db_cpu[usize::from(proxied)] += cpu_seconds(db_pid) - before;
+                if path < 2 {
+                    db_cpu[path] += cpu_seconds(db_pid) - before.0;
+                }
+                sluice_cpu += cpu_seconds(sluice.pid()) - before.1;
             }
-            let sluice_cpu = cpu_seconds(sluice.pid()) - sluice_cpu_before;
-            let direct = mean(runs[0], runs[2]);
-            let proxied = mean(runs[1], runs[3]);
+            let direct = mean(runs[0], runs[3]);
+            let proxied = mean(runs[1], runs[4]);
+            let relayed = mean(runs[2], runs[5]);
             // Per-query latency as the client sees it: threads / QPS.
-            let added_us =
-                (f64::from(threads) / proxied.qps - f64::from(threads) / direct.qps) * 1e6;
+            let added = |path: Sysbench| {
+                (f64::from(threads) / path.qps - f64::from(threads) / direct.qps) * 1e6
+            };
+            let added_us = added(proxied);
+            let relay_us = added(relayed);
             println!(
-                "| {workload} | {threads} | {:.0} | {:.0} | {:.2} | {:.3} | {:.3} | {:.1} µs | {:.1} | {:.1} / {:.1} |",
+                "| {workload} | {threads} | {:.0} | {:.0} | {:.2} | {:.3} | {:.3} | {:.1} µs | {relay_us:.1} µs | {:.1} | {:.1} / {:.1} |",
                 direct.qps,
                 proxied.qps,
                 proxied.qps / direct.qps,

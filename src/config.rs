@@ -66,7 +66,7 @@ pub struct ServerConfig {
     /// Clients may answer with either; both are verified.
     #[serde(default)]
     pub auth_plugin: AuthPluginName,
-    /// Runtime worker threads. Absent: one per CPU core.
+    /// Threads serving sessions, one single-threaded runtime each. Absent: one per CPU core.
     pub worker_threads: Option<usize>,
     /// TLS for clients. Absent: plaintext only.
     pub tls: Option<ServerTlsConfig>,

@@ -15,6 +15,7 @@
 //!
 //! - [`config`]: typed TOML configuration, validated once.
 //! - [`server`]: listener, accept loop, client limit, graceful drain.
+//! - [`workers`]: thread-per-core runtimes that sessions are spread over.
 //! - [`admin`]: HTTP `/metrics`, `/healthz`, `/readyz`.
 //! - [`metrics`]: the one registry of every metric.
 //! - [`protocol`]: MySQL wire format only, no I/O policy.
@@ -40,6 +41,7 @@ pub mod protocol;
 pub mod server;
 pub mod telemetry;
 pub mod tls;
+pub mod workers;
 
 /// Checks what `--check-config` checks beyond parsing: the TLS files load.
 pub fn check(config: &config::Config) -> Result<(), config::ConfigError> {

@@ -7,6 +7,7 @@ use std::sync::Arc;
 
 use clap::Parser;
 use sluice::config::{Config, EMBEDDED_DEFAULT};
+use sluice::workers::Workers;
 
 /// A MySQL connection-pooling and multiplexing proxy.
 #[derive(Parser)]
@@ -46,20 +47,32 @@ fn main() -> ExitCode {
         }
     };
     sluice::telemetry::init(&config.log.level);
-    let runtime = match tokio::runtime::Builder::new_multi_thread()
+    // Thread per core: the main runtime accepts, serves the admin endpoint, runs the pool's
+    // maintenance, and serves sessions like the other workers (see src/workers.rs).
+    let threads = config.server.worker_threads.unwrap_or_else(|| {
+        std::thread::available_parallelism().map_or(1, std::num::NonZeroUsize::get)
+    });
+    let started = tokio::runtime::Builder::new_current_thread()
         .enable_all()
         .build()
-    {
+        .and_then(|rt| {
+            let workers = Workers::start(rt.handle().clone(), threads.saturating_sub(1))?;
+            Ok((rt, Arc::new(workers)))
+        });
+    let (runtime, workers) = match started {
         Ok(r) => r,
         Err(e) => {
             eprintln!("sluice: cannot start the runtime: {e}");
             return ExitCode::FAILURE;
         }
     };
-    runtime.block_on(async move {
+    let code = runtime.block_on(async {
         match sluice::server::Server::bind(config).await {
             Ok(server) => {
-                server.run(sluice::server::shutdown_signal()).await;
+                server
+                    .with_workers(workers.clone())
+                    .run(sluice::server::shutdown_signal())
+                    .await;
                 ExitCode::SUCCESS
             }
             Err(e) => {
@@ -67,5 +80,7 @@ fn main() -> ExitCode {
                 ExitCode::FAILURE
             }
         }
-    })
+    });
+    workers.stop();
+    code
 }

@@ -18,6 +18,7 @@ use crate::frontend::{self, Context};
 use crate::metrics::Metrics;
 use crate::protocol::response::err_packet;
 use crate::tls::TlsError;
+use crate::workers::Workers;
 
 #[derive(Debug, thiserror::Error)]
 pub enum ServerError {
@@ -33,6 +34,7 @@ pub struct Server {
     admin: Option<TcpListener>,
     ctx: Arc<Context>,
     shutdown: watch::Sender<bool>,
+    workers: Arc<Workers>,
 }
 
 impl Server {
@@ -92,7 +94,14 @@ impl Server {
             admin,
             ctx,
             shutdown,
+            workers: Arc::default(),
         })
+    }
+
+    /// Runs client sessions on these workers instead of the caller's runtime.
+    pub fn with_workers(mut self, workers: Arc<Workers>) -> Self {
+        self.workers = workers;
+        self
     }
 
     pub fn local_addr(&self) -> SocketAddr {
@@ -135,7 +144,7 @@ impl Server {
                     match limit.clone().try_acquire_owned() {
                         Ok(permit) => {
                             let ctx = ctx.clone();
-                            tokio::spawn(async move {
+                            self.workers.spawn(async move {
                                 frontend::serve(ctx, tcp, peer).await;
                                 drop(permit);
                             });
