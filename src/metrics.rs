@@ -25,6 +25,7 @@ pub struct Metrics {
     pub pins: IntCounterVec,
     pub queries: IntCounter,
     pub query_errors: IntCounter,
+    pub session_replays: IntCounter,
 }
 
 impl Default for Metrics {
@@ -130,6 +131,10 @@ impl Metrics {
             query_errors: counter(
                 "query_errors_total",
                 "Client commands answered with an error packet.",
+            ),
+            session_replays: counter(
+                "session_state_replays_total",
+                "Session variables replayed on a backend before a client's statement (one round trip each).",
             ),
             registry,
         }

@@ -56,14 +56,10 @@ impl Pool {
                 flags: 0,
                 charset: 45,
             };
-            match BackendConn::connect(&self.target, &login, key, None).await {
+            let baseline = self.baseline(&key);
+            match BackendConn::connect(&self.target, &login, key, None, baseline).await {
                 Ok(c) => {
-                    self.metrics.database_connections_setup_succeeded.inc();
-                    let mut st = self.lock();
-                    st.server_version
-                        .get_or_insert_with(|| c.server_version.clone());
-                    st.server_status = Some(c.server_status);
-                    drop(st);
+                    self.connected(&c);
                     conn = Some(c);
                 }
                 Err(e) => {

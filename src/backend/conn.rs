@@ -1,6 +1,7 @@
 //! One backend connection: connect, optional TLS, authenticate, switch session tracking on,
 //! run small internal commands, reset.
 
+use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use tokio::net::TcpStream;
@@ -10,6 +11,7 @@ use super::tls::BackendTls;
 use super::BackendError;
 use crate::auth::{caching_sha2, native, Plugin};
 use crate::credentials::Login;
+use crate::multiplex::variables::{replayable, Variables};
 use crate::net::MaybeTls;
 use crate::protocol::command::{COM_INIT_DB, COM_QUERY, COM_QUIT, COM_RESET_CONNECTION};
 use crate::protocol::handshake::{
@@ -17,6 +19,7 @@ use crate::protocol::handshake::{
 };
 use crate::protocol::packet::{self, PacketReader, MAX_PAYLOAD};
 use crate::protocol::response::{Expect, OkPacket, Seen, Tracker, ERR_HEADER, OK_HEADER};
+use crate::protocol::session_track::{self, Change};
 use crate::protocol::wire::Reader;
 use crate::protocol::{caps, ProtocolError};
 
@@ -38,6 +41,10 @@ const BASE_CAPS: u32 = caps::LONG_PASSWORD
 const SESSION_TRACKING: &str = "SET SESSION session_track_schema=ON, \
 session_track_state_change=ON, session_track_system_variables='*', \
 session_track_transaction_info='CHARACTERISTICS'";
+
+/// The baseline of a partition: every session variable of a freshly set-up connection,
+/// formatted as the session tracker formats them.
+const SHOW_VARIABLES: &str = "SHOW SESSION VARIABLES";
 
 /// How to reach and log in to the backend; built once from the configuration.
 #[derive(Clone)]
@@ -73,6 +80,19 @@ pub struct BackendConn {
     pub server_version: Vec<u8>,
     /// Status flags of the server's greeting.
     pub server_status: u16,
+    /// Status flags of the last OK or EOF this connection sent (NO_BACKSLASH_ESCAPES
+    /// decides how a replayed `SET` must quote).
+    pub status: u16,
+    /// System variables that differ from `baseline` (multiplex::variables).
+    pub vars: Variables,
+    /// The state of a fresh connection of this partition, shared by all of them.
+    pub baseline: Arc<Variables>,
+}
+
+/// A command Sluice sends on its own behalf.
+pub enum Internal<'a> {
+    InitDb(&'a [u8]),
+    Query(&'a str),
 }
 
 /// Rows of a small internal query, as text (NULL = None).
@@ -80,15 +100,18 @@ pub type Rows = Vec<Vec<Option<Vec<u8>>>>;
 
 impl BackendConn {
     /// Opens and authenticates a connection, with `schema` as its default schema.
+    /// `baseline` is the partition's, when the pool knows it already; otherwise the set-up
+    /// reads it (`SHOW SESSION VARIABLES`, in the same round trip).
     pub async fn connect(
         target: &Target,
         login: &Login,
         key: PartitionKey,
         schema: Option<&[u8]>,
+        baseline: Option<Arc<Variables>>,
     ) -> Result<Self, BackendError> {
         tokio::time::timeout(
             target.connect_timeout,
-            Self::connect_inner(target, login, key, schema),
+            Self::connect_inner(target, login, key, schema, baseline),
         )
         .await
         .map_err(|_| BackendError::ConnectTimeout)?
@@ -99,6 +122,7 @@ impl BackendConn {
         login: &Login,
         key: PartitionKey,
         schema: Option<&[u8]>,
+        baseline: Option<Arc<Variables>>,
     ) -> Result<Self, BackendError> {
         let tcp = TcpStream::connect(&target.address)
             .await
@@ -162,10 +186,14 @@ impl BackendConn {
             last_used: Instant::now(),
             server_version: greeting.server_version,
             server_status: greeting.status,
+            status: greeting.status,
+            vars: Variables::default(),
+            baseline: baseline.clone().unwrap_or_default(),
         };
         conn.authenticate(plugin, &greeting.scramble, &login.password)
             .await?;
-        conn.set_up_session(target, false).await?;
+        conn.set_up_session(target, false, baseline.is_none())
+            .await?;
         Ok(conn)
     }
 
@@ -250,32 +278,62 @@ impl BackendConn {
         self.command(&com_query(sql)).await
     }
 
-    pub async fn init_db(&mut self, schema: &[u8]) -> Result<(), BackendError> {
-        let mut payload = vec![COM_INIT_DB];
-        payload.extend_from_slice(schema);
-        self.command(&payload).await?;
-        self.schema = Schema::Known(Some(schema.to_vec()));
-        Ok(())
+    /// Sends several internal commands in one write and reads their responses in order:
+    /// one round trip. A server error answers its own command only; any other error
+    /// leaves the connection out of step and ends the batch.
+    pub async fn pipeline(
+        &mut self,
+        commands: &[Internal<'_>],
+    ) -> Result<Vec<Result<Rows, BackendError>>, BackendError> {
+        let mut batch = Vec::with_capacity(128);
+        for command in commands {
+            let payload = match command {
+                Internal::InitDb(schema) => [&[COM_INIT_DB][..], schema].concat(),
+                Internal::Query(sql) => com_query(sql),
+            };
+            packet::push_packet(&mut batch, 0, &payload);
+        }
+        self.write(&batch).await?;
+        let mut results = Vec::with_capacity(commands.len());
+        for command in commands {
+            match self.read_response().await {
+                Err(e) if e.server_code().is_none() => return Err(e),
+                result => {
+                    if let (Ok(_), Internal::InitDb(schema)) = (&result, command) {
+                        self.schema = Schema::Known(Some(schema.to_vec()));
+                    }
+                    results.push(result);
+                }
+            }
+        }
+        Ok(results)
     }
 
     /// COM_RESET_CONNECTION, then the session set-up again: what a pinned session left
     /// behind (variables, temporary tables, locks, open transaction) is gone.
     pub async fn reset(&mut self, target: &Target) -> Result<(), BackendError> {
         self.schema = Schema::Unknown;
-        self.set_up_session(target, true).await
+        self.set_up_session(target, true, false).await
     }
 
-    /// Session tracking and init_query (after COM_RESET_CONNECTION when `reset`), sent
-    /// pipelined: one round trip however many statements. The server answers commands
-    /// in order, so reading the responses one after another is enough.
-    async fn set_up_session(&mut self, target: &Target, reset: bool) -> Result<(), BackendError> {
+    /// Session tracking and init_query (after COM_RESET_CONNECTION when `reset`), then
+    /// `SHOW SESSION VARIABLES` when `learn` (the partition's baseline), sent pipelined:
+    /// one round trip however many statements. The server answers commands in order, so
+    /// reading the responses one after another is enough.
+    async fn set_up_session(
+        &mut self,
+        target: &Target,
+        reset: bool,
+        learn: bool,
+    ) -> Result<(), BackendError> {
         let mut batch = Vec::with_capacity(256);
         let mut commands = 0;
         if reset {
             packet::push_packet(&mut batch, 0, &[COM_RESET_CONNECTION]);
             commands += 1;
         }
-        for sql in [SESSION_TRACKING, target.init_query.as_str()] {
+        let show = if learn { SHOW_VARIABLES } else { "" };
+        for sql in [SESSION_TRACKING, target.init_query.as_str(), show] {
             if !sql.is_empty() {
                 packet::push_packet(&mut batch, 0, &com_query(sql));
                 commands += 1;
@@ -284,15 +342,30 @@ impl BackendConn {
         self.write(&batch).await?;
         // Read every response even after an error, so the connection stays in step.
         let mut first_error = None;
+        let mut rows = Rows::new();
         for _ in 0..commands {
-            if let Err(e) = self.read_response().await {
-                if e.server_code().is_none() {
-                    return Err(e);
+            match self.read_response().await {
+                Ok(r) => rows = r,
+                Err(e) if e.server_code().is_some() => {
+                    first_error.get_or_insert(e);
                 }
-                first_error.get_or_insert(e);
+                Err(e) => return Err(e),
             }
         }
-        first_error.map_or(Ok(()), Err)
+        if let Some(e) = first_error {
+            return Err(e);
+        }
+        if learn {
+            self.baseline = Arc::new(Variables::from_rows(rows.iter().filter_map(|row| {
+                Some((
+                    row.first()?.as_deref()?,
+                    row.get(1)?.as_deref().unwrap_or(b""),
+                ))
+            })));
+        }
+        // Whatever the set-up changed is, by definition, this partition's baseline.
+        self.vars.clear();
+        Ok(())
     }
 
     /// Sends a command and reads its whole response; an ERR becomes `BackendError::Server`.
@@ -314,12 +387,13 @@ impl BackendConn {
                 Seen::Err => error = Some(BackendError::from_err_packet(p)),
                 Seen::Ok => {
                     let ok = OkPacket::parse(p, true)?;
-                    self.track_schema(&ok);
+                    self.track(&ok);
                 }
+                Seen::Eof => self.status = tracker.status(),
                 Seen::LocalInfile => {
                     return Err(ProtocolError::Malformed("LOCAL INFILE request").into())
                 }
-                Seen::Eof | Seen::PrepareOk => {}
+                Seen::PrepareOk => {}
                 Seen::Data if is_row => rows.push(parse_text_row(p)?),
                 Seen::Data => {}
             }
@@ -331,14 +405,34 @@ impl BackendConn {
         }
     }
 
-    /// Records a schema change reported by the server's session tracker.
-    pub fn track_schema(&mut self, ok: &OkPacket<'_>) {
-        if let Some(block) = ok.session_state {
-            for change in crate::protocol::session_track::changes(block).flatten() {
-                if let crate::protocol::session_track::Change::Schema(s) = change {
+    /// Records what an OK packet of an internal command says about this connection: its
+    /// status, a schema change, replayable system variables.
+    fn track(&mut self, ok: &OkPacket<'_>) {
+        self.status = ok.status;
+        let Some(block) = ok.session_state else {
+            return;
+        };
+        for change in session_track::changes(block).flatten() {
+            match change {
+                Change::Schema(s) => {
                     self.schema = Schema::Known(Some(s.to_vec()).filter(|s| !s.is_empty()));
                 }
+                Change::SystemVariable { name, value } => {
+                    if let Ok(name) = std::str::from_utf8(name) {
+                        if replayable(name) {
+                            self.vars.record(name, value, &self.baseline);
+                        }
+                    }
+                }
+                _ => {}
             }
+        }
+    }
+
+    /// Records system variables a relayed statement changed on this connection.
+    pub fn record_variables(&mut self, changes: &[(Box<str>, Box<[u8]>)]) {
+        for (name, value) in changes {
+            self.vars.record(name, value, &self.baseline);
         }
     }
 }

@@ -12,6 +12,7 @@ use super::lease::Lease;
 use super::BackendError;
 use crate::credentials::Login;
 use crate::metrics::Metrics;
+use crate::multiplex::Variables;
 
 /// Connections are shared only between clients with the same key: the backend user, the
 /// semantic capability flags (`caps::SEMANTIC`) and the handshake character set.
@@ -64,6 +65,8 @@ pub(super) struct State {
     pub(super) open: usize,
     pub(super) idle: HashMap<PartitionKey, Vec<BackendConn>>,
     pub(super) idle_count: usize,
+    /// Each partition's baseline session variables, read by its first connection.
+    pub(super) baselines: HashMap<PartitionKey, Arc<Variables>>,
     pub(super) waiters: VecDeque<Waiter>,
     pub(super) next_waiter: u64,
     pub(super) server_version: Option<Vec<u8>>,
@@ -75,18 +78,23 @@ pub(super) struct State {
 }
 
 impl State {
-    fn take_idle(&mut self, key: &PartitionKey, schema: Option<&[u8]>) -> Option<BackendConn> {
+    fn take_idle(
+        &mut self,
+        key: &PartitionKey,
+        schema: Option<&[u8]>,
+        vars: &Variables,
+    ) -> Option<BackendConn> {
         let list = self.idle.get_mut(key)?;
-        // Most recently used first (warm caches); prefer one already on the right schema.
-        let matching = list.iter().rposition(|c| c.schema.is(schema));
-        let pos = match (matching, schema) {
-            (Some(pos), _) => pos,
-            // A client without a default schema must not find another client's selected,
-            // and MySQL cannot deselect one: such clients get a connection opened without.
-            (None, None) => return None,
-            // Any other is fine: COM_INIT_DB switches it.
-            (None, Some(_)) => list.len().checked_sub(1)?,
-        };
+        // A client without a default schema must not find another client's selected, and
+        // MySQL cannot deselect one: such clients only take connections without one. Any
+        // other schema is fine: COM_INIT_DB switches it.
+        // Among those, prefer one whose session variables already match (no replay),
+        // then one on the right schema; among equals the most recently used (warm).
+        let (pos, _) = list
+            .iter()
+            .enumerate()
+            .filter(|(_, c)| schema.is_some() || c.schema.is(None))
+            .max_by_key(|&(i, c)| (c.vars == *vars, c.schema.is(schema), i))?;
         let conn = list.swap_remove(pos);
         self.idle_count -= 1;
         Some(conn)
@@ -190,6 +198,7 @@ impl Pool {
         login: &Login,
         key: &PartitionKey,
         schema: Option<&[u8]>,
+        vars: &Variables,
     ) -> Result<Lease, BackendError> {
         let start = Instant::now();
         if self.cap().is_none() {
@@ -197,7 +206,7 @@ impl Pool {
         }
         let immediate = {
             let mut st = self.lock();
-            let taken = st.take_idle(key, schema);
+            let taken = st.take_idle(key, schema, vars);
             let outcome = if let Some(conn) = taken {
                 Ok(Grant::Conn(conn))
             } else if st.has_slot() {
@@ -236,13 +245,11 @@ impl Pool {
                 if let Grant::Replace(old) = grant {
                     old.quit().await;
                 }
-                match BackendConn::connect(&self.target, login, key.clone(), schema).await {
+                let baseline = self.baseline(key);
+                match BackendConn::connect(&self.target, login, key.clone(), schema, baseline).await
+                {
                     Ok(conn) => {
-                        self.metrics.database_connections_setup_succeeded.inc();
-                        self.lock()
-                            .server_version
-                            .get_or_insert_with(|| conn.server_version.clone());
-                        self.lock().server_status = Some(conn.server_status);
+                        self.connected(&conn);
                         conn
                     }
                     Err(e) => {
@@ -258,6 +265,23 @@ impl Pool {
             .observe(start.elapsed().as_secs_f64());
         self.metrics.database_connections_borrowed.inc();
         Ok(Lease::new(conn, self.clone()))
+    }
+
+    /// The partition's baseline, when a connection of it has read one.
+    pub(super) fn baseline(&self, key: &PartitionKey) -> Option<Arc<Variables>> {
+        self.lock().baselines.get(key).cloned()
+    }
+
+    /// Notes what a newly opened connection learned about the server.
+    pub(super) fn connected(&self, conn: &BackendConn) {
+        self.metrics.database_connections_setup_succeeded.inc();
+        let mut st = self.lock();
+        st.server_version
+            .get_or_insert_with(|| conn.server_version.clone());
+        st.server_status = Some(conn.server_status);
+        st.baselines
+            .entry(conn.key.clone())
+            .or_insert_with(|| conn.baseline.clone());
     }
 
     async fn wait(&self, id: u64, mut rx: oneshot::Receiver<Grant>) -> Result<Grant, BackendError> {

@@ -95,6 +95,7 @@ pub async fn relay_response(
                     if outcome.observation.pin.is_none() {
                         outcome.observation.pin = obs.pin;
                     }
+                    outcome.observation.variables.extend(obs.variables);
                     let trailing =
                         ok.status & status::SESSION_STATE_CHANGED != 0 || !ok.info.is_empty();
                     if rewrite_ok && trailing {
@@ -141,6 +142,9 @@ pub async fn relay_response(
     }
     if let Some(schema) = schema_change {
         conn.schema = crate::backend::conn::Schema::Known(schema);
+    }
+    if let Some(status) = outcome.status {
+        conn.status = status;
     }
     conn.last_used = std::time::Instant::now();
     Ok(outcome)

@@ -6,8 +6,9 @@ use std::time::Instant;
 use super::handshake::Client;
 use super::relay::{relay_response, RelayError};
 use super::{Context, FrontendError};
+use crate::backend::conn::Internal;
 use crate::backend::{BackendError, Lease, PartitionKey};
-use crate::multiplex::{classify, PinReason};
+use crate::multiplex::{classify, PinReason, Variables};
 use crate::protocol::command::Command;
 use crate::protocol::packet::{Frame, MAX_PAYLOAD};
 use crate::protocol::response::{err_packet, ok_packet, Expect};
@@ -22,6 +23,9 @@ pub struct Session<'a> {
     in_transaction: bool,
     /// Status flags of the last OK or EOF the backend sent this session.
     status_flags: u16,
+    /// System variables the session changed (relative to its partition's baseline),
+    /// replayed on whichever backend runs its next statement.
+    vars: Variables,
     /// The session's LAST_INSERT_ID(), from the OK packets of its own statements.
     last_insert_id: u64,
     /// The held backend's LAST_INSERT_ID() is this session's (restored, or set by its
@@ -59,6 +63,7 @@ impl<'a> Session<'a> {
             lease: None,
             pin: None,
             in_transaction: false,
+            vars: Variables::default(),
             status_flags: ctx.pool.server_status().unwrap_or(status::AUTOCOMMIT),
             last_insert_id: 0,
             insert_id_ours: false,
@@ -179,12 +184,12 @@ impl<'a> Session<'a> {
         let relay = match command {
             Command::Quit => return Ok(false),
             Command::Ping if self.lease.is_none() => {
-                self.reply(&ok_packet(seq, status::AUTOCOMMIT)).await?;
+                self.reply(&ok_packet(seq, self.idle_status())).await?;
                 return Ok(true);
             }
             Command::ResetConnection => {
                 self.give_back().await;
-                self.reply(&ok_packet(seq, status::AUTOCOMMIT)).await?;
+                self.reply(&ok_packet(seq, self.idle_status())).await?;
                 return Ok(true);
             }
             Command::ChangeUser => {
@@ -322,6 +327,13 @@ impl<'a> Session<'a> {
                 if let Some(reason) = outcome.observation.pin {
                     self.pin(reason);
                 }
+                if !outcome.observation.variables.is_empty() {
+                    if let Err(e) = self.record_variables(&outcome.observation.variables).await {
+                        // The backend failed between statements: nothing is lost but it.
+                        tracing::warn!(error = %e, "backend lost after a SET");
+                        self.lease = None;
+                    }
+                }
                 if outcome.last_insert_id != 0 {
                     self.last_insert_id = outcome.last_insert_id;
                 }
@@ -361,19 +373,23 @@ impl<'a> Session<'a> {
     }
 
     /// Brings the leased backend to the session's state before a statement: its schema,
-    /// and connection-scoped values the statement may read.
+    /// its session variables, and connection-scoped values the statement may read. All of
+    /// it goes in one pipelined batch, so it costs at most one round trip, and none when
+    /// the backend already matches.
     async fn prepare_backend(&mut self, relay: Relay) -> Result<(), BackendError> {
         let lease = self.lease.as_mut().expect("leased before preparing");
-        if let Some(schema) = &self.client.schema {
-            if !lease.conn().schema.is(Some(schema)) {
-                if let Err(e) = lease.conn().init_db(schema).await {
-                    // The schema is gone (as on a direct connection whose database was
-                    // dropped, the session continues without one).
-                    self.client.schema = None;
-                    return Err(e);
-                }
-            }
-        }
+        let conn = lease.conn();
+        let schema = self
+            .client
+            .schema
+            .as_deref()
+            .filter(|s| !conn.schema.is(Some(s)));
+        let replay = Variables::replay(
+            &self.vars,
+            &conn.vars,
+            &conn.baseline,
+            conn.status & status::NO_BACKSLASH_ESCAPES == 0,
+        );
         let (reads_id, reads_diag) = match relay {
             Relay::RespondReadingScope {
                 insert_id,
@@ -386,23 +402,83 @@ impl<'a> Session<'a> {
         let pinned = self.pin.is_some();
         let reset_diagnostics = (reads_diag || pinned) && !self.diagnostics_ours;
         let restore_id = (reads_id || pinned) && !self.insert_id_ours;
-        if reset_diagnostics || restore_id {
-            // This backend's values are still its previous user's. `DO LAST_INSERT_ID(n)`
-            // restores the session's own id; naming a table (here a derived one) also
-            // clears the previous user's warnings, ROW_COUNT() and FOUND_ROWS(), which a
-            // bare DO would not (it keeps warnings). The bare form keeps the session's
-            // own warnings when only the id needs restoring.
-            let sql = if reset_diagnostics {
-                format!(
-                    "DO LAST_INSERT_ID({}), (SELECT 1 FROM (SELECT 1) AS sluice_reset)",
-                    self.last_insert_id
-                )
-            } else {
-                format!("DO LAST_INSERT_ID({})", self.last_insert_id)
-            };
-            lease.conn().query(&sql).await?;
+        // This backend's values are still its previous user's. `DO LAST_INSERT_ID(n)`
+        // restores the session's own id; naming a table (here a derived one) also clears
+        // the previous user's warnings, ROW_COUNT() and FOUND_ROWS(), which a bare DO
+        // would not (it keeps warnings). The bare form keeps the session's own warnings
+        // when only the id needs restoring. It runs last, after the replay's SET, so the
+        // SET's own effects are cleared too.
+        let restore = match (reset_diagnostics, restore_id) {
+            (true, _) => Some(format!(
+                "DO LAST_INSERT_ID({}), (SELECT 1 FROM (SELECT 1) AS sluice_reset)",
+                self.last_insert_id
+            )),
+            (false, true) => Some(format!("DO LAST_INSERT_ID({})", self.last_insert_id)),
+            (false, false) => None,
+        };
+        let mut batch = Vec::new();
+        batch.extend(schema.map(Internal::InitDb));
+        batch.extend(replay.as_deref().map(Internal::Query));
+        batch.extend(restore.as_deref().map(Internal::Query));
+        if batch.is_empty() {
+            return Ok(());
+        }
+        let results = conn.pipeline(&batch).await?;
+        for (command, result) in batch.iter().zip(results) {
+            match (command, result) {
+                (Internal::InitDb(_), Err(e)) => {
+                    // The schema is gone (as on a direct connection whose database was
+                    // dropped, the session continues without one).
+                    self.client.schema = None;
+                    return Err(e);
+                }
+                (Internal::Query(_), Err(e)) => {
+                    tracing::warn!(error = %e, "restoring the session's state on a backend failed");
+                    return Err(e);
+                }
+                (_, Ok(_)) => {}
+            }
+        }
+        if replay.is_some() {
+            self.ctx.metrics.session_replays.inc();
+            // The SET succeeded: the backend now holds exactly the session's values, even
+            // where the server would report one in another spelling.
+            conn.vars = self.vars.clone();
+        }
+        if restore.is_some() {
             self.insert_id_ours = true;
             self.diagnostics_ours |= reset_diagnostics;
+        }
+        Ok(())
+    }
+
+    /// Records the system variables a statement changed, for the session (to replay
+    /// elsewhere) and for the backend that ran it.
+    async fn record_variables(
+        &mut self,
+        changes: &[(Box<str>, Box<[u8]>)],
+    ) -> Result<(), BackendError> {
+        let Some(lease) = self.lease.as_mut() else {
+            return Ok(());
+        };
+        let conn = lease.conn();
+        conn.record_variables(changes);
+        for (name, value) in changes {
+            self.vars.record(name, value, &conn.baseline);
+        }
+        // A new connection character set also changes collation_connection, which
+        // MariaDB does not report (nor a COLLATE clause): ask, so a replay restores it.
+        if changes
+            .iter()
+            .any(|(name, _)| name.eq_ignore_ascii_case("character_set_connection"))
+        {
+            let rows = conn.query("SELECT @@collation_connection").await?;
+            if let Some(Some(collation)) = rows.first().and_then(|r| r.first()) {
+                let change = [("collation_connection".into(), collation.as_slice().into())];
+                conn.record_variables(&change);
+                self.vars
+                    .record("collation_connection", collation, &conn.baseline);
+            }
         }
         Ok(())
     }
@@ -454,8 +530,14 @@ impl<'a> Session<'a> {
         let schema = self.client.schema.as_deref();
         self.ctx
             .pool
-            .borrow(&self.client.login, &self.key, schema)
+            .borrow(&self.client.login, &self.key, schema, &self.vars)
             .await
+    }
+
+    /// Status flags for an OK Sluice answers itself: the session's autocommit and
+    /// NO_BACKSLASH_ESCAPES as of its last statement.
+    fn idle_status(&self) -> u16 {
+        self.status_flags & (status::AUTOCOMMIT | status::NO_BACKSLASH_ESCAPES)
     }
 
     fn backslash_escapes(&self) -> bool {
@@ -513,6 +595,7 @@ impl<'a> Session<'a> {
         self.last_insert_id = 0;
         self.insert_id_ours = false;
         self.diagnostics_ours = false;
+        self.vars.clear();
         self.status_flags = self.ctx.pool.server_status().unwrap_or(status::AUTOCOMMIT);
         let dirty = self.pin.is_some() || self.in_transaction;
         // COM_RESET_CONNECTION does not undo COM_SET_OPTION (the server keeps the

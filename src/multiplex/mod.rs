@@ -1,9 +1,12 @@
-//! Multiplexing rules: what a statement or a server reply says about session state, and
-//! when a client session must stay on one backend connection (design.md §5).
+//! Multiplexing rules: what a statement or a server reply says about session state, the
+//! state a session carries from backend to backend, and when a client session must stay
+//! on one backend connection (design.md §5).
 
 pub mod classify;
 pub mod lexer;
 pub mod pin;
 pub mod tracking;
+pub mod variables;
 
 pub use pin::PinReason;
+pub use variables::Variables;

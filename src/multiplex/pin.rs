@@ -2,7 +2,8 @@
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 pub enum PinReason {
-    /// A session system variable changed (replay comes with the session-state model).
+    /// A system variable whose value cannot be replayed (insert_id, timestamp, the
+    /// session trackers, ...).
     SystemVariable,
     /// `@user` variables.
     UserVariable,

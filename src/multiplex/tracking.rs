@@ -1,6 +1,8 @@
 //! Reads what the server's session trackers reported in an OK packet and decides what it
-//! means for the client session: a new schema, or state that pins.
+//! means for the client session: a new schema, system variables to record (and replay
+//! elsewhere), or state that pins.
 
+use super::variables::replayable;
 use super::PinReason;
 use crate::protocol::session_track::{changes, Change};
 use crate::protocol::status;
@@ -10,6 +12,8 @@ use crate::protocol::status;
 pub struct Observation {
     /// The default schema changed (None inside: no schema).
     pub schema: Option<Option<Vec<u8>>>,
+    /// System variables the statement set, with their new values, in the order reported.
+    pub variables: Vec<(Box<str>, Box<[u8]>)>,
     /// State the proxy cannot carry to another connection.
     pub pin: Option<PinReason>,
 }
@@ -26,8 +30,15 @@ pub fn observe(status_flags: u16, block: Option<&[u8]>) -> Observation {
                 obs.schema = Some(Some(s.to_vec()).filter(|s| !s.is_empty()));
                 explained = true;
             }
-            Ok(Change::SystemVariable { .. }) => {
-                obs.pin.get_or_insert(PinReason::SystemVariable);
+            Ok(Change::SystemVariable { name, value }) => {
+                match std::str::from_utf8(name) {
+                    Ok(name) if replayable(name) => {
+                        obs.variables.push((name.into(), value.into()));
+                    }
+                    _ => {
+                        obs.pin.get_or_insert(PinReason::SystemVariable);
+                    }
+                }
                 explained = true;
             }
             Ok(Change::StateChange) => state_changed = true,
@@ -70,12 +81,23 @@ mod tests {
     }
 
     #[test]
-    fn system_variables_pin_until_replay_exists() {
+    fn system_variables_are_recorded_not_pinned() {
         let o = observe(
             CHANGED,
             Some(b"\x00\x11\x09time_zone\x06+09:00\x02\x02\x011"),
         );
+        assert_eq!(o.pin, None);
+        assert_eq!(
+            o.variables,
+            vec![("time_zone".into(), b"+09:00"[..].into())]
+        );
+    }
+
+    #[test]
+    fn one_shot_variables_pin() {
+        let o = observe(CHANGED, Some(b"\x00\x0c\x09insert_id\x015\x02\x02\x011"));
         assert_eq!(o.pin, Some(PinReason::SystemVariable));
+        assert!(o.variables.is_empty());
     }
 
     #[test]

@@ -107,6 +107,17 @@ impl Proxy {
             .unwrap_or(0.0)
     }
 
+    /// Pins of every reason, and the /metrics text they were read from.
+    pub async fn pins_total(&self) -> (f64, String) {
+        let text = self.metrics().await;
+        let pins = text
+            .lines()
+            .filter(|l| l.starts_with("sluice_pins_total{"))
+            .map(|l| l.rsplit(' ').next().unwrap().parse::<f64>().unwrap())
+            .sum();
+        (pins, text)
+    }
+
     pub async fn stop(mut self) {
         if let Some(tx) = self.stop.take() {
             let _ = tx.send(());
