@@ -20,6 +20,24 @@ impl MaybeTls {
         matches!(self, Self::Tls(_))
     }
 
+    /// For a connection that should be silent (idle in the pool): true when the peer
+    /// closed it or sent something unasked (a server that hit its `wait_timeout`, or was
+    /// restarted). Costs no system call unless the runtime has already seen the socket
+    /// become readable; then a one-byte peek (which consumes nothing) confirms it.
+    pub fn peer_spoke(&self) -> bool {
+        let tcp = match self {
+            Self::Plain(tcp) => tcp,
+            Self::Tls(tls) => tls.get_ref().0,
+        };
+        let mut cx = std::task::Context::from_waker(std::task::Waker::noop());
+        if tcp.poll_read_ready(&mut cx).is_pending() {
+            return false;
+        }
+        let mut byte = [0u8; 1];
+        let mut buf = tokio::io::ReadBuf::new(&mut byte);
+        tcp.poll_peek(&mut cx, &mut buf).is_ready()
+    }
+
     /// Writes all of `bytes` and flushes. The flush matters for TLS: rustls may keep
     /// encrypted bytes queued when the socket is full, and nothing else would send them
     /// while the other side waits. For plain TCP it costs nothing.

@@ -1,10 +1,12 @@
-//! Operations: graceful drain, idle client timeout, client limit, the CLI.
+//! Operations: graceful drain, idle client timeout, idle or vanished clients inside a
+//! transaction, client limit, the CLI.
 
 mod common;
 
 use std::process::Command;
 use std::time::{Duration, Instant};
 
+use common::clients::python_script;
 use common::proxy::config_for;
 use common::{MariaDb, Proxy};
 use mysql_async::prelude::*;
@@ -171,11 +173,36 @@ async fn idle_in_transaction_is_rolled_back_and_the_backend_returned() {
         .await
         .unwrap();
     assert_eq!(n, Some(0), "the frozen transaction was not rolled back");
-    let open: Option<i64> = db
-        .admin()
-        .await
-        .query_first("SELECT COUNT(*) FROM information_schema.INNODB_TRX")
+    assert_eq!(db.open_transactions().await, 0);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_client_that_vanishes_in_a_transaction_leaves_nothing_behind() {
+    let db = MariaDb::start(10).await;
+    let proxy = Proxy::start(&config_for(&db, "max_connections_percent = 10", "")).await;
+    let out = python_script("vanish.py", &[proxy.port().to_string()]);
+    assert_eq!(out.trim(), "locked");
+    // Its row lock is gone (a wait would time out in 2 s) and its insert rolled back.
+    let mut other = proxy.conn().await;
+    other
+        .query_drop("SET SESSION innodb_lock_wait_timeout = 2")
         .await
         .unwrap();
-    assert_eq!(open, Some(0));
+    other
+        .query_drop("UPDATE menus SET price = price WHERE id = 1")
+        .await
+        .unwrap();
+    let n: Option<i64> = other
+        .query_first("SELECT COUNT(*) FROM items WHERE owner = 7")
+        .await
+        .unwrap();
+    assert_eq!(n, Some(0), "the vanished client's insert survived");
+    other.disconnect().await.unwrap();
+    assert_eq!(
+        db.open_transactions().await,
+        0,
+        "a transaction is still open on the server"
+    );
+    // The backend came back to the pool (cap 1), reset, not leaked.
+    assert_eq!(proxy.metric("sluice_database_connections").await, 1.0);
 }

@@ -1,5 +1,6 @@
 //! The pool: the cap follows @@max_connections, idle connections are recycled,
-//! init_query runs on every backend connection, SIGTERM drains the real binary.
+//! init_query runs on every backend connection, an idle connection the server closed is
+//! never handed out, SIGTERM drains the real binary.
 
 mod common;
 
@@ -59,6 +60,29 @@ async fn cap_follows_max_connections_and_idle_connections_expire() {
             >= 4.0
     })
     .await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_idle_connection_the_server_closed_is_not_handed_out() {
+    // A cap of 1, so the second client can only get the first one's backend.
+    let db = MariaDb::start(5).await;
+    let proxy = Proxy::start(&config_for(&db, "max_connections_percent = 20", "")).await;
+    let mut a = proxy.conn().await;
+    // Replayed on the backend, which keeps it when it goes back to the pool.
+    a.query_drop("SET SESSION wait_timeout = 1").await.unwrap();
+    a.query_drop("SELECT 1").await.unwrap();
+    a.disconnect().await.unwrap();
+    tokio::time::sleep(Duration::from_millis(2500)).await;
+    let mut b = proxy.conn().await;
+    let timeout: Option<u64> = b.query_first("SELECT @@wait_timeout").await.unwrap();
+    assert_ne!(timeout, Some(1), "b must not inherit a's wait_timeout");
+    b.disconnect().await.unwrap();
+    assert_eq!(
+        proxy
+            .metric("sluice_database_connections_closed_total{reason=\"server_closed\"}")
+            .await,
+        1.0
+    );
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

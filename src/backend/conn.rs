@@ -264,6 +264,11 @@ impl BackendConn {
         tokio::time::sleep(Duration::from_millis(5)).await;
     }
 
+    /// True when the server closed this idle connection or sent something unasked.
+    pub fn server_gone(&self) -> bool {
+        self.reader.has_buffered() || self.stream.peer_spoke()
+    }
+
     pub async fn write(&mut self, bytes: &[u8]) -> Result<(), BackendError> {
         stream_write(&mut self.stream, bytes).await
     }

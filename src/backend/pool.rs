@@ -204,9 +204,17 @@ impl Pool {
         if self.cap().is_none() {
             self.ensure_capacity().await?;
         }
+        let mut gone = Vec::new();
         let immediate = {
             let mut st = self.lock();
-            let taken = st.take_idle(key, schema, vars);
+            // An idle connection the server has closed (its wait_timeout, which a client
+            // may have lowered and Sluice replayed, or a restart) is never handed out.
+            let taken = loop {
+                match st.take_idle(key, schema, vars) {
+                    Some(conn) if conn.server_gone() => gone.push(conn),
+                    taken => break taken,
+                }
+            };
             let outcome = if let Some(conn) = taken {
                 Ok(Grant::Conn(conn))
             } else if st.has_slot() {
@@ -235,6 +243,9 @@ impl Pool {
             self.publish_locked(&st);
             outcome
         };
+        for conn in gone {
+            self.close(conn, "server_closed");
+        }
         let grant = match immediate {
             Ok(grant) => grant,
             Err((id, rx)) => self.wait(id, rx).await?,

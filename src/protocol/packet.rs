@@ -84,6 +84,11 @@ impl PacketReader {
         }
     }
 
+    /// Whether bytes are waiting in the buffer (on an idle connection: unasked data).
+    pub fn has_buffered(&self) -> bool {
+        !self.buf.is_empty()
+    }
+
     /// Drops whatever is buffered (a connection being closed).
     pub fn discard(&mut self) {
         self.buf.clear();

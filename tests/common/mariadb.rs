@@ -216,6 +216,17 @@ impl MariaDb {
 
     /// Resets Max_used_connections to the connections open now, after letting earlier
     /// connections finish closing (the server counts a closing connection a moment longer).
+    /// Transactions open on the server right now (any connection).
+    pub async fn open_transactions(&self) -> i64 {
+        let n: Option<i64> = self
+            .admin()
+            .await
+            .query_first("SELECT COUNT(*) FROM information_schema.INNODB_TRX")
+            .await
+            .unwrap();
+        n.unwrap_or(0)
+    }
+
     pub async fn reset_max_used_connections(&self) {
         tokio::time::sleep(std::time::Duration::from_millis(500)).await;
         self.cli_socket("FLUSH STATUS");
