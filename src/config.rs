@@ -139,6 +139,11 @@ pub struct BackendConfig {
     /// `SELECT ROW_COUNT()` or `SELECT LAST_INSERT_ID()` reads its own values. 0 disables.
     #[serde(default = "default_affinity_window")]
     pub affinity_window: Seconds,
+    /// Prepared statements kept open per backend connection; the least recently used are
+    /// closed beyond it. The effective bound is also at most
+    /// `@@max_prepared_stmt_count / cap`, so the pool can never exhaust the server's.
+    #[serde(default = "default_max_prepared_statements")]
+    pub max_prepared_statements: usize,
     /// Seconds between reads of `@@max_connections`.
     #[serde(default = "default_capacity_refresh")]
     pub capacity_refresh_interval: Seconds,
@@ -250,6 +255,9 @@ impl Config {
         if !(1..=100).contains(&b.max_connections_percent) {
             return bad("backend.max_connections_percent must be 1–100".into());
         }
+        if b.max_prepared_statements == 0 {
+            return bad("backend.max_prepared_statements must be at least 1".into());
+        }
         if b.max_idle_connections_percent() > b.max_connections_percent {
             return bad(
                 "backend.max_idle_connections_percent must not exceed max_connections_percent"
@@ -339,6 +347,10 @@ fn default_max_lifetime() -> Seconds {
 fn default_idle_timeout() -> Seconds {
     Seconds::from_secs(600)
 }
+fn default_max_prepared_statements() -> usize {
+    256
+}
+
 fn default_affinity_window() -> Seconds {
     Seconds(Duration::from_millis(100))
 }

@@ -26,6 +26,8 @@ pub struct Metrics {
     pub queries: IntCounter,
     pub query_errors: IntCounter,
     pub session_replays: IntCounter,
+    pub statements_prepared: IntCounter,
+    pub statements_evicted: IntCounter,
 }
 
 impl Default for Metrics {
@@ -135,6 +137,14 @@ impl Metrics {
             session_replays: counter(
                 "session_state_replays_total",
                 "Session variables replayed on a backend before a client's statement (one round trip each).",
+            ),
+            statements_prepared: counter(
+                "backend_statements_prepared_total",
+                "Prepared statements Sluice prepared on a backend connection (first use there).",
+            ),
+            statements_evicted: counter(
+                "backend_statements_evicted_total",
+                "Prepared statements closed on a backend to stay within its bound.",
             ),
             registry,
         }

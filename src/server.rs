@@ -60,6 +60,7 @@ impl Server {
             borrow_timeout: b.connection_borrow_timeout.get(),
             max_lifetime: b.max_lifetime.get(),
             idle_timeout: b.idle_timeout.get(),
+            max_prepared_statements: b.max_prepared_statements,
         };
         let probe_login = config
             .users

@@ -161,7 +161,7 @@ async fn each_pin_reason_is_counted() {
         let label = format!("sluice_pins_total{{reason=\"{reason}\"}}");
         assert_eq!(proxy.metric(&label).await, 1.0, "{sql}");
     }
-    // Binary-protocol prepared statements pin too (for now) and keep working.
+    // Binary-protocol prepared statements do not pin (tests/prepared.rs).
     let mut c = proxy.conn().await;
     let name: Option<String> = c
         .exec_first("SELECT name FROM menus WHERE id = ?", (3,))
@@ -173,7 +173,7 @@ async fn each_pin_reason_is_counted() {
         proxy
             .metric("sluice_pins_total{reason=\"prepared_statement\"}")
             .await,
-        1.0
+        0.0
     );
     // Plain statements and transactions do not pin.
     let mut c = proxy.conn().await;
@@ -185,7 +185,7 @@ async fn each_pin_reason_is_counted() {
     assert_eq!(db_name.as_deref(), Some("other"));
     c.disconnect().await.unwrap();
     let (pins, text) = proxy.pins_total().await;
-    assert_eq!(pins, 8.0, "{text}");
+    assert_eq!(pins, 7.0, "{text}");
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

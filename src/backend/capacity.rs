@@ -74,7 +74,7 @@ impl Pool {
         let mut conn = conn.expect("set above");
         self.metrics.database_connections_borrowed.inc();
         // A backend that authenticates and then stalls must not hold the capacity lock.
-        let probe = conn.query("SELECT @@max_connections");
+        let probe = conn.query("SELECT @@max_connections, @@max_prepared_stmt_count");
         let rows = match tokio::time::timeout(self.target.connect_timeout, probe).await {
             Ok(Ok(rows)) => rows,
             outcome => {
@@ -87,17 +87,22 @@ impl Pool {
                 return Err(e);
             }
         };
-        let max_connections = rows
-            .first()
-            .and_then(|r| r.first().cloned().flatten())
-            .and_then(|v| std::str::from_utf8(&v).ok()?.parse::<usize>().ok())
-            .unwrap_or(1);
+        let column = |i: usize| {
+            rows.first()
+                .and_then(|r| r.get(i).cloned().flatten())
+                .and_then(|v| std::str::from_utf8(&v).ok()?.parse::<usize>().ok())
+        };
+        let max_connections = column(0).unwrap_or(1);
         let cap = (max_connections * self.settings.max_connections_percent as usize / 100).max(1);
         let max_idle = max_connections * self.settings.max_idle_connections_percent as usize / 100;
         {
             let mut st = self.lock();
             st.cap = Some(cap);
             st.max_idle = max_idle.min(cap);
+            // Leave a tenth of the server's statements to everyone else.
+            st.statement_bound = column(1).map(|count| {
+                (count * 9 / 10 / cap).clamp(1, self.settings.max_prepared_statements)
+            });
         }
         self.metrics
             .database_connections_max_allowed

@@ -11,13 +11,17 @@ use super::tls::BackendTls;
 use super::BackendError;
 use crate::auth::{caching_sha2, native, Plugin};
 use crate::credentials::Login;
+use crate::multiplex::statements::BackendStatements;
 use crate::multiplex::variables::{replayable, Variables};
 use crate::net::MaybeTls;
-use crate::protocol::command::{COM_INIT_DB, COM_QUERY, COM_QUIT, COM_RESET_CONNECTION};
+use crate::protocol::command::{
+    COM_INIT_DB, COM_QUERY, COM_QUIT, COM_RESET_CONNECTION, COM_STMT_CLOSE, COM_STMT_PREPARE,
+};
 use crate::protocol::handshake::{
     parse_auth_switch, Greeting, HandshakeResponse, AUTH_MORE_DATA_HEADER, AUTH_SWITCH_HEADER,
 };
 use crate::protocol::packet::{self, PacketReader, MAX_PAYLOAD};
+use crate::protocol::prepared::PrepareOk;
 use crate::protocol::response::{Expect, OkPacket, Seen, Tracker, ERR_HEADER, OK_HEADER};
 use crate::protocol::session_track::{self, Change};
 use crate::protocol::wire::Reader;
@@ -87,6 +91,16 @@ pub struct BackendConn {
     pub vars: Variables,
     /// The state of a fresh connection of this partition, shared by all of them.
     pub baseline: Arc<Variables>,
+    /// Prepared statements open on this connection (multiplex::statements).
+    pub statements: BackendStatements,
+}
+
+/// The server's answer to COM_STMT_PREPARE.
+pub struct PrepareReply {
+    /// The whole response, wire bytes (sequence ids from 1).
+    pub wire: Vec<u8>,
+    /// None when the server refused (the wire bytes are its ERR packet).
+    pub ok: Option<PrepareOk>,
 }
 
 /// A command Sluice sends on its own behalf.
@@ -189,6 +203,7 @@ impl BackendConn {
             status: greeting.status,
             vars: Variables::default(),
             baseline: baseline.clone().unwrap_or_default(),
+            statements: BackendStatements::default(),
         };
         conn.authenticate(plugin, &greeting.scramble, &login.password)
             .await?;
@@ -283,6 +298,55 @@ impl BackendConn {
         self.command(&com_query(sql)).await
     }
 
+    /// Prepares `sql` on this connection and reads the whole response (bounded: metadata
+    /// of at most 64 Ki columns and parameters).
+    pub async fn prepare(&mut self, sql: &[u8]) -> Result<PrepareReply, BackendError> {
+        let mut payload = Vec::with_capacity(1 + sql.len());
+        payload.push(COM_STMT_PREPARE);
+        payload.extend_from_slice(sql);
+        self.write_payload(&payload).await?;
+        let deprecate_eof = self.key.flags & caps::DEPRECATE_EOF != 0;
+        let mut tracker = Tracker::new(Expect::Prepare, deprecate_eof);
+        let mut reply = PrepareReply {
+            wire: Vec::new(),
+            ok: None,
+        };
+        while !tracker.is_done() {
+            let frame = self.reader.read(&mut self.stream, MAX_PAYLOAD).await?;
+            let p = frame.payload();
+            match tracker.feed(p, p.len())? {
+                Seen::PrepareOk => reply.ok = Some(PrepareOk::parse(p)?),
+                Seen::Ok => self.status = OkPacket::parse(p, true)?.status,
+                Seen::Eof => self.status = tracker.status(),
+                _ => {}
+            }
+            reply.wire.extend_from_slice(frame.as_wire());
+        }
+        self.last_used = Instant::now();
+        Ok(reply)
+    }
+
+    /// Closes server statements (COM_STMT_CLOSE has no response).
+    pub async fn close_statements(&mut self, ids: &[u32]) -> Result<(), BackendError> {
+        if ids.is_empty() {
+            return Ok(());
+        }
+        let mut batch = Vec::with_capacity(9 * ids.len());
+        for id in ids {
+            let mut payload = [COM_STMT_CLOSE, 0, 0, 0, 0];
+            payload[1..].copy_from_slice(&id.to_le_bytes());
+            packet::push_packet(&mut batch, 0, &payload);
+        }
+        self.write(&batch).await
+    }
+
+    /// Writes one command payload of any length, split into 16 MiB packets as needed.
+    pub async fn write_payload(&mut self, payload: &[u8]) -> Result<(), BackendError> {
+        let mut wire = Vec::with_capacity(payload.len() + 4 * (1 + payload.len() / MAX_PAYLOAD));
+        packet::push_command(&mut wire, payload);
+        self.write(&wire).await
+    }
+
     /// Sends several internal commands in one write and reads their responses in order:
     /// one round trip. A server error answers its own command only; any other error
     /// leaves the connection out of step and ends the batch.
@@ -318,6 +382,7 @@ impl BackendConn {
     /// behind (variables, temporary tables, locks, open transaction) is gone.
     pub async fn reset(&mut self, target: &Target) -> Result<(), BackendError> {
         self.schema = Schema::Unknown;
+        self.statements.clear();
         self.set_up_session(target, true, false).await
     }
 

@@ -16,7 +16,11 @@ pub enum BackendError {
     #[error(transparent)]
     Protocol(#[from] ProtocolError),
     #[error("backend error {code}: {message}")]
-    Server { code: u16, message: String },
+    Server {
+        code: u16,
+        sql_state: String,
+        message: String,
+    },
     #[error("backend does not support {0}")]
     Unsupported(&'static str),
     #[error(transparent)]
@@ -44,6 +48,7 @@ impl BackendError {
         match crate::protocol::response::ErrPacket::parse(payload) {
             Ok(e) => Self::Server {
                 code: e.code,
+                sql_state: String::from_utf8_lossy(e.sql_state).into_owned(),
                 message: e.message_lossy(),
             },
             Err(e) => e.into(),

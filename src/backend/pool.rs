@@ -31,6 +31,7 @@ pub struct PoolSettings {
     pub borrow_timeout: Duration,
     pub max_lifetime: Duration,
     pub idle_timeout: Duration,
+    pub max_prepared_statements: usize,
 }
 
 pub(super) enum Grant {
@@ -61,6 +62,9 @@ pub(super) struct State {
     /// floor(@@max_connections × percent / 100); None until first read.
     pub(super) cap: Option<usize>,
     pub(super) max_idle: usize,
+    /// Prepared statements per connection: the configured bound, or less when the
+    /// server's `max_prepared_stmt_count` shared over the cap is smaller.
+    pub(super) statement_bound: Option<usize>,
     /// Connections open or being opened: slots in use.
     pub(super) open: usize,
     pub(super) idle: HashMap<PartitionKey, Vec<BackendConn>>,
@@ -276,6 +280,13 @@ impl Pool {
             .observe(start.elapsed().as_secs_f64());
         self.metrics.database_connections_borrowed.inc();
         Ok(Lease::new(conn, self.clone()))
+    }
+
+    /// How many prepared statements one backend connection may keep open.
+    pub fn statement_bound(&self) -> usize {
+        self.lock()
+            .statement_bound
+            .unwrap_or(self.settings.max_prepared_statements)
     }
 
     /// The partition's baseline, when a connection of it has read one.

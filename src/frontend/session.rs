@@ -8,6 +8,7 @@ use super::relay::{relay_response, RelayError};
 use super::{Context, FrontendError};
 use crate::backend::conn::Internal;
 use crate::backend::{BackendError, Lease, PartitionKey};
+use crate::multiplex::statements::ClientStatements;
 use crate::multiplex::{classify, PinReason, Variables};
 use crate::protocol::command::Command;
 use crate::protocol::packet::{Frame, MAX_PAYLOAD};
@@ -18,11 +19,15 @@ pub struct Session<'a> {
     ctx: &'a Context,
     pub(super) client: Client,
     pub(super) key: PartitionKey,
-    lease: Option<Lease>,
+    pub(super) lease: Option<Lease>,
     pin: Option<PinReason>,
-    in_transaction: bool,
+    pub(super) in_transaction: bool,
     /// Status flags of the last OK or EOF the backend sent this session.
-    status_flags: u16,
+    pub(super) status_flags: u16,
+    /// The session's prepared statements, by the ids Sluice gave it.
+    pub(super) stmts: ClientStatements,
+    /// Long data was sent for a statement: the backend holds it until the execute.
+    pub(super) stmt_affinity: bool,
     /// System variables the session changed (relative to its partition's baseline),
     /// replayed on whichever backend runs its next statement.
     vars: Variables,
@@ -37,6 +42,20 @@ pub struct Session<'a> {
     /// Holding the backend of the previous statement, whose warnings, affected rows or
     /// insert id a next statement may ask for, until this deadline.
     affinity_until: Option<Instant>,
+}
+
+/// A command on its way to the backend: the client's frame (possibly rewritten in place,
+/// with its continuation packets still to come), or a rebuilt whole payload.
+pub(super) enum Outgoing {
+    Frame(Frame),
+    Payload(Vec<u8>),
+}
+
+/// Where the continuation packets of a command go.
+enum Rest<'b> {
+    Skip,
+    Relay,
+    Collect(&'b mut Vec<u8>),
 }
 
 /// How a command is relayed.
@@ -64,6 +83,8 @@ impl<'a> Session<'a> {
             pin: None,
             in_transaction: false,
             vars: Variables::default(),
+            stmts: ClientStatements::default(),
+            stmt_affinity: false,
             status_flags: ctx.pool.server_status().unwrap_or(status::AUTOCOMMIT),
             last_insert_id: 0,
             insert_id_ours: false,
@@ -206,10 +227,11 @@ impl<'a> Session<'a> {
                     Err(_) => Ok(false),
                 };
             }
-            Command::StmtClose | Command::StmtSendLongData if self.lease.is_none() => {
-                // Nothing was prepared on any backend, so there is nothing to close.
-                return Ok(true);
+            Command::StmtPrepare => {
+                self.ctx.metrics.queries.inc();
+                return self.stmt_prepare(frame).await.map(|()| true);
             }
+            Command::StmtClose => return self.stmt_close(frame).await.map(|()| true),
             Command::Unsupported(_) | Command::ProcessKill => {
                 self.reply(&err_packet(seq, 1047, "08S01", "Unknown command"))
                     .await?;
@@ -238,10 +260,6 @@ impl<'a> Session<'a> {
                     Relay::Respond(Expect::Results)
                 }
             }
-            Command::StmtPrepare => {
-                self.pin(PinReason::PreparedStatement);
-                Relay::Respond(Expect::Prepare)
-            }
             Command::SetOption => {
                 self.pin(PinReason::SetOption);
                 Relay::Respond(Expect::Results)
@@ -249,18 +267,41 @@ impl<'a> Session<'a> {
             Command::FieldList => Relay::Respond(Expect::FieldList),
             Command::Statistics => Relay::Respond(Expect::Single),
             Command::StmtFetch => Relay::Respond(Expect::Fetch),
-            Command::StmtClose | Command::StmtSendLongData => Relay::NoResponse,
+            Command::StmtSendLongData => Relay::NoResponse,
             Command::InitDb | Command::Ping | Command::StmtExecute | Command::StmtReset => {
                 Relay::Respond(Expect::Results)
             }
+        };
+        let frame = match command {
+            Command::StmtExecute
+            | Command::StmtSendLongData
+            | Command::StmtReset
+            | Command::StmtFetch => match self.stmt_precheck(command, frame).await? {
+                Some(frame) => frame,
+                None => return Ok(true),
+            },
+            _ => frame,
         };
         self.ctx.metrics.queries.inc();
         self.execute(frame, relay).await?;
         Ok(true)
     }
 
-    /// Runs a command on a backend and relays its response.
-    async fn execute(&mut self, first: Frame, relay: Relay) -> Result<(), FrontendError> {
+    /// Leases a backend if the session holds none and brings it to the session's state.
+    /// False when that failed and the client got the error (the command is consumed).
+    pub(super) async fn hold_backend(
+        &mut self,
+        first: &Frame,
+        expect: Expect,
+    ) -> Result<bool, FrontendError> {
+        self.hold_backend_for(first, Relay::Respond(expect)).await
+    }
+
+    async fn hold_backend_for(
+        &mut self,
+        first: &Frame,
+        relay: Relay,
+    ) -> Result<bool, FrontendError> {
         self.affinity_until = None;
         if self.lease.is_none() {
             match self.borrow().await {
@@ -273,20 +314,48 @@ impl<'a> Session<'a> {
                     // A pin this command set has no backend to hold: the statement never
                     // ran, so nothing was left behind.
                     self.unpin();
-                    let seq = self.skip_rest(&first).await?;
-                    return self.reply_backend_error(seq, &e).await;
+                    let seq = self.skip_rest(first).await?;
+                    self.reply_backend_error(seq, &e).await?;
+                    return Ok(false);
                 }
             }
         }
         if let Err(e) = self.prepare_backend(relay).await {
-            if e.server_code().is_none() {
-                self.lease = None;
-            }
-            let seq = self.skip_rest(&first).await?;
-            self.reply_backend_error(seq, &e).await?;
+            let seq = self.skip_rest(first).await?;
+            self.backend_failed(seq, &e).await?;
             self.settle(false);
+            return Ok(false);
+        }
+        Ok(true)
+    }
+
+    /// Reports a backend failure to the client; a connection that failed other than by
+    /// an ERR packet is in an unknown state and is dropped.
+    pub(super) async fn backend_failed(
+        &mut self,
+        seq: u8,
+        e: &BackendError,
+    ) -> Result<(), FrontendError> {
+        if e.server_code().is_none() {
+            self.lease = None;
+        }
+        self.reply_backend_error(seq, e).await
+    }
+
+    /// The held backend connection.
+    pub(super) fn lease_conn(&mut self) -> &mut crate::backend::conn::BackendConn {
+        self.lease.as_mut().expect("a backend is held").conn()
+    }
+
+    /// Runs a command on a backend and relays its response.
+    async fn execute(&mut self, first: Frame, relay: Relay) -> Result<(), FrontendError> {
+        if !self.hold_backend_for(&first, relay).await? {
             return Ok(());
         }
+        let Some(first) = self.bind_statement(first).await? else {
+            self.settle(false);
+            return Ok(());
+        };
         let reply_seq = match self.forward(first).await {
             Ok(seq) => seq,
             Err(e) => {
@@ -485,22 +554,43 @@ impl<'a> Session<'a> {
 
     /// Writes the command (and its continuation packets) to the backend; returns the
     /// sequence id of the response.
-    async fn forward(&mut self, first: Frame) -> Result<u8, FrontendError> {
+    async fn forward(&mut self, first: Outgoing) -> Result<u8, FrontendError> {
         let lease = self.lease.as_mut().expect("leased");
-        lease.conn().write(first.as_wire()).await?;
-        self.continuation(&first, true).await
+        match first {
+            Outgoing::Frame(first) => {
+                lease.conn().write(first.as_wire()).await?;
+                self.continuation(&first, Rest::Relay).await
+            }
+            Outgoing::Payload(payload) => {
+                lease.conn().write_payload(&payload).await?;
+                Ok(1)
+            }
+        }
+    }
+
+    /// The whole payload of a command: `first`'s and its continuation packets' (bounded
+    /// by `max_packet_size`).
+    pub(super) async fn whole_payload(&mut self, first: Frame) -> Result<Vec<u8>, FrontendError> {
+        let mut payload = first.payload().to_vec();
+        self.continuation(&first, Rest::Collect(&mut payload))
+            .await?;
+        Ok(payload)
     }
 
     /// Reads and drops the continuation packets of a command that will not run; returns
     /// the sequence id for the reply.
-    async fn skip_rest(&mut self, first: &Frame) -> Result<u8, FrontendError> {
-        self.continuation(first, false).await
+    pub(super) async fn skip_rest(&mut self, first: &Frame) -> Result<u8, FrontendError> {
+        self.continuation(first, Rest::Skip).await
     }
 
-    /// Reads the continuation packets that follow `first` (a command of 16 MiB or more),
-    /// relaying them to the leased backend when `relay`, and enforcing
-    /// `max_packet_size` on the whole command. Returns the sequence id for the reply.
-    async fn continuation(&mut self, first: &Frame, relay: bool) -> Result<u8, FrontendError> {
+    /// Reads the continuation packets that follow `first` (a command of 16 MiB or more)
+    /// into `rest`, enforcing `max_packet_size` on the whole command. Returns the
+    /// sequence id for the reply.
+    async fn continuation(
+        &mut self,
+        first: &Frame,
+        mut rest: Rest<'_>,
+    ) -> Result<u8, FrontendError> {
         let max = self.ctx.config.server.max_packet_size;
         let mut total = first.payload().len();
         let (mut more, mut seq) = (first.is_continued(), first.seq());
@@ -519,8 +609,14 @@ impl<'a> Session<'a> {
                 .into());
             }
             (more, seq) = (frame.is_continued(), frame.seq());
-            if let Some(lease) = self.lease.as_mut().filter(|_| relay) {
-                lease.conn().write(frame.as_wire()).await?;
+            match &mut rest {
+                Rest::Skip => {}
+                Rest::Relay => {
+                    if let Some(lease) = self.lease.as_mut() {
+                        lease.conn().write(frame.as_wire()).await?;
+                    }
+                }
+                Rest::Collect(payload) => payload.extend_from_slice(frame.payload()),
             }
         }
         Ok(seq.wrapping_add(1))
@@ -536,8 +632,13 @@ impl<'a> Session<'a> {
 
     /// Status flags for an OK Sluice answers itself: the session's autocommit and
     /// NO_BACKSLASH_ESCAPES as of its last statement.
-    fn idle_status(&self) -> u16 {
+    pub(super) fn idle_status(&self) -> u16 {
         self.status_flags & (status::AUTOCOMMIT | status::NO_BACKSLASH_ESCAPES)
+    }
+
+    /// A cursor is open on the held backend (COM_STMT_FETCH goes there).
+    pub(super) fn cursor_open(&self) -> bool {
+        self.status_flags & status::CURSOR_EXISTS != 0
     }
 
     fn backslash_escapes(&self) -> bool {
@@ -547,8 +648,8 @@ impl<'a> Session<'a> {
     /// Releases the backend when nothing ties the session to it. With `affinity`, the
     /// statement left connection-scoped values (warnings, affected rows, an insert id),
     /// so the backend is kept for a short window in case the next statement asks.
-    fn settle(&mut self, affinity: bool) {
-        if self.pin.is_some() || self.in_transaction || self.lease.is_none() {
+    pub(super) fn settle(&mut self, affinity: bool) {
+        if self.pin.is_some() || self.in_transaction || self.stmt_affinity || self.lease.is_none() {
             return;
         }
         let window = self.ctx.config.backend.affinity_window.get();
@@ -562,7 +663,7 @@ impl<'a> Session<'a> {
     /// The affinity window ran out before the client's next statement.
     fn end_affinity(&mut self) {
         self.affinity_until = None;
-        if self.pin.is_none() && !self.in_transaction {
+        if self.pin.is_none() && !self.in_transaction && !self.stmt_affinity {
             if let Some(lease) = self.lease.take() {
                 lease.release();
             }
@@ -596,8 +697,11 @@ impl<'a> Session<'a> {
         self.insert_id_ours = false;
         self.diagnostics_ours = false;
         self.vars.clear();
+        self.stmts.clear();
         self.status_flags = self.ctx.pool.server_status().unwrap_or(status::AUTOCOMMIT);
-        let dirty = self.pin.is_some() || self.in_transaction;
+        // Long data or a cursor of this session's is still on the server statement.
+        let dirty = self.pin.is_some() || self.in_transaction || self.stmt_affinity;
+        self.stmt_affinity = false;
         // COM_RESET_CONNECTION does not undo COM_SET_OPTION (the server keeps the
         // changed capability), so such a connection cannot go back to its partition.
         let unresettable = self.pin == Some(PinReason::SetOption);
@@ -642,7 +746,11 @@ impl<'a> Session<'a> {
                 "HY000",
                 "Timed-out waiting to acquire database connection",
             ),
-            BackendError::Server { code, message } => err_packet(seq, *code, "HY000", message),
+            BackendError::Server {
+                code,
+                sql_state,
+                message,
+            } => err_packet(seq, *code, sql_state, message),
             other => {
                 tracing::warn!(error = %other, "cannot get a backend connection");
                 let msg = format!("Can't connect to MySQL server through Sluice ({other})");

@@ -11,8 +11,6 @@ pub enum PinReason {
     TemporaryTable,
     /// SQL-level PREPARE / EXECUTE / DEALLOCATE.
     SqlPrepare,
-    /// Binary-protocol COM_STMT_PREPARE.
-    PreparedStatement,
     /// GET_LOCK and other named locks.
     NamedLock,
     /// LOCK TABLES, FLUSH TABLES ... WITH READ LOCK / FOR EXPORT, LOCK INSTANCE.
@@ -40,7 +38,6 @@ impl PinReason {
             Self::UserVariable => "user_variable",
             Self::TemporaryTable => "temporary_table",
             Self::SqlPrepare => "sql_prepare",
-            Self::PreparedStatement => "prepared_statement",
             Self::NamedLock => "named_lock",
             Self::TableLock => "table_lock",
             Self::FoundRows => "found_rows",

@@ -3,6 +3,7 @@
 pub mod command;
 pub mod handshake;
 pub mod packet;
+pub mod prepared;
 pub mod response;
 pub mod session_track;
 pub mod wire;

@@ -27,6 +27,24 @@ pub fn push_packet(out: &mut Vec<u8>, seq: u8, payload: &[u8]) {
     out.extend_from_slice(payload);
 }
 
+/// Appends a command payload of any length as packets with sequence ids from 0: chunks of
+/// 16 MiB - 1 and a final shorter one (empty when the length is an exact multiple).
+pub fn push_command(out: &mut Vec<u8>, payload: &[u8]) {
+    let mut seq = 0u8;
+    let mut rest = payload;
+    loop {
+        let n = rest.len().min(MAX_PAYLOAD);
+        out.extend_from_slice(&(n as u32).to_le_bytes()[..3]);
+        out.push(seq);
+        out.extend_from_slice(&rest[..n]);
+        rest = &rest[n..];
+        seq = seq.wrapping_add(1);
+        if n < MAX_PAYLOAD {
+            return;
+        }
+    }
+}
+
 pub fn packet(seq: u8, payload: &[u8]) -> Vec<u8> {
     let mut out = Vec::with_capacity(HEADER_LEN + payload.len());
     push_packet(&mut out, seq, payload);
@@ -47,6 +65,11 @@ impl Frame {
 
     pub fn payload(&self) -> &[u8] {
         &self.bytes[HEADER_LEN..]
+    }
+
+    /// The payload, for rewriting in place (a statement id, same length).
+    pub fn payload_mut(&mut self) -> &mut [u8] {
+        &mut self.bytes[HEADER_LEN..]
     }
 
     /// Header and payload, ready to be written elsewhere unchanged.

@@ -1,0 +1,258 @@
+//! Binary-protocol prepared statements for one client session, without pinning: the
+//! client sees Sluice's statement ids; each command is bound to whichever backend serves
+//! it, preparing the statement there first if needed (multiplex::statements).
+
+use std::sync::Arc;
+
+use super::session::{Outgoing, Session};
+use super::FrontendError;
+use crate::backend::BackendError;
+use crate::multiplex::statements::{ClientStmt, StmtKey};
+use crate::protocol::command::Command;
+use crate::protocol::packet::Frame;
+use crate::protocol::prepared::{set_statement_id, statement_id, ExecuteLayout};
+use crate::protocol::response::{err_packet, ok_packet, Expect};
+use crate::protocol::status;
+
+/// Where a statement is on the held backend.
+enum OnBackend {
+    Prepared(u32),
+    /// The server refused to prepare it here; its ERR packet (sequence id 1).
+    Refused(Vec<u8>),
+}
+
+impl Session<'_> {
+    /// COM_STMT_PREPARE: answered from the held backend's statement if it already has the
+    /// same one (no round trip), else prepared there; the client gets its own id.
+    pub(super) async fn stmt_prepare(&mut self, frame: Frame) -> Result<(), FrontendError> {
+        if frame.is_continued() {
+            let seq = self.skip_rest(&frame).await?;
+            let msg = "Prepared statement text larger than 16 MiB is not supported by Sluice";
+            return self.reply(&err_packet(seq, 1153, "08S01", msg)).await;
+        }
+        let key = Arc::new(StmtKey {
+            schema: self.client.schema.clone(),
+            sql: frame.payload()[1..].to_vec(),
+        });
+        if !self.hold_backend(&frame, Expect::Prepare).await? {
+            return Ok(());
+        }
+        let (response, params) = match self.on_backend(&key).await {
+            Ok(OnBackend::Prepared(_)) => {
+                let conn = self.lease_conn();
+                let stmt = conn
+                    .statements
+                    .get_mut(&key)
+                    .expect("just prepared on this backend");
+                (stmt.response.clone(), stmt.params)
+            }
+            Ok(OnBackend::Refused(err)) => {
+                self.ctx().metrics.query_errors.inc();
+                self.reply(&err).await?;
+                self.settle(false);
+                return Ok(());
+            }
+            Err(e) => return self.backend_failed(1, &e).await,
+        };
+        let Some(id) = self.stmts.add(ClientStmt {
+            key,
+            params,
+            types: None,
+        }) else {
+            self.settle(false);
+            let msg =
+                "Can't create more than max_prepared_stmt_count statements (current value: 65536)";
+            return self.reply(&err_packet(1, 1461, "42000", msg)).await;
+        };
+        // The first packet's payload starts after its 4-byte header with 0x00, then the id.
+        let mut answer = response.to_vec();
+        set_statement_id(&mut answer[4..], id);
+        self.settle(false);
+        self.reply(&answer).await
+    }
+
+    /// COM_STMT_CLOSE: forgets the client's id. The server statement stays for others
+    /// (the backend's bound closes it eventually), unless this session holds the backend
+    /// for it (long data, an open cursor): then it is closed there at once.
+    pub(super) async fn stmt_close(&mut self, frame: Frame) -> Result<(), FrontendError> {
+        let Some(stmt) = statement_id(frame.payload()).and_then(|id| self.stmts.remove(id)) else {
+            return Ok(());
+        };
+        if self.stmt_affinity || self.cursor_open() {
+            if let Some(lease) = self.lease.as_mut() {
+                let conn = lease.conn();
+                if let Some(server_id) = conn.statements.remove(&stmt.key) {
+                    if conn.close_statements(&[server_id]).await.is_err() {
+                        self.lease = None;
+                    }
+                }
+            }
+            // Closing the statement closed its cursor too.
+            self.stmt_affinity = false;
+            self.status_flags &= !status::CURSOR_EXISTS;
+            self.in_transaction = self.status_flags & status::IN_TRANS != 0;
+        }
+        self.settle(false);
+        Ok(())
+    }
+
+    /// Answers statement commands that need no backend: unknown ids (as MySQL does), a
+    /// reset or fetch of a statement this session has nothing open for. Some(frame) when
+    /// the command must go to a backend.
+    pub(super) async fn stmt_precheck(
+        &mut self,
+        command: Command,
+        frame: Frame,
+    ) -> Result<Option<Frame>, FrontendError> {
+        let id = statement_id(frame.payload()).unwrap_or(0);
+        let known = self.stmts.get(id).is_some();
+        let held_here = known && self.lease.is_some() && {
+            let key = self.stmts.get(id).expect("known").key.clone();
+            self.lease_conn().statements.get_mut(&key).is_some()
+        };
+        let name = match command {
+            Command::StmtExecute => "mysqld_stmt_execute",
+            Command::StmtReset => "mysqld_stmt_reset",
+            Command::StmtFetch => "mysqld_stmt_fetch",
+            // Long data for an unknown statement is dropped, as the server does (it
+            // reports the problem at execute).
+            _ if !known => return Ok(None),
+            _ => return Ok(Some(frame)),
+        };
+        let seq = frame.seq().wrapping_add(1);
+        if !known {
+            let seq = self.skip_rest(&frame).await?;
+            let msg = format!("Unknown prepared statement handler ({id}) given to {name}");
+            self.ctx().metrics.query_errors.inc();
+            self.reply(&err_packet(seq, 1243, "HY000", &msg)).await?;
+            return Ok(None);
+        }
+        match command {
+            Command::StmtReset if !held_here => {
+                // Nothing of this session is on any server: no long data, no cursor.
+                self.stmt_affinity = false;
+                let status = self.idle_status();
+                self.reply(&ok_packet(seq, status)).await?;
+                Ok(None)
+            }
+            Command::StmtFetch if !held_here || !self.cursor_open() => {
+                let msg = format!("The statement ({id}) has no open cursor");
+                self.ctx().metrics.query_errors.inc();
+                self.reply(&err_packet(seq, 1421, "HY000", &msg)).await?;
+                Ok(None)
+            }
+            _ => Ok(Some(frame)),
+        }
+    }
+
+    /// Binds a statement command to the held backend: prepares the statement there if
+    /// needed, puts the server's id in place of the client's, and sends the parameter
+    /// types again if this server has not seen this client's. Other commands pass through.
+    /// None when the command was answered here (the server refused to prepare).
+    pub(super) async fn bind_statement(
+        &mut self,
+        mut first: Frame,
+    ) -> Result<Option<Outgoing>, FrontendError> {
+        let command = first.payload().first().map(|&b| Command::from_byte(b));
+        if !matches!(
+            command,
+            Some(
+                Command::StmtExecute
+                    | Command::StmtSendLongData
+                    | Command::StmtReset
+                    | Command::StmtFetch
+            )
+        ) {
+            return Ok(Some(Outgoing::Frame(first)));
+        }
+        let id = statement_id(first.payload()).unwrap_or(0);
+        let Some(stmt) = self.stmts.get(id) else {
+            return Ok(Some(Outgoing::Frame(first)));
+        };
+        let key = stmt.key.clone();
+        let server_id = match self.on_backend(&key).await {
+            Ok(OnBackend::Prepared(server_id)) => server_id,
+            Ok(OnBackend::Refused(err)) => {
+                self.skip_rest(&first).await?;
+                self.ctx().metrics.query_errors.inc();
+                self.reply(&err).await?;
+                return Ok(None);
+            }
+            Err(e) => {
+                let seq = self.skip_rest(&first).await?;
+                self.backend_failed(seq, &e).await?;
+                return Ok(None);
+            }
+        };
+        match command {
+            Some(Command::StmtSendLongData) => self.stmt_affinity = true,
+            Some(Command::StmtExecute | Command::StmtReset) => self.stmt_affinity = false,
+            _ => {}
+        }
+        set_statement_id(first.payload_mut(), server_id);
+        if command != Some(Command::StmtExecute) {
+            return Ok(Some(Outgoing::Frame(first)));
+        }
+        let stmt = self.stmts.get_mut(id).expect("looked up above");
+        let Some(layout) = ExecuteLayout::of(first.payload(), stmt.params) else {
+            return Ok(Some(Outgoing::Frame(first)));
+        };
+        let server = self
+            .lease
+            .as_mut()
+            .expect("bound to the held backend")
+            .conn()
+            .statements
+            .get_mut(&key)
+            .expect("prepared above");
+        if let Some(types) = layout.types(first.payload()) {
+            stmt.types = Some(types.into());
+            server.types = Some(types.into());
+            return Ok(Some(Outgoing::Frame(first)));
+        }
+        match &stmt.types {
+            Some(types) if server.types.as_deref() != Some(types) => {
+                server.types = Some(types.clone());
+                let types = types.clone();
+                let payload = self.whole_payload(first).await?;
+                Ok(Some(Outgoing::Payload(layout.with_types(&payload, &types))))
+            }
+            _ => Ok(Some(Outgoing::Frame(first))),
+        }
+    }
+
+    /// The server id of `key` on the held backend, preparing it there first (in the
+    /// schema it was prepared in) and closing the statements the bound pushes out.
+    async fn on_backend(&mut self, key: &Arc<StmtKey>) -> Result<OnBackend, BackendError> {
+        let bound = self.ctx().pool.statement_bound();
+        let conn = self.lease_conn();
+        if let Some(stmt) = conn.statements.get_mut(key) {
+            return Ok(OnBackend::Prepared(stmt.id));
+        }
+        if let Some(schema) = key.schema.as_deref() {
+            if !conn.schema.is(Some(schema)) {
+                // The session has moved on since it prepared this: prepare it where it
+                // was prepared; the session's own schema is restored before its next
+                // statement.
+                let batch = [crate::backend::conn::Internal::InitDb(schema)];
+                if let Some(Err(e)) = conn.pipeline(&batch).await?.pop() {
+                    return Err(e);
+                }
+            }
+        }
+        let reply = conn.prepare(&key.sql).await?;
+        let Some(ok) = reply.ok else {
+            return Ok(OnBackend::Refused(reply.wire));
+        };
+        let evicted =
+            conn.statements
+                .insert(key.clone(), ok.id, ok.params, reply.wire.into(), bound);
+        conn.close_statements(&evicted).await?;
+        self.ctx().metrics.statements_prepared.inc();
+        self.ctx()
+            .metrics
+            .statements_evicted
+            .inc_by(evicted.len() as u64);
+        Ok(OnBackend::Prepared(ok.id))
+    }
+}

@@ -1,0 +1,219 @@
+//! Prepared statements without pinning (design.md §5): the ids a client sees are Sluice's
+//! own; every backend connection prepares a statement lazily the first time a client
+//! needs it there, maps it to its own server id, and closes its least recently used
+//! statements beyond a bound, so `max_prepared_stmt_count` is never exhausted.
+//!
+//! A statement is identified by the schema it was prepared in and its SQL text, so
+//! clients that prepare the same statement share one server statement per backend.
+
+use std::collections::HashMap;
+use std::sync::Arc;
+
+/// What makes two prepared statements the same on a backend.
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
+pub struct StmtKey {
+    /// The default schema at prepare time: unqualified names resolve against it.
+    pub schema: Option<Vec<u8>>,
+    pub sql: Vec<u8>,
+}
+
+/// A statement as one client prepared it.
+#[derive(Debug)]
+pub struct ClientStmt {
+    pub key: Arc<StmtKey>,
+    pub params: u16,
+    /// The parameter types this client last sent (2 bytes each); the server remembers
+    /// them per statement, so a backend that has not seen them must be sent them again.
+    pub types: Option<Box<[u8]>>,
+}
+
+/// A client's statements by the ids Sluice gave it.
+#[derive(Debug, Default)]
+pub struct ClientStatements {
+    stmts: HashMap<u32, ClientStmt>,
+    next_id: u32,
+}
+
+/// Statements one client session may hold open (MySQL's own default for a whole server
+/// is 16,382); beyond it a prepare gets ER_MAX_PREPARED_STMT_COUNT_REACHED.
+pub const MAX_PER_CLIENT: usize = 65_536;
+
+impl ClientStatements {
+    /// Registers a statement; None when the client holds too many.
+    pub fn add(&mut self, stmt: ClientStmt) -> Option<u32> {
+        if self.stmts.len() >= MAX_PER_CLIENT {
+            return None;
+        }
+        self.next_id = self.next_id.wrapping_add(1).max(1);
+        while self.stmts.contains_key(&self.next_id) {
+            self.next_id = self.next_id.wrapping_add(1).max(1);
+        }
+        self.stmts.insert(self.next_id, stmt);
+        Some(self.next_id)
+    }
+
+    pub fn get(&self, id: u32) -> Option<&ClientStmt> {
+        self.stmts.get(&id)
+    }
+
+    pub fn get_mut(&mut self, id: u32) -> Option<&mut ClientStmt> {
+        self.stmts.get_mut(&id)
+    }
+
+    pub fn remove(&mut self, id: u32) -> Option<ClientStmt> {
+        self.stmts.remove(&id)
+    }
+
+    pub fn clear(&mut self) {
+        self.stmts.clear();
+    }
+
+    pub fn len(&self) -> usize {
+        self.stmts.len()
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.stmts.is_empty()
+    }
+}
+
+/// A statement prepared on one backend connection.
+#[derive(Debug)]
+pub struct ServerStmt {
+    pub id: u32,
+    pub params: u16,
+    /// The whole COM_STMT_PREPARE response (wire bytes), to answer another client's
+    /// prepare of the same statement without asking the server again.
+    pub response: Arc<[u8]>,
+    /// The parameter types the server last received for it.
+    pub types: Option<Box<[u8]>>,
+    last_used: u64,
+}
+
+/// One backend connection's statements, with a least-recently-used bound.
+#[derive(Debug, Default)]
+pub struct BackendStatements {
+    stmts: HashMap<Arc<StmtKey>, ServerStmt>,
+    clock: u64,
+}
+
+impl BackendStatements {
+    /// The server statement for `key`, marked as just used.
+    pub fn get_mut(&mut self, key: &StmtKey) -> Option<&mut ServerStmt> {
+        self.clock += 1;
+        let stmt = self.stmts.get_mut(key)?;
+        stmt.last_used = self.clock;
+        Some(stmt)
+    }
+
+    /// Records a newly prepared statement and returns the server ids to close so that at
+    /// most `bound` stay open (least recently used first; never the new one).
+    pub fn insert(
+        &mut self,
+        key: Arc<StmtKey>,
+        id: u32,
+        params: u16,
+        response: Arc<[u8]>,
+        bound: usize,
+    ) -> Vec<u32> {
+        self.clock += 1;
+        self.stmts.insert(
+            key,
+            ServerStmt {
+                id,
+                params,
+                response,
+                types: None,
+                last_used: self.clock,
+            },
+        );
+        let mut evicted = Vec::new();
+        while self.stmts.len() > bound.max(1) {
+            let Some(oldest) = self
+                .stmts
+                .iter()
+                .min_by_key(|(_, s)| s.last_used)
+                .map(|(k, _)| k.clone())
+            else {
+                break;
+            };
+            if let Some(s) = self.stmts.remove(&oldest) {
+                evicted.push(s.id);
+            }
+        }
+        evicted
+    }
+
+    /// Forgets a statement (closed on the server by the caller); its server id.
+    pub fn remove(&mut self, key: &StmtKey) -> Option<u32> {
+        self.stmts.remove(key).map(|s| s.id)
+    }
+
+    pub fn len(&self) -> usize {
+        self.stmts.len()
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.stmts.is_empty()
+    }
+
+    /// After COM_RESET_CONNECTION the server has closed them all.
+    pub fn clear(&mut self) {
+        self.stmts.clear();
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn key(sql: &str) -> Arc<StmtKey> {
+        Arc::new(StmtKey {
+            schema: Some(b"shop".to_vec()),
+            sql: sql.as_bytes().to_vec(),
+        })
+    }
+
+    #[test]
+    fn client_ids_are_unique_and_start_at_one() {
+        let mut c = ClientStatements::default();
+        let stmt = || ClientStmt {
+            key: key("SELECT 1"),
+            params: 0,
+            types: None,
+        };
+        assert_eq!(c.add(stmt()), Some(1));
+        assert_eq!(c.add(stmt()), Some(2));
+        c.remove(1);
+        assert!(c.get(1).is_none());
+        assert_eq!(c.add(stmt()), Some(3));
+        assert_eq!(c.len(), 2);
+    }
+
+    #[test]
+    fn backend_statements_evict_the_least_recently_used() {
+        let mut b = BackendStatements::default();
+        let r: Arc<[u8]> = Arc::from(&b""[..]);
+        assert!(b.insert(key("a"), 1, 0, r.clone(), 2).is_empty());
+        assert!(b.insert(key("b"), 2, 0, r.clone(), 2).is_empty());
+        // Using "a" makes "b" the oldest.
+        assert_eq!(b.get_mut(&key("a")).unwrap().id, 1);
+        assert_eq!(b.insert(key("c"), 3, 0, r.clone(), 2), vec![2]);
+        assert!(b.get_mut(&key("b")).is_none());
+        assert_eq!(b.len(), 2);
+        // A bound below one still keeps the statement just prepared.
+        assert_eq!(b.insert(key("d"), 4, 0, r, 0).len(), 2);
+        assert_eq!(b.get_mut(&key("d")).unwrap().id, 4);
+    }
+
+    #[test]
+    fn the_same_statement_in_another_schema_is_another_statement() {
+        let mut b = BackendStatements::default();
+        b.insert(key("SELECT * FROM t"), 1, 0, Arc::from(&b""[..]), 10);
+        let other = StmtKey {
+            schema: Some(b"other".to_vec()),
+            sql: b"SELECT * FROM t".to_vec(),
+        };
+        assert!(b.get_mut(&other).is_none());
+    }
+}

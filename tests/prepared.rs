@@ -1,0 +1,253 @@
+//! Binary-protocol prepared statements without pinning: many clients over a few backends,
+//! every type and long data identical to a direct connection, a per-backend bound that
+//! keeps the server under max_prepared_stmt_count, and sysbench with prepared statements.
+
+mod common;
+
+use std::sync::Arc;
+
+use common::clients::python_script;
+use common::proxy::{config_for, Proxy};
+use common::{MariaDb, APP_PASSWORD, APP_USER};
+use mysql_async::prelude::*;
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn many_clients_share_a_few_backends_without_pinning() {
+    let db = MariaDb::start(20).await;
+    // A cap of 4.
+    let proxy = Arc::new(Proxy::start(&config_for(&db, "max_connections_percent = 20", "")).await);
+    let mut tasks = Vec::new();
+    for i in 0..30u32 {
+        let proxy = proxy.clone();
+        tasks.push(tokio::spawn(async move {
+            let mut c = proxy.conn().await;
+            let by_id = c
+                .prep("SELECT name, price FROM menus WHERE id = ?")
+                .await
+                .unwrap();
+            let own = c.prep(format!("SELECT ? + {i}, ? AS echo")).await.unwrap();
+            for round in 0..20u32 {
+                let id = (i + round) % 9 + 1;
+                let row: Option<(String, i64)> = c.exec_first(&by_id, (id,)).await.unwrap();
+                let (_, price) = row.unwrap();
+                assert!(price > 0);
+                let (sum, echo): (i64, String) = c
+                    .exec_first(&own, (round, format!("client {i}")))
+                    .await
+                    .unwrap()
+                    .unwrap();
+                assert_eq!(sum, i64::from(round + i));
+                assert_eq!(echo, format!("client {i}"));
+            }
+            c.disconnect().await.unwrap();
+        }));
+    }
+    for t in tasks {
+        t.await.unwrap();
+    }
+    // One client prepares, others use the pool, then it executes again: its statement is
+    // prepared on whichever backend it gets.
+    let mut early = proxy.conn().await;
+    let stmt = early
+        .prep("SELECT image_prefix FROM menus WHERE id = ?")
+        .await
+        .unwrap();
+    let mut others = Vec::new();
+    for _ in 0..8 {
+        let proxy = proxy.clone();
+        others.push(tokio::spawn(async move {
+            let mut c = proxy.conn().await;
+            for _ in 0..10 {
+                c.query_drop("SELECT SLEEP(0.01)").await.unwrap();
+            }
+            c.disconnect().await.unwrap();
+        }));
+    }
+    for id in 1..=9 {
+        let prefix: Option<String> = early.exec_first(&stmt, (id,)).await.unwrap();
+        assert!(prefix.unwrap().starts_with("menu_"));
+    }
+    for t in others {
+        t.await.unwrap();
+    }
+    early.disconnect().await.unwrap();
+
+    let (pins, text) = proxy.pins_total().await;
+    assert_eq!(pins, 0.0, "prepared statements pinned:\n{text}");
+    assert!(
+        proxy
+            .metric("sluice_database_connections_max_allowed")
+            .await
+            <= 4.0
+    );
+    // The shared statement was prepared once per backend, not once per client.
+    let prepared = proxy
+        .metric("sluice_backend_statements_prepared_total")
+        .await;
+    assert!(
+        prepared <= 4.0 * 32.0,
+        "{prepared} server prepares for 32 distinct statements on 4 backends"
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn every_type_and_long_data_read_back_as_directly() {
+    let db = MariaDb::start(20).await;
+    let proxy = Proxy::start(&config_for(&db, "max_connections_percent = 20", "")).await;
+    let direct = python_script(
+        "prepared_types.py",
+        &[db.port.to_string(), "typed_direct".into()],
+    );
+    let long_data = || db.global_status("Com_stmt_send_long_data");
+    let before = long_data().await;
+    let proxied = python_script(
+        "prepared_types.py",
+        &[proxy.port().to_string(), "typed_proxied".into()],
+    );
+    assert!(
+        long_data().await > before,
+        "no COM_STMT_SEND_LONG_DATA went through Sluice"
+    );
+    assert_eq!(direct.lines().count(), 6, "{direct}");
+    assert!(direct.contains("6000000 bytes"), "{direct}");
+    assert!(direct.contains("error 1054 42S22"), "{direct}");
+    assert_eq!(direct, proxied);
+    assert!(
+        proxy
+            .metric("sluice_backend_statements_prepared_total")
+            .await
+            >= 2.0
+    );
+    let (pins, text) = proxy.pins_total().await;
+    assert_eq!(pins, 0.0, "{text}");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn parameter_types_follow_the_statement_to_another_backend() {
+    let db = MariaDb::start(10).await;
+    // A cap of 2: the second execute must run on the other backend.
+    let proxy = Proxy::start(&config_for(&db, "max_connections_percent = 20", "")).await;
+    let direct = python_script("types_once.py", &[db.port.to_string()]);
+    assert_eq!(direct.trim(), "42 100");
+    let proxied = python_script("types_once.py", &[proxy.port().to_string()]);
+    assert_eq!(proxied, direct);
+    assert_eq!(
+        proxy
+            .metric("sluice_backend_statements_prepared_total")
+            .await,
+        2.0,
+        "the statement did not move to a second backend"
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_cursor_keeps_its_backend_until_the_last_row() {
+    let db = MariaDb::start(10).await;
+    // A cap of 2: the cursor holds one backend, three other clients share the other.
+    let proxy = Proxy::start(&config_for(&db, "max_connections_percent = 20", "")).await;
+    let direct = python_script("cursor.py", &[db.port.to_string()]);
+    assert!(
+        direct.starts_with("opened [[1, 2, 3, 4], [5, 6, 7, 8], [9]] error 1421"),
+        "{direct}"
+    );
+    let proxied = python_script("cursor.py", &[proxy.port().to_string()]);
+    assert_eq!(proxied, direct);
+    let (pins, text) = proxy.pins_total().await;
+    assert_eq!(pins, 0.0, "{text}");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn twenty_thousand_statements_stay_under_max_prepared_stmt_count() {
+    let limit = 100;
+    let db = MariaDb::start_with(20, vec![format!("--max-prepared-stmt-count={limit}")]).await;
+    let proxy = Proxy::start(&config_for(&db, "max_connections_percent = 20", "")).await;
+    // The client keeps every statement open (its own cache holds them all): directly it
+    // would fail at the server's limit.
+    let opts = proxy.opts().stmt_cache_size(Some(25_000));
+    let mut c = mysql_async::Conn::new(opts).await.unwrap();
+    let mut peak = 0u64;
+    for i in 0..20_000u32 {
+        let sql = format!("SELECT ? + {i}");
+        let sum: Option<i64> = c.exec_first(sql, (1,)).await.unwrap();
+        assert_eq!(sum, Some(i64::from(i) + 1));
+        if i % 1000 == 0 {
+            peak = peak.max(db.global_status("Prepared_stmt_count").await);
+        }
+    }
+    // The first statements were evicted from the backend long ago: executing them
+    // prepares them again, transparently.
+    for i in 0..50u32 {
+        let sum: Option<i64> = c.exec_first(format!("SELECT ? + {i}"), (2,)).await.unwrap();
+        assert_eq!(sum, Some(i64::from(i) + 2));
+    }
+    peak = peak.max(db.global_status("Prepared_stmt_count").await);
+    assert!(
+        peak < limit,
+        "the server held {peak} statements (limit {limit})"
+    );
+    assert!(
+        proxy
+            .metric("sluice_backend_statements_evicted_total")
+            .await
+            >= 19_000.0
+    );
+    c.disconnect().await.unwrap();
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn sysbench_with_server_side_prepared_statements_does_not_pin() {
+    let db = MariaDb::start(40).await;
+    db.cli_socket("CREATE DATABASE sbtest");
+    let proxy = Proxy::start(&config_for(&db, "max_connections_percent = 10", "")).await;
+    let sysbench = |port: u16, cmd: &str| {
+        let out = std::process::Command::new("sysbench")
+            .args([
+                "oltp_read_only",
+                "--db-driver=mysql",
+                "--mysql-host=127.0.0.1",
+                "--mysql-db=sbtest",
+                "--tables=2",
+                "--table-size=1000",
+                "--threads=8",
+                "--time=3",
+                "--db-ps-mode=auto",
+                "--mysql-ssl=off",
+            ])
+            .arg(format!("--mysql-port={port}"))
+            .arg(format!("--mysql-user={APP_USER}"))
+            .arg(format!("--mysql-password={APP_PASSWORD}"))
+            .arg(cmd)
+            .output()
+            .expect("sysbench runs (scripts/test.sh installs it)");
+        let text = String::from_utf8_lossy(&out.stdout).into_owned();
+        assert!(
+            out.status.success(),
+            "sysbench {cmd}: {text}{}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        text
+    };
+    sysbench(db.port, "prepare");
+    let executes = db.global_status("Com_stmt_execute").await;
+    let text = sysbench(proxy.port(), "run");
+    // Server-side statements really ran; libmysqlclient sends parameter types only with
+    // a statement's first execute, so later executes on other backends needed them
+    // re-sent by Sluice.
+    assert!(db.global_status("Com_stmt_execute").await > executes + 1000);
+    let line = |key: &str| {
+        text.lines()
+            .find(|l| l.trim_start().starts_with(key))
+            .unwrap_or_default()
+            .to_string()
+    };
+    assert!(line("ignored errors:").contains(" 0 "), "{text}");
+    assert!(!line("transactions:").contains(" 0 "), "{text}");
+    let (pins, metrics) = proxy.pins_total().await;
+    assert_eq!(pins, 0.0, "{metrics}");
+    assert!(
+        proxy
+            .metric("sluice_database_connections_max_allowed")
+            .await
+            <= 4.0
+    );
+}
