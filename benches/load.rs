@@ -6,8 +6,12 @@
 //!
 //! - sysbench `oltp_point_select` and `oltp_read_only`, 4 tables × 10,000 rows, at 1, 32
 //!   and 64 threads, `--db-ps-mode=disable`;
+//! - the same at 32 and 64 threads with server-side prepared statements
+//!   (`--db-ps-mode=auto`);
 //! - the connection storm of the user story (100 workers, 10,000 new connections running
-//!   `SELECT * FROM menus`, MariaDB max_connections=65, Sluice at 70%).
+//!   `SELECT * FROM menus`, MariaDB max_connections=65, Sluice at 70%);
+//! - ORM preamble sessions (100 workers, 2,000 sessions): backend connections used and
+//!   sessions per backend connection.
 
 #[path = "../tests/common/mod.rs"]
 mod common;
@@ -23,13 +27,16 @@ async fn start_sluice(db: &MariaDb, percent: u32) -> SluiceProcess {
     let workers = std::env::var("SLUICE_BENCH_WORKERS")
         .map(|w| format!("worker_threads = {w}\n"))
         .unwrap_or_default();
+    let admin = std::net::SocketAddr::from(([127, 0, 0, 1], common::mariadb::free_port()));
     let config = format!(
-        "[server]\nlisten = \"127.0.0.1:{port}\"\n{workers}[admin]\n\
+        "[server]\nlisten = \"127.0.0.1:{port}\"\n{workers}[admin]\nlisten = \"{admin}\"\n\
          [backend]\naddress = \"{}\"\nmax_connections_percent = {percent}\n\
          [[users]]\nname = \"{APP_USER}\"\npassword = \"{APP_PASSWORD}\"\n[log]\nlevel = \"warn\"\n",
         db.address()
     );
-    SluiceProcess::start(&config, port, Stdio::inherit()).await
+    let mut sluice = SluiceProcess::start(&config, port, Stdio::inherit()).await;
+    sluice.admin = Some(admin);
+    sluice
 }
 
 /// The floor any proxy pays on this machine: a bare TCP relay (tokio `copy_bidirectional`
@@ -86,7 +93,14 @@ struct Sysbench {
     errors: f64,
 }
 
-fn sysbench(workload: &str, port: u16, threads: u32, seconds: u64, cmd: &str) -> Sysbench {
+fn sysbench(
+    workload: &str,
+    port: u16,
+    threads: u32,
+    seconds: u64,
+    cmd: &str,
+    ps_mode: &str,
+) -> Sysbench {
     let out = Command::new("sysbench")
         .arg(workload)
         .args([
@@ -101,7 +115,8 @@ fn sysbench(workload: &str, port: u16, threads: u32, seconds: u64, cmd: &str) ->
         .arg(format!("--mysql-password={APP_PASSWORD}"))
         .arg(format!("--threads={threads}"))
         .arg(format!("--time={seconds}"))
-        .args(["--db-ps-mode=disable", "--mysql-ssl=off", "--percentile=95"])
+        .arg(format!("--db-ps-mode={ps_mode}"))
+        .args(["--mysql-ssl=off", "--percentile=95"])
         .arg(cmd)
         .output()
         .expect("sysbench runs (scripts/bench.sh installs it)");
@@ -143,7 +158,7 @@ fn mean(a: Sysbench, b: Sysbench) -> Sysbench {
 async fn sysbench_suite(seconds: u64) {
     let db = MariaDb::start(300).await;
     db.cli_socket("CREATE DATABASE sbtest");
-    sysbench("oltp_read_only", db.port, 4, seconds, "prepare");
+    sysbench("oltp_read_only", db.port, 4, seconds, "prepare", "disable");
     let sluice = start_sluice(&db, 70).await;
     let relay_port = start_bare_relay(db.port);
     let db_pid = db.pid();
@@ -160,7 +175,7 @@ async fn sysbench_suite(seconds: u64) {
                 let path = rep % 3;
                 let port = [db.port, sluice.port, relay_port][path];
                 let before = (cpu_seconds(db_pid), cpu_seconds(sluice.pid()));
-                runs.push(sysbench(workload, port, threads, seconds, "run"));
+                runs.push(sysbench(workload, port, threads, seconds, "run", "disable"));
                 if path < 2 {
                     db_cpu[path] += cpu_seconds(db_pid) - before.0;
                 }
@@ -189,6 +204,78 @@ async fn sysbench_suite(seconds: u64) {
             );
             assert_eq!(proxied.errors, 0.0, "sysbench saw errors through Sluice");
         }
+    }
+    println!("\n## sysbench with server-side prepared statements (--db-ps-mode=auto), {seconds} s per run, A B A B\n");
+    println!("| workload | threads | direct QPS | Sluice QPS | ratio | statements prepared on backends |");
+    println!("|---|---|---|---|---|---|");
+    for workload in ["oltp_point_select", "oltp_read_only"] {
+        for threads in [32, 64] {
+            let prepared_before = sluice_prepared(&sluice).await;
+            let runs: Vec<Sysbench> = (0..4)
+                .map(|rep| {
+                    let port = if rep % 2 == 1 { sluice.port } else { db.port };
+                    sysbench(workload, port, threads, seconds, "run", "auto")
+                })
+                .collect();
+            let direct = mean(runs[0], runs[2]);
+            let proxied = mean(runs[1], runs[3]);
+            println!(
+                "| {workload} | {threads} | {:.0} | {:.0} | {:.2} | {:.0} |",
+                direct.qps,
+                proxied.qps,
+                proxied.qps / direct.qps,
+                sluice_prepared(&sluice).await - prepared_before,
+            );
+            assert_eq!(proxied.errors, 0.0, "sysbench saw errors through Sluice");
+        }
+    }
+}
+
+async fn sluice_prepared(sluice: &SluiceProcess) -> f64 {
+    sluice
+        .metric("sluice_backend_statements_prepared_total")
+        .await
+}
+
+/// 100 concurrent clients, 2,000 sessions: each connects, sends an ORM preamble, runs a
+/// few statements (one prepared) with 20 ms of application work between them, and leaves.
+/// Through Sluice a pool of 30 backends serves them, not one per client.
+async fn preamble_suite() {
+    // Sluice's cap is 30 (10 % of 300): far fewer backends than concurrent clients, the
+    // case multiplexing exists for. Were the preambles to pin, 70 clients would queue.
+    let db = MariaDb::start(300).await;
+    let sluice = start_sluice(&db, 10).await;
+    println!("\n## ORM preamble sessions: 100 workers, 2,000 sessions, Sluice cap 30, A B\n");
+    println!("| path | sessions/s | ok | errors | p50 | p99 | backend peak | sessions per backend connection | pins |");
+    println!("|---|---|---|---|---|---|---|---|---|");
+    for proxied in [false, true] {
+        db.reset_max_used_connections().await;
+        let opts = if proxied {
+            db.direct_opts().tcp_port(sluice.port)
+        } else {
+            db.direct_opts()
+        };
+        let r = storm::run_with(opts, 100, 2_000, storm::Workload::Preamble).await;
+        // Less the harness's own admin connection.
+        let peak = db
+            .global_status("Max_used_connections")
+            .await
+            .saturating_sub(1);
+        let pins = if proxied {
+            sluice.pins_total().await
+        } else {
+            0.0
+        };
+        println!(
+            "| {} | {:.0} | {} | {} | {:.1} ms | {:.1} ms | {peak} | {:.0} | {pins} |",
+            if proxied { "Sluice" } else { "direct" },
+            r.rate(),
+            r.ok,
+            r.errors + r.wrong_results,
+            r.percentile(0.5).as_secs_f64() * 1e3,
+            r.percentile(0.99).as_secs_f64() * 1e3,
+            2_000.0 / peak.max(1) as f64,
+        );
     }
 }
 
@@ -251,6 +338,9 @@ fn main() {
         }
         if only.is_empty() || only == "storm" {
             storm_suite().await;
+        }
+        if only.is_empty() || only == "preamble" {
+            preamble_suite().await;
         }
     });
 }

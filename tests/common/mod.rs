@@ -4,6 +4,7 @@
 pub mod certs;
 pub mod clients;
 pub mod mariadb;
+pub mod metrics;
 pub mod process;
 pub mod proxy;
 pub mod storm;

@@ -1,11 +1,14 @@
 //! Sluice as a separate process (the real binary), for signal and load tests.
 
+use std::net::SocketAddr;
 use std::process::{Child, Command, Stdio};
 use std::time::Duration;
 
 pub struct SluiceProcess {
     pub child: Option<Child>,
     pub port: u16,
+    /// The admin listener, when the config has one and the caller set it here.
+    pub admin: Option<SocketAddr>,
     _dir: tempfile::TempDir,
 }
 
@@ -29,8 +32,21 @@ impl SluiceProcess {
         Self {
             child: Some(child),
             port,
+            admin: None,
             _dir: dir,
         }
+    }
+
+    /// One sample of /metrics (0 when absent).
+    pub async fn metric(&self, name_with_labels: &str) -> f64 {
+        let admin = self.admin.expect("started with an admin listener");
+        super::metrics::sample(&super::metrics::scrape(admin).await, name_with_labels)
+    }
+
+    /// Pins of every reason.
+    pub async fn pins_total(&self) -> f64 {
+        let admin = self.admin.expect("started with an admin listener");
+        super::metrics::pins(&super::metrics::scrape(admin).await)
     }
 
     pub fn pid(&self) -> u32 {

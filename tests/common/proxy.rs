@@ -82,40 +82,18 @@ impl Proxy {
 
     /// Scrapes /metrics from the real admin endpoint.
     pub async fn metrics(&self) -> String {
-        use tokio::io::{AsyncReadExt, AsyncWriteExt};
-        let mut s = tokio::net::TcpStream::connect(self.admin).await.unwrap();
-        s.write_all(b"GET /metrics HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n")
-            .await
-            .unwrap();
-        let mut out = String::new();
-        s.read_to_string(&mut out).await.unwrap();
-        assert!(out.starts_with("HTTP/1.1 200"), "{out}");
-        out
+        super::metrics::scrape(self.admin).await
     }
 
     /// The value of one sample in /metrics (0 when absent).
     pub async fn metric(&self, name_with_labels: &str) -> f64 {
-        let text = self.metrics().await;
-        text.lines()
-            .find_map(|l| {
-                l.strip_prefix(name_with_labels)?
-                    .strip_prefix(' ')?
-                    .trim()
-                    .parse()
-                    .ok()
-            })
-            .unwrap_or(0.0)
+        super::metrics::sample(&self.metrics().await, name_with_labels)
     }
 
     /// Pins of every reason, and the /metrics text they were read from.
     pub async fn pins_total(&self) -> (f64, String) {
         let text = self.metrics().await;
-        let pins = text
-            .lines()
-            .filter(|l| l.starts_with("sluice_pins_total{"))
-            .map(|l| l.rsplit(' ').next().unwrap().parse::<f64>().unwrap())
-            .sum();
-        (pins, text)
+        (super::metrics::pins(&text), text)
     }
 
     pub async fn stop(mut self) {

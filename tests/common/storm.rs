@@ -1,5 +1,6 @@
 //! The user story's connection storm: workers that each open a new connection per
-//! invocation, run `SELECT * FROM menus`, check the rows and close.
+//! invocation, run `SELECT * FROM menus`, check the rows and close. The preamble variant
+//! first sends what ORMs send at connect, then a few statements, one prepared.
 
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::Arc;
@@ -46,10 +47,29 @@ impl StormReport {
     }
 }
 
+/// What one invocation does after connecting.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Workload {
+    /// `SELECT * FROM menus`, as the user story's Lambda.
+    Menus,
+    /// A typical ORM connect preamble, then a few statements (one prepared), with 20 ms
+    /// of application work between them.
+    Preamble,
+}
+
 pub async fn run(
     opts: mysql_async::OptsBuilder,
     workers: usize,
     invocations: usize,
+) -> StormReport {
+    run_with(opts, workers, invocations, Workload::Menus).await
+}
+
+pub async fn run_with(
+    opts: mysql_async::OptsBuilder,
+    workers: usize,
+    invocations: usize,
+    workload: Workload,
 ) -> StormReport {
     let next = Arc::new(AtomicUsize::new(0));
     let start = Instant::now();
@@ -60,7 +80,7 @@ pub async fn run(
             let mut r = StormReport::default();
             while next.fetch_add(1, Ordering::Relaxed) < invocations {
                 let t = Instant::now();
-                match invoke(opts.clone()).await {
+                match invoke(opts.clone(), workload).await {
                     Ok(true) => r.ok += 1,
                     Ok(false) => r.wrong_results += 1,
                     Err(e) => {
@@ -92,9 +112,33 @@ pub async fn run(
     total
 }
 
+/// What Connector/J, Rails and Sequelize-style clients send right after connecting.
+const PREAMBLE: &str = "SET NAMES utf8mb4; SET autocommit = 1; \
+SET sql_mode = 'STRICT_TRANS_TABLES,NO_ENGINE_SUBSTITUTION'; SET time_zone = '+00:00'; \
+SET SESSION TRANSACTION ISOLATION LEVEL READ COMMITTED";
+
 /// One Lambda invocation: connect, query, verify, disconnect.
-async fn invoke(opts: mysql_async::OptsBuilder) -> Result<bool, mysql_async::Error> {
+async fn invoke(
+    opts: mysql_async::OptsBuilder,
+    workload: Workload,
+) -> Result<bool, mysql_async::Error> {
     let mut conn = mysql_async::Conn::new(opts).await?;
+    if workload == Workload::Preamble {
+        // The application works between statements (here 20 ms): a direct connection
+        // sits idle meanwhile, a multiplexed one is free for other clients.
+        let think = || tokio::time::sleep(Duration::from_millis(20));
+        conn.query_drop(PREAMBLE).await?;
+        think().await;
+        let price: Option<i32> = conn
+            .exec_first("SELECT price FROM menus WHERE id = ?", (2,))
+            .await?;
+        think().await;
+        let zone: Option<String> = conn.query_first("SELECT @@time_zone").await?;
+        think().await;
+        if price != Some(750) || zone.as_deref() != Some("+00:00") {
+            return Ok(false);
+        }
+    }
     let rows: Vec<(i32, String, i32, String, i32)> = conn.query("SELECT * FROM menus").await?;
     conn.disconnect().await?;
     Ok(rows.len() == MENUS.len()
