@@ -6,7 +6,7 @@
 //!
 //! - sysbench `oltp_point_select` and `oltp_read_only`, 4 tables × 10,000 rows, at 1, 32
 //!   and 64 threads, `--db-ps-mode=disable`;
-//! - the same at 32 and 64 threads with server-side prepared statements
+//! - the same at 32 and 64 threads with server-side prepared statements (`prepared`)
 //!   (`--db-ps-mode=auto`);
 //! - the connection storm of the user story (100 workers, 10,000 new connections running
 //!   `SELECT * FROM menus`, MariaDB max_connections=65, Sluice at 70%);
@@ -205,6 +205,15 @@ async fn sysbench_suite(seconds: u64) {
             assert_eq!(proxied.errors, 0.0, "sysbench saw errors through Sluice");
         }
     }
+}
+
+/// sysbench with server-side prepared statements (sysbench's default), which Sluice
+/// shares across backends instead of pinning.
+async fn prepared_suite(seconds: u64) {
+    let db = MariaDb::start(300).await;
+    db.cli_socket("CREATE DATABASE sbtest");
+    sysbench("oltp_read_only", db.port, 4, seconds, "prepare", "disable");
+    let sluice = start_sluice(&db, 70).await;
     println!("\n## sysbench with server-side prepared statements (--db-ps-mode=auto), {seconds} s per run, A B A B\n");
     println!("| workload | threads | direct QPS | Sluice QPS | ratio | statements prepared on backends |");
     println!("|---|---|---|---|---|---|");
@@ -335,6 +344,9 @@ fn main() {
         println!("machine: {} cores, {}", num_cpus(), cpu_model());
         if only.is_empty() || only == "sysbench" {
             sysbench_suite(seconds).await;
+        }
+        if only.is_empty() || only == "prepared" {
+            prepared_suite(seconds).await;
         }
         if only.is_empty() || only == "storm" {
             storm_suite().await;

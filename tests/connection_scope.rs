@@ -1,5 +1,5 @@
-//! Values that belong to the connection (LAST_INSERT_ID(), ROW_COUNT(), warnings) are a
-//! client's own even when other clients used its backend in between.
+//! Values that belong to the connection (LAST_INSERT_ID(), ROW_COUNT(), FOUND_ROWS(),
+//! warnings) are a client's own even when other clients used its backend in between.
 
 mod common;
 
@@ -88,4 +88,34 @@ async fn held_backends_never_show_the_previous_users_values() {
     let id: Option<u64> = a.query_first("SELECT @@identity").await.unwrap();
     assert_eq!(id, Some(0));
     a.query_drop("COMMIT").await.unwrap();
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn found_rows_is_the_clients_own_after_others_used_the_backend() {
+    // One backend connection for both clients.
+    let db = MariaDb::start(10).await;
+    let proxy = Proxy::start(&config_for(&db, "max_connections_percent = 10", "")).await;
+    let mut direct = mysql_async::Conn::new(db.direct_opts()).await.unwrap();
+    let mut a = proxy.conn().await;
+    let mut b = proxy.conn().await;
+    let mut seen = Vec::new();
+    for c in [&mut direct, &mut a] {
+        let rows: Vec<i32> = c.query("SELECT id FROM menus WHERE id <= 3").await.unwrap();
+        assert_eq!(rows.len(), 3);
+        // B's nine-row SELECT runs on the same backend in between.
+        let all: Vec<i32> = b.query("SELECT id FROM menus").await.unwrap();
+        assert_eq!(all.len(), 9);
+        tokio::time::sleep(std::time::Duration::from_millis(150)).await;
+        let n: Option<u64> = c.query_first("SELECT FOUND_ROWS()").await.unwrap();
+        // The last statement returned one row, so FOUND_ROWS() is now 1.
+        let total: Vec<(u64,)> = c.query("SELECT FOUND_ROWS() AS total").await.unwrap();
+        let empty: Vec<i32> = c
+            .query("SELECT id FROM menus WHERE id > 100")
+            .await
+            .unwrap();
+        let zero: Option<u64> = c.query_first("SELECT FOUND_ROWS()").await.unwrap();
+        seen.push((n, total, empty.len(), zero));
+    }
+    assert_eq!(seen[0], (Some(3), vec![(1,)], 0, Some(0)), "direct");
+    assert_eq!(seen[1], seen[0], "through Sluice");
 }

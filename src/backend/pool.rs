@@ -94,11 +94,22 @@ impl State {
         // other schema is fine: COM_INIT_DB switches it.
         // Among those, prefer one whose session variables already match (no replay),
         // then one on the right schema; among equals the most recently used (warm).
-        let (pos, _) = list
+        let allowed = |c: &BackendConn| schema.is_some() || c.schema.is(None);
+        // The common case, a recent connection that matches in every way, without
+        // scanning the whole list.
+        let perfect = list
             .iter()
-            .enumerate()
-            .filter(|(_, c)| schema.is_some() || c.schema.is(None))
-            .max_by_key(|&(i, c)| (c.vars == *vars, c.schema.is(schema), i))?;
+            .rposition(|c| c.vars == *vars && c.schema.is(schema) && allowed(c));
+        let pos = match perfect {
+            Some(pos) => pos,
+            None => {
+                list.iter()
+                    .enumerate()
+                    .filter(|(_, c)| allowed(c))
+                    .max_by_key(|&(i, c)| (c.vars == *vars, c.schema.is(schema), i))?
+                    .0
+            }
+        };
         let conn = list.swap_remove(pos);
         self.idle_count -= 1;
         Some(conn)

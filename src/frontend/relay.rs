@@ -23,6 +23,9 @@ pub struct Outcome {
     pub error: bool,
     /// The last auto-generated id an OK packet reported (0: none).
     pub last_insert_id: u64,
+    /// Rows of the last result set, if the response had one (what FOUND_ROWS() reports
+    /// next, for a statement without SQL_CALC_FOUND_ROWS).
+    pub result_rows: Option<u64>,
     /// The statement left values a next statement may ask the connection for: warnings
     /// or an error (SHOW WARNINGS), affected rows (ROW_COUNT()), an insert id.
     pub leaves_connection_scope: bool,
@@ -58,6 +61,7 @@ pub async fn relay_response(
     let mut continuing = false;
     let (backend, reader) = conn.io();
     let mut schema_change = None;
+    let mut rows = 0u64;
     loop {
         let frame = match reader.next_buffered(MAX_PAYLOAD) {
             Ok(Some(frame)) => frame,
@@ -74,9 +78,17 @@ pub async fn relay_response(
         let was_continuing = continuing;
         continuing = frame.is_continued();
         if !was_continuing {
+            let in_rows = tracker.in_rows();
             let seen = tracker
                 .feed(payload, payload.len())
                 .map_err(|error| RelayError::Backend { sent, error })?;
+            match seen {
+                Seen::Data if in_rows => rows += 1,
+                Seen::Ok | Seen::Eof if in_rows => {
+                    outcome.result_rows = Some(std::mem::take(&mut rows));
+                }
+                _ => {}
+            }
             match seen {
                 Seen::Ok => {
                     let ok = OkPacket::parse(payload, true)

@@ -12,7 +12,7 @@ use crate::multiplex::statements::ClientStatements;
 use crate::multiplex::{classify, PinReason, Variables};
 use crate::protocol::command::Command;
 use crate::protocol::packet::{Frame, MAX_PAYLOAD};
-use crate::protocol::response::{err_packet, ok_packet, Expect};
+use crate::protocol::response::{self, err_packet, ok_packet, Expect};
 use crate::protocol::{caps, status, ProtocolError};
 
 pub struct Session<'a> {
@@ -28,6 +28,10 @@ pub struct Session<'a> {
     pub(super) stmts: ClientStatements,
     /// Long data was sent for a statement: the backend holds it until the execute.
     pub(super) stmt_affinity: bool,
+    /// Rows of the session's last result set: its FOUND_ROWS().
+    found_rows: u64,
+    /// The held backend (if any) ran that result set: its FOUND_ROWS() is the session's.
+    found_rows_here: bool,
     /// System variables the session changed (relative to its partition's baseline),
     /// replayed on whichever backend runs its next statement.
     vars: Variables,
@@ -85,6 +89,8 @@ impl<'a> Session<'a> {
             vars: Variables::default(),
             stmts: ClientStatements::default(),
             stmt_affinity: false,
+            found_rows: 0,
+            found_rows_here: false,
             status_flags: ctx.pool.server_status().unwrap_or(status::AUTOCOMMIT),
             last_insert_id: 0,
             insert_id_ours: false,
@@ -242,7 +248,15 @@ impl<'a> Session<'a> {
                 Relay::Respond(Expect::Results)
             }
             Command::Query => {
-                let class = classify::classify(&frame.payload()[1..], self.backslash_escapes());
+                let sql = &frame.payload()[1..];
+                // Still holding the backend that ran the last result set: it knows.
+                if !(self.found_rows_here && self.lease.is_some()) {
+                    if let Some(column) = classify::found_rows_query(sql, self.backslash_escapes())
+                    {
+                        return self.answer_found_rows(&column).await.map(|()| true);
+                    }
+                }
+                let class = classify::classify(sql, self.backslash_escapes());
                 if class.kill {
                     let msg = "This version of Sluice doesn't yet support 'KILL'";
                     self.reply(&err_packet(seq, 1235, "42000", msg)).await?;
@@ -309,6 +323,7 @@ impl<'a> Session<'a> {
                     self.lease = Some(lease);
                     self.insert_id_ours = false;
                     self.diagnostics_ours = false;
+                    self.found_rows_here = false;
                 }
                 Err(e) => {
                     // A pin this command set has no backend to hold: the statement never
@@ -405,6 +420,10 @@ impl<'a> Session<'a> {
                 }
                 if outcome.last_insert_id != 0 {
                     self.last_insert_id = outcome.last_insert_id;
+                }
+                if let Some(rows) = outcome.result_rows {
+                    self.found_rows = rows;
+                    self.found_rows_here = true;
                 }
                 // A statement that left warnings, affected rows or an insert id replaced
                 // the previous user's diagnostics with this session's.
@@ -630,6 +649,19 @@ impl<'a> Session<'a> {
             .await
     }
 
+    /// `SELECT FOUND_ROWS()` when the session's last result set ran on another backend:
+    /// answered from the count Sluice kept, with the result set the server would send.
+    async fn answer_found_rows(&mut self, column: &[u8]) -> Result<(), FrontendError> {
+        self.ctx.metrics.queries.inc();
+        let deprecate_eof = self.client.capabilities & caps::DEPRECATE_EOF != 0;
+        let status = self.status_flags
+            & (status::AUTOCOMMIT | status::IN_TRANS | status::NO_BACKSLASH_ESCAPES);
+        let answer = response::bigint_result(column, self.found_rows, deprecate_eof, status);
+        // That was a one-row result set too.
+        self.found_rows = 1;
+        self.reply(&answer).await
+    }
+
     /// Status flags for an OK Sluice answers itself: the session's autocommit and
     /// NO_BACKSLASH_ESCAPES as of its last statement.
     pub(super) fn idle_status(&self) -> u16 {
@@ -698,6 +730,8 @@ impl<'a> Session<'a> {
         self.diagnostics_ours = false;
         self.vars.clear();
         self.stmts.clear();
+        self.found_rows = 0;
+        self.found_rows_here = false;
         self.status_flags = self.ctx.pool.server_status().unwrap_or(status::AUTOCOMMIT);
         // Long data or a cursor of this session's is still on the server statement.
         let dirty = self.pin.is_some() || self.in_transaction || self.stmt_affinity;

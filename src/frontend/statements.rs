@@ -30,10 +30,10 @@ impl Session<'_> {
             let msg = "Prepared statement text larger than 16 MiB is not supported by Sluice";
             return self.reply(&err_packet(seq, 1153, "08S01", msg)).await;
         }
-        let key = Arc::new(StmtKey {
-            schema: self.client.schema.clone(),
-            sql: frame.payload()[1..].to_vec(),
-        });
+        let key = Arc::new(StmtKey::new(
+            self.client.schema.clone(),
+            frame.payload()[1..].to_vec(),
+        ));
         if !self.hold_backend(&frame, Expect::Prepare).await? {
             return Ok(());
         }
@@ -106,10 +106,6 @@ impl Session<'_> {
     ) -> Result<Option<Frame>, FrontendError> {
         let id = statement_id(frame.payload()).unwrap_or(0);
         let known = self.stmts.get(id).is_some();
-        let held_here = known && self.lease.is_some() && {
-            let key = self.stmts.get(id).expect("known").key.clone();
-            self.lease_conn().statements.get_mut(&key).is_some()
-        };
         let name = match command {
             Command::StmtExecute => "mysqld_stmt_execute",
             Command::StmtReset => "mysqld_stmt_reset",
@@ -127,6 +123,13 @@ impl Session<'_> {
             self.reply(&err_packet(seq, 1243, "HY000", &msg)).await?;
             return Ok(None);
         }
+        if command == Command::StmtExecute {
+            return Ok(Some(frame));
+        }
+        let held_here = self.lease.is_some() && {
+            let key = self.stmts.get(id).expect("known").key.clone();
+            self.lease_conn().statements.get_mut(&key).is_some()
+        };
         match command {
             Command::StmtReset if !held_here => {
                 // Nothing of this session is on any server: no long data, no cursor.
@@ -206,8 +209,13 @@ impl Session<'_> {
             .get_mut(&key)
             .expect("prepared above");
         if let Some(types) = layout.types(first.payload()) {
-            stmt.types = Some(types.into());
-            server.types = Some(types.into());
+            // Most drivers send the same types every time: copy only when they change.
+            if stmt.types.as_deref() != Some(types) {
+                stmt.types = Some(types.into());
+            }
+            if server.types.as_deref() != Some(types) {
+                server.types = Some(types.into());
+            }
             return Ok(Some(Outgoing::Frame(first)));
         }
         match &stmt.types {
@@ -229,7 +237,7 @@ impl Session<'_> {
         if let Some(stmt) = conn.statements.get_mut(key) {
             return Ok(OnBackend::Prepared(stmt.id));
         }
-        if let Some(schema) = key.schema.as_deref() {
+        if let Some(schema) = key.schema() {
             if !conn.schema.is(Some(schema)) {
                 // The session has moved on since it prepared this: prepare it where it
                 // was prepared; the session's own schema is restored before its next
@@ -240,7 +248,7 @@ impl Session<'_> {
                 }
             }
         }
-        let reply = conn.prepare(&key.sql).await?;
+        let reply = conn.prepare(key.sql()).await?;
         let Some(ok) = reply.ok else {
             return Ok(OnBackend::Refused(reply.wire));
         };

@@ -47,6 +47,35 @@ pub fn classify(sql: &[u8], backslash_escapes: bool) -> Classification {
     class
 }
 
+/// For exactly `SELECT FOUND_ROWS() [[AS] alias]` (the form applications use), the
+/// column name the server would give the result: the alias, or the call as written.
+/// Sluice answers it itself when the session's last result set ran on another backend.
+pub fn found_rows_query(sql: &[u8], backslash_escapes: bool) -> Option<Vec<u8>> {
+    let toks: Vec<Token<'_>> = tokens_with(sql, backslash_escapes).collect();
+    let toks = match toks.split_last() {
+        Some((Token::Punct(b';'), rest)) => rest,
+        _ => &toks[..],
+    };
+    let (call, alias) = match toks {
+        [select, Token::Word(f), Token::Punct(b'('), Token::Punct(b')'), alias @ ..]
+            if is(select, "SELECT") && f.eq_ignore_ascii_case(b"FOUND_ROWS") =>
+        {
+            (f, alias)
+        }
+        _ => return None,
+    };
+    let name = |t: &Token<'_>| match t {
+        Token::Word(w) | Token::Quoted(w) => Some(w.to_vec()),
+        _ => None,
+    };
+    match alias {
+        [] => Some([*call, b"()"].concat()),
+        [a] => name(a),
+        [kw, a] if is(kw, "AS") => name(a),
+        _ => None,
+    }
+}
+
 /// The pin a statement needs before it runs, if any.
 pub fn pin_for(sql: &[u8], backslash_escapes: bool) -> Option<PinReason> {
     classify(sql, backslash_escapes).pin
@@ -145,6 +174,29 @@ fn assigns_user_variable(toks: &[Token<'_>], i: usize, is_set: bool) -> bool {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn recognises_select_found_rows_and_its_column_name() {
+        let q =
+            |s: &str| found_rows_query(s.as_bytes(), true).map(|n| String::from_utf8(n).unwrap());
+        assert_eq!(q("SELECT FOUND_ROWS()").as_deref(), Some("FOUND_ROWS()"));
+        assert_eq!(q("select found_rows() ;").as_deref(), Some("found_rows()"));
+        assert_eq!(q("SELECT FOUND_ROWS() AS total").as_deref(), Some("total"));
+        assert_eq!(
+            q("SELECT /* n */ FOUND_ROWS() `all rows`").as_deref(),
+            Some("all rows")
+        );
+        for other in [
+            "SELECT FOUND_ROWS() + 1",
+            "SELECT FOUND_ROWS(), 1",
+            "SELECT FOUND_ROWS() AS 'x'",
+            "SELECT * FROM t WHERE FOUND_ROWS() = 1",
+            "SELECT ROW_COUNT()",
+            "SELECT FOUND_ROWS(); SELECT 1",
+        ] {
+            assert_eq!(q(other), None, "{other}");
+        }
+    }
 
     #[test]
     fn kill_is_recognised() {

@@ -9,12 +9,45 @@
 use std::collections::HashMap;
 use std::sync::Arc;
 
-/// What makes two prepared statements the same on a backend.
-#[derive(Debug, Clone, PartialEq, Eq, Hash)]
+/// What makes two prepared statements the same on a backend: the SQL text and the
+/// default schema at prepare time (unqualified names resolve against it).
+#[derive(Debug, Clone, PartialEq, Eq)]
 pub struct StmtKey {
-    /// The default schema at prepare time: unqualified names resolve against it.
-    pub schema: Option<Vec<u8>>,
-    pub sql: Vec<u8>,
+    /// Hashed once here, not on every execute (the SQL text can be long).
+    hash: u64,
+    schema: Option<Vec<u8>>,
+    sql: Vec<u8>,
+}
+
+impl StmtKey {
+    pub fn new(schema: Option<Vec<u8>>, sql: Vec<u8>) -> Self {
+        use std::hash::{BuildHasher, Hash, Hasher};
+        // One seed for the process: keys made on any thread must hash alike.
+        static SEED: std::sync::OnceLock<std::collections::hash_map::RandomState> =
+            std::sync::OnceLock::new();
+        let mut h = SEED.get_or_init(Default::default).build_hasher();
+        schema.hash(&mut h);
+        sql.hash(&mut h);
+        Self {
+            hash: h.finish(),
+            schema,
+            sql,
+        }
+    }
+
+    pub fn schema(&self) -> Option<&[u8]> {
+        self.schema.as_deref()
+    }
+
+    pub fn sql(&self) -> &[u8] {
+        &self.sql
+    }
+}
+
+impl std::hash::Hash for StmtKey {
+    fn hash<H: std::hash::Hasher>(&self, state: &mut H) {
+        state.write_u64(self.hash);
+    }
 }
 
 /// A statement as one client prepared it.
@@ -168,10 +201,10 @@ mod tests {
     use super::*;
 
     fn key(sql: &str) -> Arc<StmtKey> {
-        Arc::new(StmtKey {
-            schema: Some(b"shop".to_vec()),
-            sql: sql.as_bytes().to_vec(),
-        })
+        Arc::new(StmtKey::new(
+            Some(b"shop".to_vec()),
+            sql.as_bytes().to_vec(),
+        ))
     }
 
     #[test]
@@ -210,10 +243,7 @@ mod tests {
     fn the_same_statement_in_another_schema_is_another_statement() {
         let mut b = BackendStatements::default();
         b.insert(key("SELECT * FROM t"), 1, 0, Arc::from(&b""[..]), 10);
-        let other = StmtKey {
-            schema: Some(b"other".to_vec()),
-            sql: b"SELECT * FROM t".to_vec(),
-        };
+        let other = StmtKey::new(Some(b"other".to_vec()), b"SELECT * FROM t".to_vec());
         assert!(b.get_mut(&other).is_none());
     }
 }
