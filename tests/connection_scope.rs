@@ -91,7 +91,7 @@ async fn held_backends_never_show_the_previous_users_values() {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn found_rows_is_the_clients_own_after_others_used_the_backend() {
+async fn found_rows_and_row_count_are_the_clients_own_after_others_used_the_backend() {
     // One backend connection for both clients.
     let db = MariaDb::start(10).await;
     let proxy = Proxy::start(&config_for(&db, "max_connections_percent = 10", "")).await;
@@ -114,8 +114,20 @@ async fn found_rows_is_the_clients_own_after_others_used_the_backend() {
             .await
             .unwrap();
         let zero: Option<u64> = c.query_first("SELECT FOUND_ROWS()").await.unwrap();
-        seen.push((n, total, empty.len(), zero));
+        // ROW_COUNT() likewise: this client's UPDATE, though B's SELECT ran since.
+        c.query_drop("UPDATE menus SET price = price + 1 WHERE id <= 2")
+            .await
+            .unwrap();
+        let _: Vec<i32> = b.query("SELECT id FROM menus").await.unwrap();
+        tokio::time::sleep(std::time::Duration::from_millis(150)).await;
+        let updated: Option<i64> = c.query_first("SELECT ROW_COUNT()").await.unwrap();
+        let after_select: Option<i64> = c.query_first("SELECT ROW_COUNT() AS n").await.unwrap();
+        seen.push((n, total, empty.len(), zero, updated, after_select));
     }
-    assert_eq!(seen[0], (Some(3), vec![(1,)], 0, Some(0)), "direct");
+    assert_eq!(
+        seen[0],
+        (Some(3), vec![(1,)], 0, Some(0), Some(2), Some(-1)),
+        "direct"
+    );
     assert_eq!(seen[1], seen[0], "through Sluice");
 }

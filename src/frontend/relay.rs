@@ -26,6 +26,9 @@ pub struct Outcome {
     /// Rows of the last result set, if the response had one (what FOUND_ROWS() reports
     /// next, for a statement without SQL_CALC_FOUND_ROWS).
     pub result_rows: Option<u64>,
+    /// ROW_COUNT() after the statement: -1 after a result set or an error, else the
+    /// affected rows of its last OK packet.
+    pub row_count: Option<i64>,
     /// The statement left values a next statement may ask the connection for: warnings
     /// or an error (SHOW WARNINGS), affected rows (ROW_COUNT()), an insert id.
     pub leaves_connection_scope: bool,
@@ -86,7 +89,9 @@ pub async fn relay_response(
                 Seen::Data if in_rows => rows += 1,
                 Seen::Ok | Seen::Eof if in_rows => {
                     outcome.result_rows = Some(std::mem::take(&mut rows));
+                    outcome.row_count = Some(-1);
                 }
+                Seen::Err => outcome.row_count = Some(-1),
                 _ => {}
             }
             match seen {
@@ -94,6 +99,9 @@ pub async fn relay_response(
                     let ok = OkPacket::parse(payload, true)
                         .map_err(|error| RelayError::Backend { sent, error })?;
                     outcome.status = Some(ok.status);
+                    if !in_rows {
+                        outcome.row_count = Some(i64::try_from(ok.affected_rows).unwrap_or(-1));
+                    }
                     if ok.last_insert_id != 0 {
                         outcome.last_insert_id = ok.last_insert_id;
                     }

@@ -8,6 +8,7 @@ use super::relay::{relay_response, RelayError};
 use super::{Context, FrontendError};
 use crate::backend::conn::Internal;
 use crate::backend::{BackendError, Lease, PartitionKey};
+use crate::multiplex::scope::ScopeValues;
 use crate::multiplex::statements::ClientStatements;
 use crate::multiplex::{classify, PinReason, Variables};
 use crate::protocol::command::Command;
@@ -28,10 +29,8 @@ pub struct Session<'a> {
     pub(super) stmts: ClientStatements,
     /// Long data was sent for a statement: the backend holds it until the execute.
     pub(super) stmt_affinity: bool,
-    /// Rows of the session's last result set: its FOUND_ROWS().
-    found_rows: u64,
-    /// The held backend (if any) ran that result set: its FOUND_ROWS() is the session's.
-    found_rows_here: bool,
+    /// The session's FOUND_ROWS() and ROW_COUNT(), for when its backend has moved on.
+    scope: ScopeValues,
     /// System variables the session changed (relative to its partition's baseline),
     /// replayed on whichever backend runs its next statement.
     vars: Variables,
@@ -89,8 +88,7 @@ impl<'a> Session<'a> {
             vars: Variables::default(),
             stmts: ClientStatements::default(),
             stmt_affinity: false,
-            found_rows: 0,
-            found_rows_here: false,
+            scope: ScopeValues::default(),
             status_flags: ctx.pool.server_status().unwrap_or(status::AUTOCOMMIT),
             last_insert_id: 0,
             insert_id_ours: false,
@@ -249,14 +247,18 @@ impl<'a> Session<'a> {
             }
             Command::Query => {
                 let sql = &frame.payload()[1..];
-                // Still holding the backend that ran the last result set: it knows.
-                if !(self.found_rows_here && self.lease.is_some()) {
-                    if let Some(column) = classify::found_rows_query(sql, self.backslash_escapes())
-                    {
-                        return self.answer_found_rows(&column).await.map(|()| true);
+                let scope_read = classify::scope_read_query(sql, self.backslash_escapes());
+                if let Some((read, column)) = scope_read.as_ref() {
+                    if let Some(value) = self.scope.answer(*read, self.lease.is_some()) {
+                        return self.answer_scope_read(column, value).await.map(|()| true);
                     }
                 }
-                let class = classify::classify(sql, self.backslash_escapes());
+                let mut class = classify::classify(sql, self.backslash_escapes());
+                if scope_read.is_some() {
+                    // The held backend ran the statement whose value is asked: nothing
+                    // to restore (a reset would clobber it).
+                    class.reads_diagnostics = false;
+                }
                 if class.kill {
                     let msg = "This version of Sluice doesn't yet support 'KILL'";
                     self.reply(&err_packet(seq, 1235, "42000", msg)).await?;
@@ -323,7 +325,7 @@ impl<'a> Session<'a> {
                     self.lease = Some(lease);
                     self.insert_id_ours = false;
                     self.diagnostics_ours = false;
-                    self.found_rows_here = false;
+                    self.scope.borrowed();
                 }
                 Err(e) => {
                     // A pin this command set has no backend to hold: the statement never
@@ -421,10 +423,7 @@ impl<'a> Session<'a> {
                 if outcome.last_insert_id != 0 {
                     self.last_insert_id = outcome.last_insert_id;
                 }
-                if let Some(rows) = outcome.result_rows {
-                    self.found_rows = rows;
-                    self.found_rows_here = true;
-                }
+                self.scope.ran(outcome.result_rows, outcome.row_count);
                 // A statement that left warnings, affected rows or an insert id replaced
                 // the previous user's diagnostics with this session's.
                 self.insert_id_ours |= outcome.last_insert_id != 0;
@@ -649,16 +648,14 @@ impl<'a> Session<'a> {
             .await
     }
 
-    /// `SELECT FOUND_ROWS()` when the session's last result set ran on another backend:
-    /// answered from the count Sluice kept, with the result set the server would send.
-    async fn answer_found_rows(&mut self, column: &[u8]) -> Result<(), FrontendError> {
+    /// `SELECT FOUND_ROWS()` / `SELECT ROW_COUNT()` when the session's value is not on
+    /// the backend it holds: answered with the result set the server would send.
+    async fn answer_scope_read(&mut self, column: &[u8], value: i64) -> Result<(), FrontendError> {
         self.ctx.metrics.queries.inc();
         let deprecate_eof = self.client.capabilities & caps::DEPRECATE_EOF != 0;
         let status = self.status_flags
             & (status::AUTOCOMMIT | status::IN_TRANS | status::NO_BACKSLASH_ESCAPES);
-        let answer = response::bigint_result(column, self.found_rows, deprecate_eof, status);
-        // That was a one-row result set too.
-        self.found_rows = 1;
+        let answer = response::bigint_result(column, value, deprecate_eof, status);
         self.reply(&answer).await
     }
 
@@ -730,8 +727,7 @@ impl<'a> Session<'a> {
         self.diagnostics_ours = false;
         self.vars.clear();
         self.stmts.clear();
-        self.found_rows = 0;
-        self.found_rows_here = false;
+        self.scope.reset();
         self.status_flags = self.ctx.pool.server_status().unwrap_or(status::AUTOCOMMIT);
         // Long data or a cursor of this session's is still on the server statement.
         let dirty = self.pin.is_some() || self.in_transaction || self.stmt_affinity;

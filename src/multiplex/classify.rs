@@ -3,6 +3,7 @@
 //! that belong to the connection (LAST_INSERT_ID(), ROW_COUNT(), warnings, ...).
 
 use super::lexer::{is, tokens_with, Token};
+use super::scope::ScopeRead;
 use super::PinReason;
 
 /// What the text of one statement says about the session.
@@ -47,20 +48,28 @@ pub fn classify(sql: &[u8], backslash_escapes: bool) -> Classification {
     class
 }
 
-/// For exactly `SELECT FOUND_ROWS() [[AS] alias]` (the form applications use), the
-/// column name the server would give the result: the alias, or the call as written.
-/// Sluice answers it itself when the session's last result set ran on another backend.
-pub fn found_rows_query(sql: &[u8], backslash_escapes: bool) -> Option<Vec<u8>> {
+/// For exactly `SELECT FOUND_ROWS() [[AS] alias]` or `SELECT ROW_COUNT() [[AS] alias]`
+/// (the forms applications use): which, and the column name the server would give the
+/// result (the alias, or the call as written). Sluice answers these itself when the
+/// session's values are not on the backend it holds.
+pub fn scope_read_query(sql: &[u8], backslash_escapes: bool) -> Option<(ScopeRead, Vec<u8>)> {
     let toks: Vec<Token<'_>> = tokens_with(sql, backslash_escapes).collect();
     let toks = match toks.split_last() {
         Some((Token::Punct(b';'), rest)) => rest,
         _ => &toks[..],
     };
-    let (call, alias) = match toks {
+    let (read, call, alias) = match toks {
         [select, Token::Word(f), Token::Punct(b'('), Token::Punct(b')'), alias @ ..]
-            if is(select, "SELECT") && f.eq_ignore_ascii_case(b"FOUND_ROWS") =>
+            if is(select, "SELECT") =>
         {
-            (f, alias)
+            let read = if f.eq_ignore_ascii_case(b"FOUND_ROWS") {
+                ScopeRead::FoundRows
+            } else if f.eq_ignore_ascii_case(b"ROW_COUNT") {
+                ScopeRead::RowCount
+            } else {
+                return None;
+            };
+            (read, f, alias)
         }
         _ => return None,
     };
@@ -68,12 +77,13 @@ pub fn found_rows_query(sql: &[u8], backslash_escapes: bool) -> Option<Vec<u8>> 
         Token::Word(w) | Token::Quoted(w) => Some(w.to_vec()),
         _ => None,
     };
-    match alias {
+    let column = match alias {
         [] => Some([*call, b"()"].concat()),
         [a] => name(a),
         [kw, a] if is(kw, "AS") => name(a),
         _ => None,
-    }
+    }?;
+    Some((read, column))
 }
 
 /// The pin a statement needs before it runs, if any.
@@ -177,8 +187,13 @@ mod tests {
 
     #[test]
     fn recognises_select_found_rows_and_its_column_name() {
-        let q =
-            |s: &str| found_rows_query(s.as_bytes(), true).map(|n| String::from_utf8(n).unwrap());
+        let q = |s: &str| {
+            scope_read_query(s.as_bytes(), true).map(|(_, n)| String::from_utf8(n).unwrap())
+        };
+        assert_eq!(
+            scope_read_query(b"SELECT ROW_COUNT() n", true),
+            Some((ScopeRead::RowCount, b"n".to_vec()))
+        );
         assert_eq!(q("SELECT FOUND_ROWS()").as_deref(), Some("FOUND_ROWS()"));
         assert_eq!(q("select found_rows() ;").as_deref(), Some("found_rows()"));
         assert_eq!(q("SELECT FOUND_ROWS() AS total").as_deref(), Some("total"));
@@ -191,7 +206,7 @@ mod tests {
             "SELECT FOUND_ROWS(), 1",
             "SELECT FOUND_ROWS() AS 'x'",
             "SELECT * FROM t WHERE FOUND_ROWS() = 1",
-            "SELECT ROW_COUNT()",
+            "SELECT LAST_INSERT_ID()",
             "SELECT FOUND_ROWS(); SELECT 1",
         ] {
             assert_eq!(q(other), None, "{other}");

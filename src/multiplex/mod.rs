@@ -5,6 +5,7 @@
 pub mod classify;
 pub mod lexer;
 pub mod pin;
+pub mod scope;
 pub mod statements;
 pub mod tracking;
 pub mod variables;

@@ -124,9 +124,9 @@ pub fn err_packet(seq: u8, code: u16, sql_state: &str, message: &str) -> Vec<u8>
 }
 
 /// A one-row, one-column text result set of a BIGINT, as the server sends for
-/// `SELECT FOUND_ROWS()`: column count, definition, [EOF], row, EOF (or OK when the
+/// `SELECT FOUND_ROWS()` or `SELECT ROW_COUNT()`: column count, definition, [EOF], row, EOF (or OK when the
 /// client negotiated CLIENT_DEPRECATE_EOF). Sequence ids from 1.
-pub fn bigint_result(column: &[u8], value: u64, deprecate_eof: bool, status: u16) -> Vec<u8> {
+pub fn bigint_result(column: &[u8], value: i64, deprecate_eof: bool, status: u16) -> Vec<u8> {
     use super::wire::{put_lenenc_bytes, put_lenenc_int};
     let mut out = Vec::with_capacity(96 + column.len());
     let mut seq = 1u8;
