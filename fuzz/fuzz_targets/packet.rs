@@ -1,12 +1,23 @@
-//! Backend responses: framing, the response tracker, OK/ERR parsing, session-track items.
+//! Backend responses: framing, the response tracker, OK/ERR parsing, session-track items;
+//! and the prepared-statement packets Sluice rewrites (prepare OK, execute parameters).
 #![no_main]
 
 use libfuzzer_sys::fuzz_target;
 use sluice::multiplex::tracking::observe;
 use sluice::protocol::packet::parse_header;
+use sluice::protocol::prepared::{set_statement_id, statement_id, ExecuteLayout, PrepareOk};
 use sluice::protocol::response::{ErrPacket, Expect, OkPacket, Tracker};
 
 fuzz_target!(|data: &[u8]| {
+    let _ = PrepareOk::parse(data);
+    let _ = statement_id(data);
+    set_statement_id(&mut data.to_vec(), 7);
+    if let Some((&params, rest)) = data.split_first() {
+        if let Some(layout) = ExecuteLayout::of(rest, u16::from(params)) {
+            let types = layout.types(rest).map(<[u8]>::to_vec).unwrap_or_default();
+            let _ = layout.with_types(rest, &types);
+        }
+    }
     for (i, expect) in [Expect::Results, Expect::Prepare, Expect::FieldList, Expect::Fetch, Expect::Single]
         .into_iter()
         .enumerate()

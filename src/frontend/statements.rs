@@ -112,7 +112,10 @@ impl Session<'_> {
             Command::StmtFetch => "mysqld_stmt_fetch",
             // Long data for an unknown statement is dropped, as the server does (it
             // reports the problem at execute).
-            _ if !known => return Ok(None),
+            _ if !known => {
+                self.skip_rest(&frame).await?;
+                return Ok(None);
+            }
             _ => return Ok(Some(frame)),
         };
         let seq = frame.seq().wrapping_add(1);

@@ -75,6 +75,7 @@ mod properties {
 
     use super::caps;
     use super::handshake::{parse_auth_switch, Greeting, HandshakeResponse};
+    use super::prepared::{statement_id, ExecuteLayout, PrepareOk};
     use super::response::{ErrPacket, Expect, OkPacket, Tracker};
     use super::session_track::changes;
 
@@ -94,6 +95,16 @@ mod properties {
             let _ = OkPacket::parse(&b, rng.gen());
             let _ = ErrPacket::parse(&b);
             let _ = changes(&b).count();
+            let _ = PrepareOk::parse(&b);
+            let _ = statement_id(&b);
+            if let Some(layout) = ExecuteLayout::of(&b, rng.gen_range(0..20)) {
+                match layout.types(&b) {
+                    Some(types) => {
+                        assert_eq!(layout.with_types(&b, types).len(), b.len() + types.len())
+                    }
+                    None => assert!(layout.with_types(&b, &[1, 2]).len() == b.len() + 2),
+                }
+            }
             let mut t = Tracker::new(Expect::Results, rng.gen());
             for chunk in b.chunks(rng.gen_range(1..8)) {
                 if t.feed(chunk, chunk.len()).is_err() || t.is_done() {
