@@ -91,7 +91,7 @@ async fn held_backends_never_show_the_previous_users_values() {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn found_rows_and_row_count_are_the_clients_own_after_others_used_the_backend() {
+async fn found_rows_row_count_and_warnings_are_the_clients_own_later() {
     // One backend connection for both clients.
     let db = MariaDb::start(10).await;
     let proxy = Proxy::start(&config_for(&db, "max_connections_percent = 10", "")).await;
@@ -122,11 +122,34 @@ async fn found_rows_and_row_count_are_the_clients_own_after_others_used_the_back
         tokio::time::sleep(std::time::Duration::from_millis(150)).await;
         let updated: Option<i64> = c.query_first("SELECT ROW_COUNT()").await.unwrap();
         let after_select: Option<i64> = c.query_first("SELECT ROW_COUNT() AS n").await.unwrap();
-        seen.push((n, total, empty.len(), zero, updated, after_select));
+        // Warnings too, listed twice (listing does not clear them).
+        c.query_drop("SELECT CAST('x1' AS SIGNED), CAST('x2' AS SIGNED)")
+            .await
+            .unwrap();
+        let _: Vec<i32> = b.query("SELECT id FROM menus WHERE id = 1").await.unwrap();
+        tokio::time::sleep(std::time::Duration::from_millis(150)).await;
+        let warnings: Vec<(String, u32, String)> = c.query("SHOW WARNINGS").await.unwrap();
+        let again: Vec<(String, u32, String)> = c.query("SHOW WARNINGS").await.unwrap();
+        assert_eq!(warnings, again);
+        seen.push((n, total, empty.len(), zero, updated, after_select, warnings));
     }
+    let direct_warnings = seen[0].6.clone();
+    assert_eq!(
+        direct_warnings.len(),
+        2,
+        "direct warnings: {direct_warnings:?}"
+    );
     assert_eq!(
         seen[0],
-        (Some(3), vec![(1,)], 0, Some(0), Some(2), Some(-1)),
+        (
+            Some(3),
+            vec![(1,)],
+            0,
+            Some(0),
+            Some(2),
+            Some(-1),
+            direct_warnings
+        ),
         "direct"
     );
     assert_eq!(seen[1], seen[0], "through Sluice");

@@ -95,11 +95,11 @@ pub struct BackendConn {
     pub statements: BackendStatements,
 }
 
-/// The server's answer to COM_STMT_PREPARE.
+/// A whole response kept as wire bytes; for COM_STMT_PREPARE, with its OK.
 pub struct PrepareReply {
     /// The whole response, wire bytes (sequence ids from 1).
     pub wire: Vec<u8>,
-    /// None when the server refused (the wire bytes are its ERR packet).
+    /// The prepare OK; None when the server refused (the wire bytes are its ERR packet).
     pub ok: Option<PrepareOk>,
 }
 
@@ -298,15 +298,32 @@ impl BackendConn {
         self.command(&com_query(sql)).await
     }
 
-    /// Prepares `sql` on this connection and reads the whole response (bounded: metadata
-    /// of at most 64 Ki columns and parameters).
+    /// Prepares `sql` on this connection and reads the whole response.
     pub async fn prepare(&mut self, sql: &[u8]) -> Result<PrepareReply, BackendError> {
         let mut payload = Vec::with_capacity(1 + sql.len());
         payload.push(COM_STMT_PREPARE);
         payload.extend_from_slice(sql);
-        self.write_payload(&payload).await?;
+        self.command_wire(&payload, Expect::Prepare).await
+    }
+
+    /// Runs `sql` and returns its whole response as wire bytes (sequence ids from 1),
+    /// for Sluice to send a client later.
+    pub async fn query_wire(&mut self, sql: &str) -> Result<Vec<u8>, BackendError> {
+        Ok(self
+            .command_wire(&com_query(sql), Expect::Results)
+            .await?
+            .wire)
+    }
+
+    /// Sends a command and keeps its whole response as wire bytes.
+    async fn command_wire(
+        &mut self,
+        payload: &[u8],
+        expect: Expect,
+    ) -> Result<PrepareReply, BackendError> {
+        self.write_payload(payload).await?;
         let deprecate_eof = self.key.flags & caps::DEPRECATE_EOF != 0;
-        let mut tracker = Tracker::new(Expect::Prepare, deprecate_eof);
+        let mut tracker = Tracker::new(expect, deprecate_eof);
         let mut reply = PrepareReply {
             wire: Vec::new(),
             ok: None,

@@ -29,6 +29,8 @@ pub struct Outcome {
     /// ROW_COUNT() after the statement: -1 after a result set or an error, else the
     /// affected rows of its last OK packet.
     pub row_count: Option<i64>,
+    /// The statement left warnings or an error (what SHOW WARNINGS lists next).
+    pub diagnostics: bool,
     /// The statement left values a next statement may ask the connection for: warnings
     /// or an error (SHOW WARNINGS), affected rows (ROW_COUNT()), an insert id.
     pub leaves_connection_scope: bool,
@@ -105,6 +107,7 @@ pub async fn relay_response(
                     if ok.last_insert_id != 0 {
                         outcome.last_insert_id = ok.last_insert_id;
                     }
+                    outcome.diagnostics = ok.warnings > 0;
                     outcome.leaves_connection_scope =
                         ok.warnings > 0 || ok.affected_rows > 0 || ok.last_insert_id != 0;
                     let obs = observe(ok.status, ok.session_state);
@@ -138,10 +141,12 @@ pub async fn relay_response(
                     let warnings = payload
                         .get(1..3)
                         .map_or(0, |w| u16::from_le_bytes([w[0], w[1]]));
+                    outcome.diagnostics = warnings > 0;
                     outcome.leaves_connection_scope = warnings > 0;
                 }
                 Seen::Err => {
                     outcome.error = true;
+                    outcome.diagnostics = true;
                     outcome.leaves_connection_scope = true;
                 }
                 Seen::LocalInfile => {

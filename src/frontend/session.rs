@@ -31,6 +31,11 @@ pub struct Session<'a> {
     pub(super) stmt_affinity: bool,
     /// The session's FOUND_ROWS() and ROW_COUNT(), for when its backend has moved on.
     scope: ScopeValues,
+    /// The last statement left warnings or an error on the held backend.
+    diagnostics_pending: bool,
+    /// Those warnings as the server listed them (the whole `SHOW WARNINGS` response),
+    /// read before the backend went back to the pool, for a later `SHOW WARNINGS`.
+    warnings: Option<Vec<u8>>,
     /// System variables the session changed (relative to its partition's baseline),
     /// replayed on whichever backend runs its next statement.
     vars: Variables,
@@ -89,6 +94,8 @@ impl<'a> Session<'a> {
             stmts: ClientStatements::default(),
             stmt_affinity: false,
             scope: ScopeValues::default(),
+            diagnostics_pending: false,
+            warnings: None,
             status_flags: ctx.pool.server_status().unwrap_or(status::AUTOCOMMIT),
             last_insert_id: 0,
             insert_id_ours: false,
@@ -176,7 +183,7 @@ impl<'a> Session<'a> {
                     continue;
                 }
                 () = &mut affinity_timer, if self.affinity_until.is_some() => {
-                    self.end_affinity();
+                    self.end_affinity().await;
                     continue;
                 }
             };
@@ -252,6 +259,9 @@ impl<'a> Session<'a> {
                     if let Some(value) = self.scope.answer(*read, self.lease.is_some()) {
                         return self.answer_scope_read(column, value).await.map(|()| true);
                     }
+                }
+                if classify::is_show_warnings(sql, self.backslash_escapes()) {
+                    return self.show_warnings(frame).await.map(|()| true);
                 }
                 let mut class = classify::classify(sql, self.backslash_escapes());
                 if scope_read.is_some() {
@@ -424,6 +434,7 @@ impl<'a> Session<'a> {
                     self.last_insert_id = outcome.last_insert_id;
                 }
                 self.scope.ran(outcome.result_rows, outcome.row_count);
+                self.diagnostics_pending = outcome.diagnostics;
                 // A statement that left warnings, affected rows or an insert id replaced
                 // the previous user's diagnostics with this session's.
                 self.insert_id_ours |= outcome.last_insert_id != 0;
@@ -689,14 +700,47 @@ impl<'a> Session<'a> {
         }
     }
 
-    /// The affinity window ran out before the client's next statement.
-    fn end_affinity(&mut self) {
+    /// `SHOW WARNINGS`: from the warnings Sluice kept when the session's backend has gone
+    /// back to the pool; else from the backend, keeping what Sluice kept (listing
+    /// warnings does not clear them).
+    async fn show_warnings(&mut self, frame: Frame) -> Result<(), FrontendError> {
+        if let (None, Some(warnings)) = (&self.lease, &self.warnings) {
+            self.ctx.metrics.queries.inc();
+            let warnings = warnings.clone();
+            return self.reply(&warnings).await;
+        }
+        let kept = (self.warnings.take(), self.diagnostics_pending);
+        self.ctx.metrics.queries.inc();
+        self.execute(
+            frame,
+            Relay::RespondReadingScope {
+                insert_id: false,
+                diagnostics: true,
+            },
+        )
+        .await?;
+        (self.warnings, self.diagnostics_pending) = kept;
+        Ok(())
+    }
+
+    /// The affinity window ran out before the client's next statement. Warnings the last
+    /// statement left are read first, so a later `SHOW WARNINGS` still lists them.
+    async fn end_affinity(&mut self) {
         self.affinity_until = None;
-        if self.pin.is_none() && !self.in_transaction && !self.stmt_affinity {
-            if let Some(lease) = self.lease.take() {
-                lease.release();
+        if self.pin.is_some() || self.in_transaction || self.stmt_affinity {
+            return;
+        }
+        let Some(mut lease) = self.lease.take() else {
+            return;
+        };
+        if std::mem::take(&mut self.diagnostics_pending) {
+            match lease.conn().query_wire("SHOW WARNINGS").await {
+                Ok(wire) => self.warnings = Some(wire),
+                // The backend failed: it is closed with the lease, nothing is lost.
+                Err(_) => return,
             }
         }
+        lease.release();
     }
 
     fn pin(&mut self, reason: PinReason) {
@@ -728,6 +772,8 @@ impl<'a> Session<'a> {
         self.vars.clear();
         self.stmts.clear();
         self.scope.reset();
+        self.warnings = None;
+        self.diagnostics_pending = false;
         self.status_flags = self.ctx.pool.server_status().unwrap_or(status::AUTOCOMMIT);
         // Long data or a cursor of this session's is still on the server statement.
         let dirty = self.pin.is_some() || self.in_transaction || self.stmt_affinity;

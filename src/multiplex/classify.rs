@@ -86,6 +86,16 @@ pub fn scope_read_query(sql: &[u8], backslash_escapes: bool) -> Option<(ScopeRea
     Some((read, column))
 }
 
+/// Exactly `SHOW WARNINGS`, which Sluice can answer with the warnings it kept.
+pub fn is_show_warnings(sql: &[u8], backslash_escapes: bool) -> bool {
+    let toks: Vec<Token<'_>> = tokens_with(sql, backslash_escapes).collect();
+    matches!(
+        toks.as_slice(),
+        [show, warnings] | [show, warnings, Token::Punct(b';')]
+            if is(show, "SHOW") && is(warnings, "WARNINGS")
+    )
+}
+
 /// The pin a statement needs before it runs, if any.
 pub fn pin_for(sql: &[u8], backslash_escapes: bool) -> Option<PinReason> {
     classify(sql, backslash_escapes).pin
@@ -184,6 +194,15 @@ fn assigns_user_variable(toks: &[Token<'_>], i: usize, is_set: bool) -> bool {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn recognises_show_warnings() {
+        assert!(is_show_warnings(b"SHOW WARNINGS", true));
+        assert!(is_show_warnings(b"show /* x */ warnings;", true));
+        assert!(!is_show_warnings(b"SHOW WARNINGS LIMIT 1", true));
+        assert!(!is_show_warnings(b"SHOW ERRORS", true));
+        assert!(!is_show_warnings(b"SHOW COUNT(*) WARNINGS", true));
+    }
 
     #[test]
     fn recognises_select_found_rows_and_its_column_name() {
