@@ -131,7 +131,36 @@ async fn found_rows_row_count_and_warnings_are_the_clients_own_later() {
         let warnings: Vec<(String, u32, String)> = c.query("SHOW WARNINGS").await.unwrap();
         let again: Vec<(String, u32, String)> = c.query("SHOW WARNINGS").await.unwrap();
         assert_eq!(warnings, again);
-        seen.push((n, total, empty.len(), zero, updated, after_select, warnings));
+        let mut diagnostics = Vec::new();
+        for sql in ["SELECT @@warning_count", "SELECT @@error_count"] {
+            let n: Option<u64> = c.query_first(sql).await.unwrap();
+            diagnostics.push(format!("{sql}: {n:?}"));
+        }
+        let errors: Vec<(String, u32, String)> = c.query("SHOW ERRORS").await.unwrap();
+        diagnostics.push(format!("errors: {errors:?}"));
+        // And an error.
+        assert!(c.query_drop("SELECT nope FROM menus").await.is_err());
+        let _: Vec<i32> = b.query("SELECT id FROM menus WHERE id = 1").await.unwrap();
+        tokio::time::sleep(std::time::Duration::from_millis(150)).await;
+        let errors: Vec<(String, u32, String)> = c.query("SHOW ERRORS").await.unwrap();
+        diagnostics.push(format!("errors: {errors:?}"));
+        for sql in ["SELECT @@error_count", "SELECT @@warning_count"] {
+            let n: Option<u64> = c.query_first(sql).await.unwrap();
+            diagnostics.push(format!("{sql}: {n:?}"));
+        }
+        let warnings_after_error: Vec<(String, u32, String)> =
+            c.query("SHOW WARNINGS").await.unwrap();
+        diagnostics.push(format!("warnings: {warnings_after_error:?}"));
+        seen.push((
+            n,
+            total,
+            empty.len(),
+            zero,
+            updated,
+            after_select,
+            warnings,
+            diagnostics,
+        ));
     }
     let direct_warnings = seen[0].6.clone();
     assert_eq!(
@@ -148,9 +177,11 @@ async fn found_rows_row_count_and_warnings_are_the_clients_own_later() {
             Some(0),
             Some(2),
             Some(-1),
-            direct_warnings
+            direct_warnings,
+            seen[0].7.clone()
         ),
         "direct"
     );
+    assert!(seen[0].7[3].contains("1054"), "direct: {:?}", seen[0].7);
     assert_eq!(seen[1], seen[0], "through Sluice");
 }

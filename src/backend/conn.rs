@@ -96,11 +96,13 @@ pub struct BackendConn {
 }
 
 /// A whole response kept as wire bytes; for COM_STMT_PREPARE, with its OK.
-pub struct PrepareReply {
+pub struct WireReply {
     /// The whole response, wire bytes (sequence ids from 1).
     pub wire: Vec<u8>,
     /// The prepare OK; None when the server refused (the wire bytes are its ERR packet).
     pub ok: Option<PrepareOk>,
+    /// Rows of a result set.
+    pub rows: u64,
 }
 
 /// A command Sluice sends on its own behalf.
@@ -299,7 +301,7 @@ impl BackendConn {
     }
 
     /// Prepares `sql` on this connection and reads the whole response.
-    pub async fn prepare(&mut self, sql: &[u8]) -> Result<PrepareReply, BackendError> {
+    pub async fn prepare(&mut self, sql: &[u8]) -> Result<WireReply, BackendError> {
         let mut payload = Vec::with_capacity(1 + sql.len());
         payload.push(COM_STMT_PREPARE);
         payload.extend_from_slice(sql);
@@ -308,11 +310,8 @@ impl BackendConn {
 
     /// Runs `sql` and returns its whole response as wire bytes (sequence ids from 1),
     /// for Sluice to send a client later.
-    pub async fn query_wire(&mut self, sql: &str) -> Result<Vec<u8>, BackendError> {
-        Ok(self
-            .command_wire(&com_query(sql), Expect::Results)
-            .await?
-            .wire)
+    pub async fn query_wire(&mut self, sql: &str) -> Result<WireReply, BackendError> {
+        self.command_wire(&com_query(sql), Expect::Results).await
     }
 
     /// Sends a command and keeps its whole response as wire bytes.
@@ -320,18 +319,21 @@ impl BackendConn {
         &mut self,
         payload: &[u8],
         expect: Expect,
-    ) -> Result<PrepareReply, BackendError> {
+    ) -> Result<WireReply, BackendError> {
         self.write_payload(payload).await?;
         let deprecate_eof = self.key.flags & caps::DEPRECATE_EOF != 0;
         let mut tracker = Tracker::new(expect, deprecate_eof);
-        let mut reply = PrepareReply {
+        let mut reply = WireReply {
             wire: Vec::new(),
             ok: None,
+            rows: 0,
         };
         while !tracker.is_done() {
             let frame = self.reader.read(&mut self.stream, MAX_PAYLOAD).await?;
             let p = frame.payload();
+            let in_rows = tracker.in_rows();
             match tracker.feed(p, p.len())? {
+                Seen::Data if in_rows => reply.rows += 1,
                 Seen::PrepareOk => reply.ok = Some(PrepareOk::parse(p)?),
                 Seen::Ok => self.status = OkPacket::parse(p, true)?.status,
                 Seen::Eof => self.status = tracker.status(),

@@ -8,7 +8,7 @@ use super::relay::{relay_response, RelayError};
 use super::{Context, FrontendError};
 use crate::backend::conn::Internal;
 use crate::backend::{BackendError, Lease, PartitionKey};
-use crate::multiplex::scope::ScopeValues;
+use crate::multiplex::scope::{DiagnosticsRead, KeptDiagnostics, ScopeValues};
 use crate::multiplex::statements::ClientStatements;
 use crate::multiplex::{classify, PinReason, Variables};
 use crate::protocol::command::Command;
@@ -33,9 +33,9 @@ pub struct Session<'a> {
     scope: ScopeValues,
     /// The last statement left warnings or an error on the held backend.
     diagnostics_pending: bool,
-    /// Those warnings as the server listed them (the whole `SHOW WARNINGS` response),
-    /// read before the backend went back to the pool, for a later `SHOW WARNINGS`.
-    warnings: Option<Vec<u8>>,
+    /// Those diagnostics as the server listed them, read before the backend went back to
+    /// the pool, for a later `SHOW WARNINGS` and the like.
+    kept: Option<KeptDiagnostics>,
     /// System variables the session changed (relative to its partition's baseline),
     /// replayed on whichever backend runs its next statement.
     vars: Variables,
@@ -95,7 +95,7 @@ impl<'a> Session<'a> {
             stmt_affinity: false,
             scope: ScopeValues::default(),
             diagnostics_pending: false,
-            warnings: None,
+            kept: None,
             status_flags: ctx.pool.server_status().unwrap_or(status::AUTOCOMMIT),
             last_insert_id: 0,
             insert_id_ours: false,
@@ -260,8 +260,8 @@ impl<'a> Session<'a> {
                         return self.answer_scope_read(column, value).await.map(|()| true);
                     }
                 }
-                if classify::is_show_warnings(sql, self.backslash_escapes()) {
-                    return self.show_warnings(frame).await.map(|()| true);
+                if let Some(read) = classify::diagnostics_read(sql, self.backslash_escapes()) {
+                    return self.read_diagnostics(frame, read).await.map(|()| true);
                 }
                 let mut class = classify::classify(sql, self.backslash_escapes());
                 if scope_read.is_some() {
@@ -663,10 +663,7 @@ impl<'a> Session<'a> {
     /// the backend it holds: answered with the result set the server would send.
     async fn answer_scope_read(&mut self, column: &[u8], value: i64) -> Result<(), FrontendError> {
         self.ctx.metrics.queries.inc();
-        let deprecate_eof = self.client.capabilities & caps::DEPRECATE_EOF != 0;
-        let status = self.status_flags
-            & (status::AUTOCOMMIT | status::IN_TRANS | status::NO_BACKSLASH_ESCAPES);
-        let answer = response::bigint_result(column, value, deprecate_eof, status);
+        let answer = self.bigint_answer(column, value);
         self.reply(&answer).await
     }
 
@@ -700,17 +697,29 @@ impl<'a> Session<'a> {
         }
     }
 
-    /// `SHOW WARNINGS`: from the warnings Sluice kept when the session's backend has gone
-    /// back to the pool; else from the backend, keeping what Sluice kept (listing
-    /// warnings does not clear them).
-    async fn show_warnings(&mut self, frame: Frame) -> Result<(), FrontendError> {
-        if let (None, Some(warnings)) = (&self.lease, &self.warnings) {
-            self.ctx.metrics.queries.inc();
-            let warnings = warnings.clone();
-            return self.reply(&warnings).await;
-        }
-        let kept = (self.warnings.take(), self.diagnostics_pending);
+    /// `SHOW WARNINGS` / `SHOW ERRORS` / `SELECT @@warning_count` / `@@error_count`: from
+    /// what Sluice kept when the session's backend has gone back to the pool; else from
+    /// the backend, keeping what Sluice kept (reading diagnostics does not clear them).
+    async fn read_diagnostics(
+        &mut self,
+        frame: Frame,
+        read: DiagnosticsRead,
+    ) -> Result<(), FrontendError> {
         self.ctx.metrics.queries.inc();
+        if let (None, Some(kept)) = (&self.lease, &self.kept) {
+            let answer = match read {
+                DiagnosticsRead::ShowWarnings => kept.warnings.clone(),
+                DiagnosticsRead::ShowErrors => kept.errors.clone(),
+                DiagnosticsRead::WarningCount(column) => {
+                    self.bigint_answer(&column, i64::try_from(kept.warning_count).unwrap_or(0))
+                }
+                DiagnosticsRead::ErrorCount(column) => {
+                    self.bigint_answer(&column, i64::try_from(kept.error_count).unwrap_or(0))
+                }
+            };
+            return self.reply(&answer).await;
+        }
+        let kept = (self.kept.take(), self.diagnostics_pending);
         self.execute(
             frame,
             Relay::RespondReadingScope {
@@ -719,8 +728,16 @@ impl<'a> Session<'a> {
             },
         )
         .await?;
-        (self.warnings, self.diagnostics_pending) = kept;
+        (self.kept, self.diagnostics_pending) = kept;
         Ok(())
+    }
+
+    /// A one-row BIGINT result set for a value Sluice answers itself.
+    fn bigint_answer(&self, column: &[u8], value: i64) -> Vec<u8> {
+        let deprecate_eof = self.client.capabilities & caps::DEPRECATE_EOF != 0;
+        let status = self.status_flags
+            & (status::AUTOCOMMIT | status::IN_TRANS | status::NO_BACKSLASH_ESCAPES);
+        response::bigint_result(column, value, deprecate_eof, status)
     }
 
     /// The affinity window ran out before the client's next statement. Warnings the last
@@ -734,8 +751,19 @@ impl<'a> Session<'a> {
             return;
         };
         if std::mem::take(&mut self.diagnostics_pending) {
-            match lease.conn().query_wire("SHOW WARNINGS").await {
-                Ok(wire) => self.warnings = Some(wire),
+            let conn = lease.conn();
+            let kept = async {
+                let warnings = conn.query_wire("SHOW WARNINGS").await?;
+                let errors = conn.query_wire("SHOW ERRORS").await?;
+                Ok::<_, BackendError>(KeptDiagnostics {
+                    warnings: warnings.wire,
+                    errors: errors.wire,
+                    warning_count: warnings.rows,
+                    error_count: errors.rows,
+                })
+            };
+            match kept.await {
+                Ok(kept) => self.kept = Some(kept),
                 // The backend failed: it is closed with the lease, nothing is lost.
                 Err(_) => return,
             }
@@ -772,7 +800,7 @@ impl<'a> Session<'a> {
         self.vars.clear();
         self.stmts.clear();
         self.scope.reset();
-        self.warnings = None;
+        self.kept = None;
         self.diagnostics_pending = false;
         self.status_flags = self.ctx.pool.server_status().unwrap_or(status::AUTOCOMMIT);
         // Long data or a cursor of this session's is still on the server statement.

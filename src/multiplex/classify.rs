@@ -3,7 +3,7 @@
 //! that belong to the connection (LAST_INSERT_ID(), ROW_COUNT(), warnings, ...).
 
 use super::lexer::{is, tokens_with, Token};
-use super::scope::ScopeRead;
+use super::scope::{DiagnosticsRead, ScopeRead};
 use super::PinReason;
 
 /// What the text of one statement says about the session.
@@ -86,14 +86,32 @@ pub fn scope_read_query(sql: &[u8], backslash_escapes: bool) -> Option<(ScopeRea
     Some((read, column))
 }
 
-/// Exactly `SHOW WARNINGS`, which Sluice can answer with the warnings it kept.
-pub fn is_show_warnings(sql: &[u8], backslash_escapes: bool) -> bool {
+/// Exactly `SHOW WARNINGS`, `SHOW ERRORS`, `SELECT @@warning_count` or
+/// `SELECT @@error_count`, which Sluice can answer with the diagnostics it kept.
+pub fn diagnostics_read(sql: &[u8], backslash_escapes: bool) -> Option<DiagnosticsRead> {
     let toks: Vec<Token<'_>> = tokens_with(sql, backslash_escapes).collect();
-    matches!(
-        toks.as_slice(),
-        [show, warnings] | [show, warnings, Token::Punct(b';')]
-            if is(show, "SHOW") && is(warnings, "WARNINGS")
-    )
+    let toks = match toks.split_last() {
+        Some((Token::Punct(b';'), rest)) => rest,
+        _ => &toks[..],
+    };
+    match toks {
+        [show, what] if is(show, "SHOW") && is(what, "WARNINGS") => {
+            Some(DiagnosticsRead::ShowWarnings)
+        }
+        [show, what] if is(show, "SHOW") && is(what, "ERRORS") => Some(DiagnosticsRead::ShowErrors),
+        // `@@name` unqualified: the column is named as written.
+        [select, Token::SysVar(name)] if is(select, "SELECT") && !sql.contains(&b'.') => {
+            let column = [&b"@@"[..], name].concat();
+            if name.eq_ignore_ascii_case(b"warning_count") {
+                Some(DiagnosticsRead::WarningCount(column))
+            } else if name.eq_ignore_ascii_case(b"error_count") {
+                Some(DiagnosticsRead::ErrorCount(column))
+            } else {
+                None
+            }
+        }
+        _ => None,
+    }
 }
 
 /// The pin a statement needs before it runs, if any.
@@ -196,12 +214,31 @@ mod tests {
     use super::*;
 
     #[test]
-    fn recognises_show_warnings() {
-        assert!(is_show_warnings(b"SHOW WARNINGS", true));
-        assert!(is_show_warnings(b"show /* x */ warnings;", true));
-        assert!(!is_show_warnings(b"SHOW WARNINGS LIMIT 1", true));
-        assert!(!is_show_warnings(b"SHOW ERRORS", true));
-        assert!(!is_show_warnings(b"SHOW COUNT(*) WARNINGS", true));
+    fn recognises_plain_diagnostics_reads() {
+        let d = |s: &str| diagnostics_read(s.as_bytes(), true);
+        assert_eq!(d("SHOW WARNINGS"), Some(DiagnosticsRead::ShowWarnings));
+        assert_eq!(
+            d("show /* x */ warnings;"),
+            Some(DiagnosticsRead::ShowWarnings)
+        );
+        assert_eq!(d("SHOW ERRORS"), Some(DiagnosticsRead::ShowErrors));
+        assert_eq!(
+            d("select @@Warning_Count"),
+            Some(DiagnosticsRead::WarningCount(b"@@Warning_Count".to_vec()))
+        );
+        assert_eq!(
+            d("SELECT @@error_count"),
+            Some(DiagnosticsRead::ErrorCount(b"@@error_count".to_vec()))
+        );
+        for other in [
+            "SHOW WARNINGS LIMIT 1",
+            "SHOW COUNT(*) WARNINGS",
+            "SELECT @@session.warning_count",
+            "SELECT @@warning_count + 1",
+            "SELECT @@sql_mode",
+        ] {
+            assert_eq!(d(other), None, "{other}");
+        }
     }
 
     #[test]

@@ -1,12 +1,33 @@
 //! Values that belong to the connection and that Sluice keeps for a session, so that
-//! `SELECT FOUND_ROWS()` and `SELECT ROW_COUNT()` get the session's own values even on a
-//! backend whose last statement was another client's.
+//! `SELECT FOUND_ROWS()`, `SELECT ROW_COUNT()`, `SHOW WARNINGS` and the like get the
+//! session's own values even on a backend whose last statement was another client's.
 
 /// A read Sluice can answer itself.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum ScopeRead {
     FoundRows,
     RowCount,
+}
+
+/// A read of the previous statement's diagnostics that Sluice can answer from what it
+/// kept.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum DiagnosticsRead {
+    ShowWarnings,
+    ShowErrors,
+    /// `SELECT @@warning_count`, with the column name as written.
+    WarningCount(Vec<u8>),
+    ErrorCount(Vec<u8>),
+}
+
+/// A statement's diagnostics as the server listed them before its backend went back to
+/// the pool: the whole `SHOW WARNINGS` and `SHOW ERRORS` responses, and their counts.
+#[derive(Debug, Clone)]
+pub struct KeptDiagnostics {
+    pub warnings: Vec<u8>,
+    pub errors: Vec<u8>,
+    pub warning_count: u64,
+    pub error_count: u64,
 }
 
 /// The session's FOUND_ROWS() and ROW_COUNT(), and whether the held backend knows them.
