@@ -1,6 +1,6 @@
-//! Session state is replayed, not pinned: a scripted session gives byte-identical answers
-//! directly and through Sluice, while 50 other clients with other settings hammer a pool
-//! of four backends. The drivers' connect-time preambles do not pin.
+//! Session state is replayed, not pinned: a scripted session (text and binary protocol)
+//! gives identical answers directly and through Sluice, while 50 other clients with other
+//! settings hammer a pool of four backends. The drivers' connect-time preambles do not pin.
 
 mod common;
 
@@ -51,6 +51,8 @@ const SCRIPT: &[&str] = &[
     "SET SESSION TRANSACTION READ WRITE",
     "SET group_concat_max_len = 7",
     "SELECT GROUP_CONCAT(image_prefix ORDER BY id) FROM shop.menus",
+    "SELECT id FROM shop.menus WHERE price > 500 ORDER BY id",
+    "SELECT FOUND_ROWS()",
     "SET sql_select_limit = 2",
     "SELECT id FROM shop.menus ORDER BY id",
     "SET sql_select_limit = DEFAULT",
@@ -154,6 +156,16 @@ async fn scripted_session_is_identical_through_a_shared_pool() {
     let db = MariaDb::start(20).await;
     fresh_tables(&db);
     let direct = run_script(Conn::new(db.direct_opts()).await.unwrap()).await;
+    // Binary protocol: every type, NULLs, long data and a cursor (Connector/Python and a
+    // packet-level client), also compared with the direct run.
+    let binary = |port: u16, table: &'static str| {
+        tokio::task::spawn_blocking(move || {
+            let types = python_script("prepared_types.py", &[port.to_string(), table.into()]);
+            let cursor = python_script("cursor.py", &[port.to_string()]);
+            types + &cursor
+        })
+    };
+    let direct_binary = binary(db.port, "typed_direct").await.unwrap();
 
     fresh_tables(&db);
     // A cap of 4 (20% of 20): the scripted client and 50 others share four backends.
@@ -170,7 +182,9 @@ async fn scripted_session_is_identical_through_a_shared_pool() {
         .map(|i| tokio::spawn(hammer(proxy.clone(), i, stop.clone())))
         .collect();
     tokio::time::sleep(std::time::Duration::from_millis(200)).await;
+    let proxied_binary = binary(proxy.port(), "typed_proxied");
     let proxied = run_script(proxy.conn().await).await;
+    let proxied_binary = proxied_binary.await.unwrap();
     stop.store(true, Ordering::Relaxed);
     let mut rounds = 0;
     for h in hammers {
@@ -181,6 +195,10 @@ async fn scripted_session_is_identical_through_a_shared_pool() {
         assert_eq!(d, p, "through Sluice the session saw something else");
     }
     assert_eq!(direct.len(), proxied.len());
+    assert_eq!(
+        direct_binary, proxied_binary,
+        "binary protocol through Sluice"
+    );
     assert!(
         rounds > 50,
         "the other clients barely ran ({rounds} rounds)"

@@ -48,4 +48,6 @@ for o in others:
 # A fetch once the cursor is done is refused, as by the server.
 send(s, 0, bytes([0x1C]) + struct.pack("<II", stmt_id, 4))
 p = read_packet(s)
-print("opened" if opened else "no cursor", batches, error(p) if p[0] == 0xFF else "no error")
+# The message names the statement by the id this client was given.
+refusal = error(p).replace(f"({stmt_id})", "(its id)") if p[0] == 0xFF else "no error"
+print("opened" if opened else "no cursor", batches, refusal)
