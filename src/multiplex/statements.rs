@@ -65,18 +65,24 @@ pub struct ClientStmt {
 pub struct ClientStatements {
     stmts: HashMap<u32, ClientStmt>,
     next_id: u32,
+    /// SQL text held, in bytes.
+    bytes: usize,
 }
 
 /// Statements one client session may hold open (MySQL's own default for a whole server
 /// is 16,382); beyond it a prepare gets ER_MAX_PREPARED_STMT_COUNT_REACHED.
 pub const MAX_PER_CLIENT: usize = 65_536;
+/// Their SQL text together, so that one client cannot make Sluice hold gigabytes.
+pub const MAX_BYTES_PER_CLIENT: usize = 64 << 20;
 
 impl ClientStatements {
     /// Registers a statement; None when the client holds too many.
     pub fn add(&mut self, stmt: ClientStmt) -> Option<u32> {
-        if self.stmts.len() >= MAX_PER_CLIENT {
+        let bytes = self.bytes + stmt.key.sql().len();
+        if self.stmts.len() >= MAX_PER_CLIENT || bytes > MAX_BYTES_PER_CLIENT {
             return None;
         }
+        self.bytes = bytes;
         self.next_id = self.next_id.wrapping_add(1).max(1);
         while self.stmts.contains_key(&self.next_id) {
             self.next_id = self.next_id.wrapping_add(1).max(1);
@@ -94,11 +100,14 @@ impl ClientStatements {
     }
 
     pub fn remove(&mut self, id: u32) -> Option<ClientStmt> {
-        self.stmts.remove(&id)
+        let stmt = self.stmts.remove(&id)?;
+        self.bytes -= stmt.key.sql().len();
+        Some(stmt)
     }
 
     pub fn clear(&mut self) {
         self.stmts.clear();
+        self.bytes = 0;
     }
 
     pub fn len(&self) -> usize {
@@ -221,6 +230,21 @@ mod tests {
         assert!(c.get(1).is_none());
         assert_eq!(c.add(stmt()), Some(3));
         assert_eq!(c.len(), 2);
+    }
+
+    #[test]
+    fn a_client_cannot_hold_unbounded_sql() {
+        let mut c = ClientStatements::default();
+        let big = |n: usize| ClientStmt {
+            key: Arc::new(StmtKey::new(None, vec![b'x'; n])),
+            params: 0,
+            types: None,
+        };
+        let id = c.add(big(MAX_BYTES_PER_CLIENT - 10)).unwrap();
+        assert_eq!(c.add(big(11)), None);
+        assert!(c.add(big(10)).is_some());
+        c.remove(id);
+        assert!(c.add(big(1000)).is_some());
     }
 
     #[test]
