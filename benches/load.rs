@@ -214,25 +214,28 @@ async fn prepared_suite(seconds: u64) {
     db.cli_socket("CREATE DATABASE sbtest");
     sysbench("oltp_read_only", db.port, 4, seconds, "prepare", "disable");
     let sluice = start_sluice(&db, 70).await;
-    println!("\n## sysbench with server-side prepared statements (--db-ps-mode=auto), {seconds} s per run, A B A B\n");
-    println!("| workload | threads | direct QPS | Sluice QPS | ratio | statements prepared on backends |");
-    println!("|---|---|---|---|---|---|");
+    let relay_port = start_bare_relay(db.port);
+    println!("\n## sysbench with server-side prepared statements (--db-ps-mode=auto), {seconds} s per run, direct / Sluice / bare relay, twice, interleaved\n");
+    println!("| workload | threads | direct QPS | Sluice QPS | ratio | bare relay ratio | statements prepared on backends |");
+    println!("|---|---|---|---|---|---|---|");
     for workload in ["oltp_point_select", "oltp_read_only"] {
         for threads in [32, 64] {
             let prepared_before = sluice_prepared(&sluice).await;
-            let runs: Vec<Sysbench> = (0..4)
+            let runs: Vec<Sysbench> = (0..6)
                 .map(|rep| {
-                    let port = if rep % 2 == 1 { sluice.port } else { db.port };
+                    let port = [db.port, sluice.port, relay_port][rep % 3];
                     sysbench(workload, port, threads, seconds, "run", "auto")
                 })
                 .collect();
-            let direct = mean(runs[0], runs[2]);
-            let proxied = mean(runs[1], runs[3]);
+            let direct = mean(runs[0], runs[3]);
+            let proxied = mean(runs[1], runs[4]);
+            let relayed = mean(runs[2], runs[5]);
             println!(
-                "| {workload} | {threads} | {:.0} | {:.0} | {:.2} | {:.0} |",
+                "| {workload} | {threads} | {:.0} | {:.0} | {:.2} | {:.2} | {:.0} |",
                 direct.qps,
                 proxied.qps,
                 proxied.qps / direct.qps,
+                relayed.qps / direct.qps,
                 sluice_prepared(&sluice).await - prepared_before,
             );
             assert_eq!(proxied.errors, 0.0, "sysbench saw errors through Sluice");
