@@ -145,8 +145,21 @@ impl Server {
                     match limit.clone().try_acquire_owned() {
                         Ok(permit) => {
                             let ctx = ctx.clone();
+                            // The socket moves to the worker unregistered and registers
+                            // with that worker's reactor: its readiness events then wake
+                            // the thread that runs the session, not this one.
+                            let tcp = match tcp.into_std() {
+                                Ok(tcp) => tcp,
+                                Err(e) => {
+                                    tracing::warn!(error = %e, "cannot hand a client to a worker");
+                                    continue;
+                                }
+                            };
                             self.workers.spawn(async move {
-                                frontend::serve(ctx, tcp, peer).await;
+                                match TcpStream::from_std(tcp) {
+                                    Ok(tcp) => frontend::serve(ctx, tcp, peer).await,
+                                    Err(e) => tracing::warn!(error = %e, "cannot register a client socket"),
+                                }
                                 drop(permit);
                             });
                         }

@@ -185,3 +185,40 @@ async fn found_rows_row_count_and_warnings_are_the_clients_own_later() {
     assert!(seen[0].7[3].contains("1054"), "direct: {:?}", seen[0].7);
     assert_eq!(seen[1], seen[0], "through Sluice");
 }
+
+/// A statement after the one that warned decides what `SHOW WARNINGS` lists: one that
+/// reads a table clears the list, one that reads none keeps it (MariaDB's rule). Sluice
+/// answers from what it kept only while that is still the session's list.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn later_statements_clear_kept_warnings_as_the_server_would() {
+    let db = MariaDb::start(10).await;
+    let proxy = Proxy::start(&config_for(&db, "max_connections_percent = 20", "")).await;
+    let mut direct = mysql_async::Conn::new(db.direct_opts()).await.unwrap();
+    let mut via = proxy.conn().await;
+    let mut other = proxy.conn().await;
+    let mut seen = Vec::new();
+    for c in [&mut direct, &mut via] {
+        let mut lists = Vec::new();
+        for between in [
+            "SELECT COUNT(*) FROM menus",
+            "SELECT 1",
+            "UPDATE menus SET price = price WHERE id = 1",
+            "DO 1",
+        ] {
+            c.query_drop("SELECT CAST('w' AS SIGNED)").await.unwrap();
+            // Past the affinity window: the backend goes back, the warning is kept.
+            tokio::time::sleep(std::time::Duration::from_millis(250)).await;
+            let _: Vec<i32> = other.query("SELECT id FROM menus").await.unwrap();
+            c.query_drop(between).await.unwrap();
+            let _: Vec<i32> = other.query("SELECT id FROM menus").await.unwrap();
+            tokio::time::sleep(std::time::Duration::from_millis(250)).await;
+            let w: Vec<(String, u32, String)> = c.query("SHOW WARNINGS").await.unwrap();
+            let n: Option<u64> = c.query_first("SELECT @@warning_count").await.unwrap();
+            lists.push(format!("{between}: {w:?} {n:?}"));
+        }
+        seen.push(lists);
+    }
+    assert!(seen[0][0].contains("[] Some(0)"), "direct: {:?}", seen[0]);
+    assert!(seen[0][1].contains("1292"), "direct: {:?}", seen[0]);
+    assert_eq!(seen[1], seen[0], "through Sluice");
+}

@@ -251,3 +251,96 @@ async fn sysbench_with_server_side_prepared_statements_does_not_pin() {
             <= 4.0
     );
 }
+
+/// What a prepared statement's text does to the session counts at every execute, as it
+/// does for the same text sent as a query: GET_LOCK through the binary protocol pins, so
+/// the lock never stays on a backend another client gets.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_prepared_get_lock_pins_its_session() {
+    let db = MariaDb::start(10).await;
+    // A cap of 2.
+    let proxy = Proxy::start(&config_for(&db, "max_connections_percent = 20", "")).await;
+    let mut holder = proxy.conn().await;
+    let got: Option<i64> = holder
+        .exec_first("SELECT GET_LOCK(?, 0)", ("sluice-test",))
+        .await
+        .unwrap();
+    assert_eq!(got, Some(1));
+    assert_eq!(
+        proxy
+            .metric("sluice_pins_total{reason=\"named_lock\"}")
+            .await,
+        1.0
+    );
+    // Every other client, on whichever backend, finds the lock taken.
+    for _ in 0..5 {
+        let mut other = proxy.conn().await;
+        let got: Option<i64> = other
+            .query_first("SELECT GET_LOCK('sluice-test', 0)")
+            .await
+            .unwrap();
+        assert_eq!(got, Some(0), "another client got the holder's lock");
+        other.disconnect().await.unwrap();
+    }
+}
+
+/// A statement's text means what the sql_mode it was prepared under says: clients with
+/// another sql_mode never share its server statement, and one prepared under ANSI_QUOTES
+/// keeps that meaning after the session changes sql_mode and its backend changes.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn prepared_text_keeps_the_sql_mode_it_was_prepared_under() {
+    let db = MariaDb::start(20).await;
+    // One backend keeping one statement: each client's execute prepares its statement
+    // there again, evicting the other's.
+    let backend = "max_connections_percent = 5\nmax_prepared_statements = 1";
+    let proxy = Proxy::start(&config_for(&db, backend, "")).await;
+    let direct = mysql_async::Conn::new(db.direct_opts()).await.unwrap();
+    let mut answers = Vec::new();
+    for mut c in [direct, proxy.conn().await] {
+        let mut plain = if answers.is_empty() {
+            mysql_async::Conn::new(db.direct_opts()).await.unwrap()
+        } else {
+            proxy.conn().await
+        };
+        c.query_drop("SET SESSION sql_mode = 'ANSI_QUOTES'")
+            .await
+            .unwrap();
+        let sql = "SELECT \"name\" FROM menus WHERE id = ?";
+        let stmt = c.prep(sql).await.unwrap();
+        let quoted: Option<String> = c.exec_first(&stmt, (1,)).await.unwrap();
+        // Same text, default sql_mode: a string literal.
+        let literal: Option<String> = plain.exec_first(sql, (1,)).await.unwrap();
+        c.query_drop("SET SESSION sql_mode = DEFAULT")
+            .await
+            .unwrap();
+        // Other clients use the (only) backend, then the statement runs again.
+        let mut rounds = Vec::new();
+        for _ in 0..3 {
+            let other: Option<String> = plain.exec_first(sql, (1,)).await.unwrap();
+            assert_eq!(other.as_deref(), Some("name"));
+            tokio::time::sleep(std::time::Duration::from_millis(150)).await;
+            let again: Option<String> = c.exec_first(&stmt, (1,)).await.unwrap();
+            rounds.push(again);
+        }
+        let mode: Option<String> = c.query_first("SELECT @@sql_mode").await.unwrap();
+        answers.push((quoted, literal, rounds, mode));
+    }
+    assert_eq!(answers[0].0, answers[0].2[0]);
+    assert_eq!(answers[0].1.as_deref(), Some("name"));
+    assert_ne!(answers[0].0.as_deref(), Some("name"));
+    assert_eq!(answers[1], answers[0], "through Sluice");
+}
+
+/// Long data that cannot be delivered (no backend within connection_borrow_timeout) is
+/// reported at the execute, which has a response, never in place of one.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn undeliverable_long_data_fails_the_execute_and_the_connection_stays_in_step() {
+    let db = MariaDb::start(10).await;
+    let backend = "max_connections_percent = 10\nconnection_borrow_timeout = 1";
+    let proxy = Proxy::start(&config_for(&db, backend, "")).await;
+    let out = python_script("long_data_error.py", &[proxy.port().to_string()]);
+    assert_eq!(
+        out.trim(),
+        "error 9501 Timed-out waiting to acquire database connection | 42"
+    );
+}

@@ -101,7 +101,7 @@ impl Pool {
             st.max_idle = max_idle.min(cap);
             // Leave a tenth of the server's statements to everyone else.
             st.statement_bound = column(1).map(|count| {
-                (count * 9 / 10 / cap).clamp(1, self.settings.max_prepared_statements)
+                (count.saturating_mul(9) / 10 / cap).clamp(1, self.settings.max_prepared_statements)
             });
         }
         self.metrics

@@ -33,6 +33,11 @@ pub enum BackendError {
     Unavailable,
     #[error("backend capacity is not known yet: {0}")]
     CapacityUnknown(Box<BackendError>),
+    /// A command failed halfway through changing the connection's session state on
+    /// Sluice's behalf: what the connection holds now is unknown, so it is closed. The
+    /// client gets the inner error.
+    #[error("{0}")]
+    StateLost(Box<BackendError>),
 }
 
 impl BackendError {

@@ -8,11 +8,13 @@ use super::relay::{relay_response, RelayError};
 use super::{Context, FrontendError};
 use crate::backend::conn::Internal;
 use crate::backend::{BackendError, Lease, PartitionKey};
+use crate::multiplex::held::HeldStatements;
 use crate::multiplex::scope::{DiagnosticsRead, KeptDiagnostics, ScopeValues};
 use crate::multiplex::statements::ClientStatements;
 use crate::multiplex::{classify, PinReason, Variables};
 use crate::protocol::command::Command;
 use crate::protocol::packet::{Frame, MAX_PAYLOAD};
+use crate::protocol::prepared::statement_id;
 use crate::protocol::response::{self, err_packet, ok_packet, Expect};
 use crate::protocol::{caps, status, ProtocolError};
 
@@ -27,8 +29,14 @@ pub struct Session<'a> {
     pub(super) status_flags: u16,
     /// The session's prepared statements, by the ids Sluice gave it.
     pub(super) stmts: ClientStatements,
-    /// Long data was sent for a statement: the backend holds it until the execute.
-    pub(super) stmt_affinity: bool,
+    /// Statements with long data or an open cursor on the held backend, which keep it.
+    pub(super) held: HeldStatements,
+    /// Errors of COM_STMT_SEND_LONG_DATA (which has no response), by client statement
+    /// id, for its execute to report.
+    deferred: Vec<(u32, Vec<u8>)>,
+    /// The command being handled is COM_STMT_SEND_LONG_DATA for this statement: errors
+    /// are deferred, not sent.
+    silent: Option<u32>,
     /// The session's FOUND_ROWS() and ROW_COUNT(), for when its backend has moved on.
     scope: ScopeValues,
     /// The last statement left warnings or an error on the held backend.
@@ -38,7 +46,7 @@ pub struct Session<'a> {
     kept: Option<KeptDiagnostics>,
     /// System variables the session changed (relative to its partition's baseline),
     /// replayed on whichever backend runs its next statement.
-    vars: Variables,
+    pub(super) vars: Variables,
     /// The session's LAST_INSERT_ID(), from the OK packets of its own statements.
     last_insert_id: u64,
     /// The held backend's LAST_INSERT_ID() is this session's (restored, or set by its
@@ -56,7 +64,8 @@ pub struct Session<'a> {
 /// with its continuation packets still to come), or a rebuilt whole payload.
 pub(super) enum Outgoing {
     Frame(Frame),
-    Payload(Vec<u8>),
+    /// With the sequence id the reply must carry.
+    Payload(Vec<u8>, u8),
 }
 
 /// Where the continuation packets of a command go.
@@ -92,7 +101,9 @@ impl<'a> Session<'a> {
             in_transaction: false,
             vars: Variables::default(),
             stmts: ClientStatements::default(),
-            stmt_affinity: false,
+            held: HeldStatements::default(),
+            deferred: Vec::new(),
+            silent: None,
             scope: ScopeValues::default(),
             diagnostics_pending: false,
             kept: None,
@@ -213,6 +224,8 @@ impl<'a> Session<'a> {
             return Ok(true);
         };
         let command = Command::from_byte(byte);
+        // The statement clears the previous one's diagnostics even if it leaves none.
+        let mut clears_diagnostics = false;
         let relay = match command {
             Command::Quit => return Ok(false),
             Command::Ping if self.lease.is_none() => {
@@ -274,17 +287,8 @@ impl<'a> Session<'a> {
                     self.reply(&err_packet(seq, 1235, "42000", msg)).await?;
                     return Ok(true);
                 }
-                if let Some(reason) = class.pin {
-                    self.pin(reason);
-                }
-                if class.reads_insert_id || class.reads_diagnostics {
-                    Relay::RespondReadingScope {
-                        insert_id: class.reads_insert_id,
-                        diagnostics: class.reads_diagnostics,
-                    }
-                } else {
-                    Relay::Respond(Expect::Results)
-                }
+                clears_diagnostics = class.clears_diagnostics;
+                self.apply(class)
             }
             Command::SetOption => {
                 self.pin(PinReason::SetOption);
@@ -294,9 +298,16 @@ impl<'a> Session<'a> {
             Command::Statistics => Relay::Respond(Expect::Single),
             Command::StmtFetch => Relay::Respond(Expect::Fetch),
             Command::StmtSendLongData => Relay::NoResponse,
-            Command::InitDb | Command::Ping | Command::StmtExecute | Command::StmtReset => {
-                Relay::Respond(Expect::Results)
+            Command::StmtExecute => {
+                // What the statement's text said at prepare time applies to each run.
+                let class = statement_id(frame.payload())
+                    .and_then(|id| self.stmts.get(id))
+                    .map(|s| s.class)
+                    .unwrap_or_default();
+                clears_diagnostics = class.clears_diagnostics;
+                self.apply(class)
             }
+            Command::InitDb | Command::Ping | Command::StmtReset => Relay::Respond(Expect::Results),
         };
         let frame = match command {
             Command::StmtExecute
@@ -309,8 +320,34 @@ impl<'a> Session<'a> {
             _ => frame,
         };
         self.ctx.metrics.queries.inc();
-        self.execute(frame, relay).await?;
-        Ok(true)
+        self.silent = match command {
+            Command::StmtSendLongData => statement_id(frame.payload()),
+            _ => None,
+        };
+        let result = self.execute(frame, relay).await;
+        self.silent = None;
+        if clears_diagnostics || self.diagnostics_pending {
+            // What Sluice kept is no longer the session's list: the backend that ran this
+            // statement holds the right one (and is read before it goes back).
+            self.kept = None;
+        }
+        result.map(|()| true)
+    }
+
+    /// Applies what a statement's text says before it runs: its pin, and how to relay it
+    /// (restoring the connection-scoped values it reads).
+    fn apply(&mut self, class: classify::Classification) -> Relay {
+        if let Some(reason) = class.pin {
+            self.pin(reason);
+        }
+        if class.reads_insert_id || class.reads_diagnostics {
+            Relay::RespondReadingScope {
+                insert_id: class.reads_insert_id,
+                diagnostics: class.reads_diagnostics,
+            }
+        } else {
+            Relay::Respond(Expect::Results)
+        }
     }
 
     /// Leases a backend if the session holds none and brings it to the session's state.
@@ -364,9 +401,55 @@ impl<'a> Session<'a> {
         e: &BackendError,
     ) -> Result<(), FrontendError> {
         if e.server_code().is_none() {
-            self.lease = None;
+            self.drop_backend();
         }
         self.reply_backend_error(seq, e).await
+    }
+
+    /// Closes the held backend after a failure. Long data the session had sent there is
+    /// lost: the statements' executes report it instead of running without it.
+    pub(super) fn drop_backend(&mut self) {
+        if self.lease.take().is_none() {
+            return;
+        }
+        for id in self.held.ids().collect::<Vec<_>>() {
+            if !self.held.has_cursor(id) {
+                let msg = "Lost connection to MySQL server during query";
+                self.defer(id, err_packet(1, 2013, "HY000", msg));
+            }
+        }
+        self.held.clear();
+    }
+
+    /// Sends an error for the command being handled, or keeps it for the statement's
+    /// execute when the command has no response (COM_STMT_SEND_LONG_DATA).
+    pub(super) async fn reply_error(&mut self, packet: Vec<u8>) -> Result<(), FrontendError> {
+        match self.silent {
+            Some(id) => {
+                self.defer(id, packet);
+                Ok(())
+            }
+            None => self.reply(&packet).await,
+        }
+    }
+
+    fn defer(&mut self, id: u32, packet: Vec<u8>) {
+        self.forget_deferred(id);
+        self.deferred.push((id, packet));
+    }
+
+    pub(super) fn deferred_for(&self, id: u32) -> bool {
+        self.deferred.iter().any(|(i, _)| *i == id)
+    }
+
+    /// The deferred error of statement `id`, if any, to send now.
+    pub(super) fn take_deferred(&mut self, id: u32) -> Option<Vec<u8>> {
+        let at = self.deferred.iter().position(|(i, _)| *i == id)?;
+        Some(self.deferred.swap_remove(at).1)
+    }
+
+    pub(super) fn forget_deferred(&mut self, id: u32) {
+        self.deferred.retain(|(i, _)| *i != id);
     }
 
     /// The held backend connection.
@@ -379,6 +462,18 @@ impl<'a> Session<'a> {
         if !self.hold_backend_for(&first, relay).await? {
             return Ok(());
         }
+        // Which client statement this is about, before its id is rewritten.
+        let statement = first
+            .payload()
+            .first()
+            .map(|&b| Command::from_byte(b))
+            .filter(|c| {
+                matches!(
+                    c,
+                    Command::StmtExecute | Command::StmtFetch | Command::StmtReset
+                )
+            })
+            .zip(statement_id(first.payload()));
         let Some(first) = self.bind_statement(first).await? else {
             self.settle(false);
             return Ok(());
@@ -386,7 +481,7 @@ impl<'a> Session<'a> {
         let reply_seq = match self.forward(first).await {
             Ok(seq) => seq,
             Err(e) => {
-                self.lease = None;
+                self.drop_backend();
                 return Err(e);
             }
         };
@@ -414,8 +509,21 @@ impl<'a> Session<'a> {
                     self.ctx.metrics.query_errors.inc();
                 }
                 if let Some(flags) = outcome.status {
-                    self.in_transaction = flags & (status::IN_TRANS | status::CURSOR_EXISTS) != 0;
+                    self.in_transaction = flags & status::IN_TRANS != 0;
                     self.status_flags = flags;
+                }
+                let flags = outcome.status.unwrap_or(0);
+                let cursor = flags & status::CURSOR_EXISTS != 0;
+                match statement {
+                    Some((Command::StmtExecute, id)) => self.held.executed(id, cursor),
+                    Some((Command::StmtFetch, id)) => self
+                        .held
+                        .fetched(id, cursor && flags & status::LAST_ROW_SENT == 0),
+                    Some((_, id)) => {
+                        self.held.forget(id);
+                        self.forget_deferred(id);
+                    }
+                    None => {}
                 }
                 if let Some(schema) = outcome.observation.schema {
                     self.client.schema = schema;
@@ -427,7 +535,7 @@ impl<'a> Session<'a> {
                     if let Err(e) = self.record_variables(&outcome.observation.variables).await {
                         // The backend failed between statements: nothing is lost but it.
                         tracing::warn!(error = %e, "backend lost after a SET");
-                        self.lease = None;
+                        self.drop_backend();
                     }
                 }
                 if outcome.last_insert_id != 0 {
@@ -444,12 +552,12 @@ impl<'a> Session<'a> {
             }
             Err(RelayError::Client(e)) => {
                 // The client is gone mid-response; the backend is mid-stream: close it.
-                self.lease = None;
+                self.drop_backend();
                 Err(FrontendError::Protocol(e.into()))
             }
             Err(RelayError::Backend { sent, error }) => {
                 tracing::warn!(error = %error, "backend connection lost mid-statement");
-                self.lease = None;
+                self.drop_backend();
                 // An open transaction or pinned state died with the backend. Carrying on
                 // would let the client's next statements autocommit on another
                 // connection, so the client loses its connection too, as it would have
@@ -590,20 +698,24 @@ impl<'a> Session<'a> {
                 lease.conn().write(first.as_wire()).await?;
                 self.continuation(&first, Rest::Relay).await
             }
-            Outgoing::Payload(payload) => {
+            Outgoing::Payload(payload, seq) => {
                 lease.conn().write_payload(&payload).await?;
-                Ok(1)
+                Ok(seq)
             }
         }
     }
 
     /// The whole payload of a command: `first`'s and its continuation packets' (bounded
-    /// by `max_packet_size`).
-    pub(super) async fn whole_payload(&mut self, first: Frame) -> Result<Vec<u8>, FrontendError> {
+    /// by `max_packet_size`), and the sequence id for the reply.
+    pub(super) async fn whole_payload(
+        &mut self,
+        first: Frame,
+    ) -> Result<(Vec<u8>, u8), FrontendError> {
         let mut payload = first.payload().to_vec();
-        self.continuation(&first, Rest::Collect(&mut payload))
+        let seq = self
+            .continuation(&first, Rest::Collect(&mut payload))
             .await?;
-        Ok(payload)
+        Ok((payload, seq))
     }
 
     /// Reads and drops the continuation packets of a command that will not run; returns
@@ -673,12 +785,7 @@ impl<'a> Session<'a> {
         self.status_flags & (status::AUTOCOMMIT | status::NO_BACKSLASH_ESCAPES)
     }
 
-    /// A cursor is open on the held backend (COM_STMT_FETCH goes there).
-    pub(super) fn cursor_open(&self) -> bool {
-        self.status_flags & status::CURSOR_EXISTS != 0
-    }
-
-    fn backslash_escapes(&self) -> bool {
+    pub(super) fn backslash_escapes(&self) -> bool {
         self.status_flags & status::NO_BACKSLASH_ESCAPES == 0
     }
 
@@ -686,11 +793,17 @@ impl<'a> Session<'a> {
     /// statement left connection-scoped values (warnings, affected rows, an insert id),
     /// so the backend is kept for a short window in case the next statement asks.
     pub(super) fn settle(&mut self, affinity: bool) {
-        if self.pin.is_some() || self.in_transaction || self.stmt_affinity || self.lease.is_none() {
+        if self.pin.is_some()
+            || self.in_transaction
+            || !self.held.is_empty()
+            || self.lease.is_none()
+        {
             return;
         }
         let window = self.ctx.config.backend.affinity_window.get();
-        if affinity && !window.is_zero() {
+        // Without a window, the warnings are still read before the backend goes back
+        // (the timer fires at once).
+        if affinity && (!window.is_zero() || self.diagnostics_pending) {
             self.affinity_until = Some(Instant::now() + window);
         } else if let Some(lease) = self.lease.take() {
             lease.release();
@@ -744,7 +857,7 @@ impl<'a> Session<'a> {
     /// statement left are read first, so a later `SHOW WARNINGS` still lists them.
     async fn end_affinity(&mut self) {
         self.affinity_until = None;
-        if self.pin.is_some() || self.in_transaction || self.stmt_affinity {
+        if self.pin.is_some() || self.in_transaction || !self.held.is_empty() {
             return;
         }
         let Some(mut lease) = self.lease.take() else {
@@ -804,8 +917,9 @@ impl<'a> Session<'a> {
         self.diagnostics_pending = false;
         self.status_flags = self.ctx.pool.server_status().unwrap_or(status::AUTOCOMMIT);
         // Long data or a cursor of this session's is still on the server statement.
-        let dirty = self.pin.is_some() || self.in_transaction || self.stmt_affinity;
-        self.stmt_affinity = false;
+        let dirty = self.pin.is_some() || self.in_transaction || !self.held.is_empty();
+        self.held.clear();
+        self.deferred.clear();
         // COM_RESET_CONNECTION does not undo COM_SET_OPTION (the server keeps the
         // changed capability), so such a connection cannot go back to its partition.
         let unresettable = self.pin == Some(PinReason::SetOption);
@@ -843,6 +957,10 @@ impl<'a> Session<'a> {
         e: &BackendError,
     ) -> Result<(), FrontendError> {
         self.ctx.metrics.query_errors.inc();
+        let mut e = e;
+        while let BackendError::StateLost(inner) = e {
+            e = inner;
+        }
         let packet = match e {
             BackendError::BorrowTimeout => err_packet(
                 seq,
@@ -861,7 +979,7 @@ impl<'a> Session<'a> {
                 err_packet(seq, 2003, "HY000", &msg)
             }
         };
-        self.reply(&packet).await
+        self.reply_error(packet).await
     }
 }
 

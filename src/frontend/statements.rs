@@ -6,8 +6,10 @@ use std::sync::Arc;
 
 use super::session::{Outgoing, Session};
 use super::FrontendError;
+use crate::backend::conn::{BackendConn, Internal, Schema};
 use crate::backend::BackendError;
-use crate::multiplex::statements::{ClientStmt, StmtKey};
+use crate::multiplex::statements::{ClientStmt, StmtKey, PARSE_VARIABLES};
+use crate::multiplex::{classify, Variables};
 use crate::protocol::command::Command;
 use crate::protocol::packet::Frame;
 use crate::protocol::prepared::{set_statement_id, statement_id, ExecuteLayout};
@@ -30,9 +32,16 @@ impl Session<'_> {
             let msg = "Prepared statement text larger than 16 MiB is not supported by Sluice";
             return self.reply(&err_packet(seq, 1153, "08S01", msg)).await;
         }
+        let sql = &frame.payload()[1..];
+        let class = classify::classify(sql, self.backslash_escapes());
+        if class.kill {
+            let msg = "This version of Sluice doesn't yet support 'KILL'";
+            return self.reply(&err_packet(1, 1235, "42000", msg)).await;
+        }
         let key = Arc::new(StmtKey::new(
             self.client.schema.clone(),
-            frame.payload()[1..].to_vec(),
+            self.vars.only(PARSE_VARIABLES),
+            sql.to_vec(),
         ));
         if !self.hold_backend(&frame, Expect::Prepare).await? {
             return Ok(());
@@ -57,6 +66,7 @@ impl Session<'_> {
         let Some(id) = self.stmts.add(ClientStmt {
             key,
             params,
+            class,
             types: None,
         }) else {
             self.settle(false);
@@ -75,22 +85,22 @@ impl Session<'_> {
     /// (the backend's bound closes it eventually), unless this session holds the backend
     /// for it (long data, an open cursor): then it is closed there at once.
     pub(super) async fn stmt_close(&mut self, frame: Frame) -> Result<(), FrontendError> {
-        let Some(stmt) = statement_id(frame.payload()).and_then(|id| self.stmts.remove(id)) else {
+        let Some(id) = statement_id(frame.payload()) else {
             return Ok(());
         };
-        if self.stmt_affinity || self.cursor_open() {
+        let Some(stmt) = self.stmts.remove(id) else {
+            return Ok(());
+        };
+        self.forget_deferred(id);
+        if self.held.forget(id) {
             if let Some(lease) = self.lease.as_mut() {
                 let conn = lease.conn();
                 if let Some(server_id) = conn.statements.remove(&stmt.key) {
                     if conn.close_statements(&[server_id]).await.is_err() {
-                        self.lease = None;
+                        self.drop_backend();
                     }
                 }
             }
-            // Closing the statement closed its cursor too.
-            self.stmt_affinity = false;
-            self.status_flags &= !status::CURSOR_EXISTS;
-            self.in_transaction = self.status_flags & status::IN_TRANS != 0;
         }
         self.settle(false);
         Ok(())
@@ -111,8 +121,9 @@ impl Session<'_> {
             Command::StmtReset => "mysqld_stmt_reset",
             Command::StmtFetch => "mysqld_stmt_fetch",
             // Long data for an unknown statement is dropped, as the server does (it
-            // reports the problem at execute).
-            _ if !known => {
+            // reports the problem at execute); so is long data after a chunk that
+            // failed (the execute reports that failure).
+            _ if !known || self.deferred_for(id) => {
                 self.skip_rest(&frame).await?;
                 return Ok(None);
             }
@@ -127,21 +138,26 @@ impl Session<'_> {
             return Ok(None);
         }
         if command == Command::StmtExecute {
+            if let Some(mut err) = self.take_deferred(id) {
+                // Its long data never reached a server: running it would use none.
+                err[3] = self.skip_rest(&frame).await?;
+                self.ctx().metrics.query_errors.inc();
+                self.reply(&err).await?;
+                return Ok(None);
+            }
             return Ok(Some(frame));
         }
-        let held_here = self.lease.is_some() && {
-            let key = self.stmts.get(id).expect("known").key.clone();
-            self.lease_conn().statements.get_mut(&key).is_some()
-        };
+        let held_here = self.lease.is_some() && self.held.ids().any(|i| i == id);
         match command {
             Command::StmtReset if !held_here => {
-                // Nothing of this session is on any server: no long data, no cursor.
-                self.stmt_affinity = false;
+                // Nothing of this statement is on any server: no long data, no cursor.
+                self.held.forget(id);
+                self.forget_deferred(id);
                 let status = self.idle_status();
                 self.reply(&ok_packet(seq, status)).await?;
                 Ok(None)
             }
-            Command::StmtFetch if !held_here || !self.cursor_open() => {
+            Command::StmtFetch if !held_here || !self.held.has_cursor(id) => {
                 let msg = format!("The statement ({id}) has no open cursor");
                 self.ctx().metrics.query_errors.inc();
                 self.reply(&err_packet(seq, 1421, "HY000", &msg)).await?;
@@ -178,10 +194,10 @@ impl Session<'_> {
         let key = stmt.key.clone();
         let server_id = match self.on_backend(&key).await {
             Ok(OnBackend::Prepared(server_id)) => server_id,
-            Ok(OnBackend::Refused(err)) => {
-                self.skip_rest(&first).await?;
+            Ok(OnBackend::Refused(mut err)) => {
+                err[3] = self.skip_rest(&first).await?;
                 self.ctx().metrics.query_errors.inc();
-                self.reply(&err).await?;
+                self.reply_error(err).await?;
                 return Ok(None);
             }
             Err(e) => {
@@ -190,10 +206,8 @@ impl Session<'_> {
                 return Ok(None);
             }
         };
-        match command {
-            Some(Command::StmtSendLongData) => self.stmt_affinity = true,
-            Some(Command::StmtExecute | Command::StmtReset) => self.stmt_affinity = false,
-            _ => {}
+        if command == Some(Command::StmtSendLongData) {
+            self.held.long_data(id);
         }
         set_statement_id(first.payload_mut(), server_id);
         if command != Some(Command::StmtExecute) {
@@ -213,6 +227,7 @@ impl Session<'_> {
             .expect("prepared above");
         if let Some(types) = layout.types(first.payload()) {
             // Most drivers send the same types every time: copy only when they change.
+            // (Should the write fail, the connection is closed with what it knew.)
             if stmt.types.as_deref() != Some(types) {
                 stmt.types = Some(types.into());
             }
@@ -223,10 +238,19 @@ impl Session<'_> {
         }
         match &stmt.types {
             Some(types) if server.types.as_deref() != Some(types) => {
-                server.types = Some(types.clone());
                 let types = types.clone();
-                let payload = self.whole_payload(first).await?;
-                Ok(Some(Outgoing::Payload(layout.with_types(&payload, &types))))
+                let (payload, seq) = self.whole_payload(first).await?;
+                // Only now, with the whole command read: the server gets these types
+                // with it (a failed write closes the connection).
+                self.lease_conn()
+                    .statements
+                    .get_mut(&key)
+                    .expect("prepared above")
+                    .types = Some(types.clone());
+                Ok(Some(Outgoing::Payload(
+                    layout.with_types(&payload, &types),
+                    seq,
+                )))
             }
             _ => Ok(Some(Outgoing::Frame(first))),
         }
@@ -236,28 +260,56 @@ impl Session<'_> {
     /// schema it was prepared in) and closing the statements the bound pushes out.
     async fn on_backend(&mut self, key: &Arc<StmtKey>) -> Result<OnBackend, BackendError> {
         let bound = self.ctx().pool.statement_bound();
+        let keep: Vec<Arc<StmtKey>> = self
+            .held
+            .ids()
+            .filter_map(|id| self.stmts.get(id))
+            .map(|s| s.key.clone())
+            .collect();
         let conn = self.lease_conn();
         if let Some(stmt) = conn.statements.get_mut(key) {
             return Ok(OnBackend::Prepared(stmt.id));
         }
-        if let Some(schema) = key.schema() {
-            if !conn.schema.is(Some(schema)) {
-                // The session has moved on since it prepared this: prepare it where it
-                // was prepared; the session's own schema is restored before its next
-                // statement.
-                let batch = [crate::backend::conn::Internal::InitDb(schema)];
-                if let Some(Err(e)) = conn.pipeline(&batch).await?.pop() {
-                    return Err(e);
-                }
-            }
+        // The session may have moved on since it prepared this (another schema, another
+        // sql_mode or character set): prepare it as it was prepared, then put the
+        // backend back as the session left it for the command about to run.
+        let mut before = Vec::new();
+        let mut after = Vec::new();
+        if let Some(schema) = key.schema().filter(|s| !conn.schema.is(Some(s))) {
+            before.push(Internal::InitDb(schema));
         }
+        let schema_now = match &conn.schema {
+            Schema::Known(Some(now)) if !before.is_empty() => Some(now.clone()),
+            _ => None,
+        };
+        let parse_now = conn.vars.only(PARSE_VARIABLES);
+        let escapes = conn.status & status::NO_BACKSLASH_ESCAPES == 0;
+        let to_key = Variables::replay(key.parse(), &parse_now, &conn.baseline, escapes);
+        // The way back is quoted as the key's sql_mode reads quotes.
+        let key_escapes = !key
+            .parse()
+            .get("sql_mode")
+            .is_some_and(|m| contains_word(m, b"NO_BACKSLASH_ESCAPES"));
+        let back = Variables::replay(&parse_now, key.parse(), &conn.baseline, key_escapes);
+        before.extend(to_key.as_deref().map(Internal::Query));
+        after.extend(schema_now.as_deref().map(Internal::InitDb));
+        after.extend(back.as_deref().map(Internal::Query));
+        run_all(conn, &before).await?;
+        conn.vars.assign(key.parse(), PARSE_VARIABLES);
         let reply = conn.prepare(key.sql()).await?;
+        run_all(conn, &after).await?;
+        conn.vars.assign(&parse_now, PARSE_VARIABLES);
         let Some(ok) = reply.ok else {
             return Ok(OnBackend::Refused(reply.wire));
         };
-        let evicted =
-            conn.statements
-                .insert(key.clone(), ok.id, ok.params, reply.wire.into(), bound);
+        let evicted = conn.statements.insert(
+            key.clone(),
+            ok.id,
+            ok.params,
+            reply.wire.into(),
+            bound,
+            &keep,
+        );
         conn.close_statements(&evicted).await?;
         self.ctx().metrics.statements_prepared.inc();
         self.ctx()
@@ -266,4 +318,26 @@ impl Session<'_> {
             .inc_by(evicted.len() as u64);
         Ok(OnBackend::Prepared(ok.id))
     }
+}
+
+/// Runs internal commands that change the session state in one round trip. Any failure
+/// leaves that state unknown (StateLost: the connection is closed).
+async fn run_all(conn: &mut BackendConn, batch: &[Internal<'_>]) -> Result<(), BackendError> {
+    if batch.is_empty() {
+        return Ok(());
+    }
+    let failed = match conn.pipeline(batch).await {
+        Ok(results) => results.into_iter().find_map(Result::err),
+        Err(e) => Some(e),
+    };
+    match failed {
+        Some(e) => Err(BackendError::StateLost(Box::new(e))),
+        None => Ok(()),
+    }
+}
+
+/// `word` is one of the comma-separated names in a tracked sql_mode value.
+fn contains_word(list: &[u8], word: &[u8]) -> bool {
+    list.split(|&b| b == b',')
+        .any(|w| w.eq_ignore_ascii_case(word))
 }

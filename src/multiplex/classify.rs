@@ -20,6 +20,11 @@ pub struct Classification {
     /// KILL [CONNECTION | QUERY] n: the ids clients know are Sluice's, not the server's,
     /// so relaying it would kill someone else's backend work.
     pub kill: bool,
+    /// It clears the previous statement's warnings even when it leaves none itself. The
+    /// server clears them for a statement that names a table or has a subquery, and keeps
+    /// them for one that does neither (`SELECT 1`, `SET ...`, `DO 1`); read from the text,
+    /// like the server's own test (tables referenced, or more than one query block).
+    pub clears_diagnostics: bool,
 }
 
 /// Classifies one statement in a single pass of the lexer. `backslash_escapes` is false
@@ -44,6 +49,7 @@ pub fn classify(sql: &[u8], backslash_escapes: bool) -> Classification {
         class.reads_insert_id |= insert_id;
         class.reads_diagnostics |= diagnostics;
         class.kill |= is(first, "KILL");
+        class.clears_diagnostics |= uses_tables(stmt);
     }
     class
 }
@@ -112,6 +118,35 @@ pub fn diagnostics_read(sql: &[u8], backslash_escapes: bool) -> Option<Diagnosti
         }
         _ => None,
     }
+}
+
+/// Whether a statement names a table or holds more than one query block (a subquery,
+/// a UNION): what makes the server clear the diagnostics of the previous statement.
+fn uses_tables(toks: &[Token<'_>]) -> bool {
+    let mut selects = 0;
+    for (i, t) in toks.iter().enumerate() {
+        let next = toks.get(i + 1);
+        let named_table = match t {
+            Token::Word(w) if w.eq_ignore_ascii_case(b"FROM") => {
+                !next.is_some_and(|n| is(n, "DUAL"))
+            }
+            // `SELECT ... INTO @var` names no table.
+            Token::Word(w) if w.eq_ignore_ascii_case(b"INTO") => {
+                !matches!(next, Some(Token::UserVar) | None)
+            }
+            Token::Word(w) => ["UPDATE", "JOIN", "TABLE", "UNION"]
+                .iter()
+                .any(|k| w.eq_ignore_ascii_case(k.as_bytes())),
+            _ => false,
+        };
+        if named_table {
+            return true;
+        }
+        if is(t, "SELECT") {
+            selects += 1;
+        }
+    }
+    selects > 1
 }
 
 /// The pin a statement needs before it runs, if any.
@@ -212,6 +247,34 @@ fn assigns_user_variable(toks: &[Token<'_>], i: usize, is_set: bool) -> bool {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn statements_that_clear_the_previous_diagnostics() {
+        let clears = |s: &str| classify(s.as_bytes(), true).clears_diagnostics;
+        for sql in [
+            "SELECT COUNT(*) FROM menus",
+            "update menus set price = 1",
+            "INSERT INTO t VALUES (1)",
+            "SELECT (SELECT 1)",
+            "SELECT 1 UNION SELECT 2",
+            "TRUNCATE TABLE t",
+            "SELECT 1; SELECT * FROM t",
+        ] {
+            assert!(clears(sql), "{sql}");
+        }
+        for sql in [
+            "SELECT 1",
+            "SELECT 1 FROM DUAL",
+            "DO 1",
+            "SET @a = 1",
+            "SELECT 1 INTO @a",
+            "SET NAMES utf8mb4",
+            "SELECT 'FROM t'",
+            "BEGIN",
+        ] {
+            assert!(!clears(sql), "{sql}");
+        }
+    }
 
     #[test]
     fn recognises_plain_diagnostics_reads() {

@@ -3,6 +3,7 @@
 //! on one backend connection (design.md §5).
 
 pub mod classify;
+pub mod held;
 pub mod lexer;
 pub mod pin;
 pub mod scope;

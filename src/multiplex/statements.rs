@@ -3,40 +3,63 @@
 //! needs it there, maps it to its own server id, and closes its least recently used
 //! statements beyond a bound, so `max_prepared_stmt_count` is never exhausted.
 //!
-//! A statement is identified by the schema it was prepared in and its SQL text, so
-//! clients that prepare the same statement share one server statement per backend.
+//! A statement is identified by the schema it was prepared in, the session variables
+//! that decide how its text parses, and its SQL text, so clients that prepare the same
+//! statement in the same context share one server statement per backend.
 
 use std::collections::HashMap;
 use std::sync::Arc;
 
-/// What makes two prepared statements the same on a backend: the SQL text and the
-/// default schema at prepare time (unqualified names resolve against it).
+use super::classify::Classification;
+use super::variables::Variables;
+
+/// The session variables that change what a statement's text means: `sql_mode`
+/// (ANSI_QUOTES makes `"a"` a column, PIPES_AS_CONCAT, NO_BACKSLASH_ESCAPES, ...) and the
+/// character sets and collation its literals are read in.
+pub const PARSE_VARIABLES: &[&str] = &[
+    "character_set_client",
+    "character_set_connection",
+    "collation_connection",
+    "sql_mode",
+];
+
+/// What makes two prepared statements the same on a backend: the SQL text, the default
+/// schema at prepare time (unqualified names resolve against it) and the parse variables
+/// (as differences from the partition's baseline, like every tracked value).
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct StmtKey {
     /// Hashed once here, not on every execute (the SQL text can be long).
     hash: u64,
     schema: Option<Vec<u8>>,
+    parse: Variables,
     sql: Vec<u8>,
 }
 
 impl StmtKey {
-    pub fn new(schema: Option<Vec<u8>>, sql: Vec<u8>) -> Self {
+    pub fn new(schema: Option<Vec<u8>>, parse: Variables, sql: Vec<u8>) -> Self {
         use std::hash::{BuildHasher, Hash, Hasher};
         // One seed for the process: keys made on any thread must hash alike.
         static SEED: std::sync::OnceLock<std::collections::hash_map::RandomState> =
             std::sync::OnceLock::new();
         let mut h = SEED.get_or_init(Default::default).build_hasher();
         schema.hash(&mut h);
+        parse.hash(&mut h);
         sql.hash(&mut h);
         Self {
             hash: h.finish(),
             schema,
+            parse,
             sql,
         }
     }
 
     pub fn schema(&self) -> Option<&[u8]> {
         self.schema.as_deref()
+    }
+
+    /// The parse variables the statement was prepared under.
+    pub fn parse(&self) -> &Variables {
+        &self.parse
     }
 
     pub fn sql(&self) -> &[u8] {
@@ -55,6 +78,9 @@ impl std::hash::Hash for StmtKey {
 pub struct ClientStmt {
     pub key: Arc<StmtKey>,
     pub params: u16,
+    /// What its text says about the session (pins, reads of connection-scoped values),
+    /// applied on every execute.
+    pub class: Classification,
     /// The parameter types this client last sent (2 bytes each); the server remembers
     /// them per statement, so a backend that has not seen them must be sent them again.
     pub types: Option<Box<[u8]>>,
@@ -149,7 +175,9 @@ impl BackendStatements {
     }
 
     /// Records a newly prepared statement and returns the server ids to close so that at
-    /// most `bound` stay open (least recently used first; never the new one).
+    /// most `bound` stay open (least recently used first). Never the new one, nor those in
+    /// `keep`: statements holding the session's long data or open cursor, which closing
+    /// would lose (the bound is exceeded rather than that).
     pub fn insert(
         &mut self,
         key: Arc<StmtKey>,
@@ -157,7 +185,9 @@ impl BackendStatements {
         params: u16,
         response: Arc<[u8]>,
         bound: usize,
+        keep: &[Arc<StmtKey>],
     ) -> Vec<u32> {
+        let new = key.clone();
         self.clock += 1;
         self.stmts.insert(
             key,
@@ -174,6 +204,7 @@ impl BackendStatements {
             let Some(oldest) = self
                 .stmts
                 .iter()
+                .filter(|(k, _)| **k != new && !keep.contains(k))
                 .min_by_key(|(_, s)| s.last_used)
                 .map(|(k, _)| k.clone())
             else {
@@ -212,6 +243,7 @@ mod tests {
     fn key(sql: &str) -> Arc<StmtKey> {
         Arc::new(StmtKey::new(
             Some(b"shop".to_vec()),
+            Variables::default(),
             sql.as_bytes().to_vec(),
         ))
     }
@@ -222,6 +254,7 @@ mod tests {
         let stmt = || ClientStmt {
             key: key("SELECT 1"),
             params: 0,
+            class: Classification::default(),
             types: None,
         };
         assert_eq!(c.add(stmt()), Some(1));
@@ -236,8 +269,9 @@ mod tests {
     fn a_client_cannot_hold_unbounded_sql() {
         let mut c = ClientStatements::default();
         let big = |n: usize| ClientStmt {
-            key: Arc::new(StmtKey::new(None, vec![b'x'; n])),
+            key: Arc::new(StmtKey::new(None, Variables::default(), vec![b'x'; n])),
             params: 0,
+            class: Classification::default(),
             types: None,
         };
         let id = c.add(big(MAX_BYTES_PER_CLIENT - 10)).unwrap();
@@ -251,23 +285,55 @@ mod tests {
     fn backend_statements_evict_the_least_recently_used() {
         let mut b = BackendStatements::default();
         let r: Arc<[u8]> = Arc::from(&b""[..]);
-        assert!(b.insert(key("a"), 1, 0, r.clone(), 2).is_empty());
-        assert!(b.insert(key("b"), 2, 0, r.clone(), 2).is_empty());
+        assert!(b.insert(key("a"), 1, 0, r.clone(), 2, &[]).is_empty());
+        assert!(b.insert(key("b"), 2, 0, r.clone(), 2, &[]).is_empty());
         // Using "a" makes "b" the oldest.
         assert_eq!(b.get_mut(&key("a")).unwrap().id, 1);
-        assert_eq!(b.insert(key("c"), 3, 0, r.clone(), 2), vec![2]);
+        assert_eq!(b.insert(key("c"), 3, 0, r.clone(), 2, &[]), vec![2]);
         assert!(b.get_mut(&key("b")).is_none());
         assert_eq!(b.len(), 2);
         // A bound below one still keeps the statement just prepared.
-        assert_eq!(b.insert(key("d"), 4, 0, r, 0).len(), 2);
+        assert_eq!(b.insert(key("d"), 4, 0, r.clone(), 0, &[]).len(), 2);
         assert_eq!(b.get_mut(&key("d")).unwrap().id, 4);
+    }
+
+    #[test]
+    fn statements_holding_session_data_are_never_evicted() {
+        let mut b = BackendStatements::default();
+        let r: Arc<[u8]> = Arc::from(&b""[..]);
+        b.insert(key("long data"), 1, 0, r.clone(), 2, &[]);
+        b.insert(key("b"), 2, 0, r.clone(), 2, &[]);
+        // "long data" is the oldest but holds the session's blob: "b" goes instead.
+        assert_eq!(
+            b.insert(key("c"), 3, 0, r.clone(), 2, &[key("long data")]),
+            vec![2]
+        );
+        // Nothing else to evict: the bound gives way.
+        let keep = [key("long data"), key("c")];
+        assert!(b.insert(key("d"), 4, 0, r, 1, &keep).is_empty());
+        assert_eq!(b.len(), 3);
+    }
+
+    #[test]
+    fn the_same_text_under_another_sql_mode_is_another_statement() {
+        let baseline = Variables::default();
+        let mut ansi = Variables::default();
+        ansi.record("sql_mode", b"ANSI_QUOTES", &baseline);
+        let sql = b"SELECT \"a\"".to_vec();
+        let plain = StmtKey::new(None, Variables::default(), sql.clone());
+        let quoted = StmtKey::new(None, ansi, sql);
+        assert_ne!(plain, quoted);
     }
 
     #[test]
     fn the_same_statement_in_another_schema_is_another_statement() {
         let mut b = BackendStatements::default();
-        b.insert(key("SELECT * FROM t"), 1, 0, Arc::from(&b""[..]), 10);
-        let other = StmtKey::new(Some(b"other".to_vec()), b"SELECT * FROM t".to_vec());
+        b.insert(key("SELECT * FROM t"), 1, 0, Arc::from(&b""[..]), 10, &[]);
+        let other = StmtKey::new(
+            Some(b"other".to_vec()),
+            Variables::default(),
+            b"SELECT * FROM t".to_vec(),
+        );
         assert!(b.get_mut(&other).is_none());
     }
 }

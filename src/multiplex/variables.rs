@@ -11,7 +11,7 @@ use std::collections::BTreeMap;
 
 /// System variables that differ from the baseline, by name. Sorted, so replays are
 /// deterministic and `character_set_*` come before `collation_connection`.
-#[derive(Debug, Clone, Default, PartialEq, Eq)]
+#[derive(Debug, Clone, Default, PartialEq, Eq, Hash)]
 pub struct Variables {
     values: BTreeMap<Box<str>, Box<[u8]>>,
 }
@@ -57,6 +57,25 @@ impl Variables {
 
     pub fn clear(&mut self) {
         self.values.clear();
+    }
+
+    /// The differences among `names` only.
+    pub fn only(&self, names: &[&str]) -> Variables {
+        let values = names
+            .iter()
+            .filter_map(|n| Some((Box::from(*n), self.values.get(*n)?.clone())))
+            .collect();
+        Variables { values }
+    }
+
+    /// Takes `from`'s value (or the baseline, when `from` has none) for each of `names`.
+    pub fn assign(&mut self, from: &Variables, names: &[&str]) {
+        for name in names {
+            match from.values.get(*name) {
+                Some(v) => self.values.insert((*name).into(), v.clone()),
+                None => self.values.remove(*name),
+            };
+        }
     }
 
     /// Records that `name` is now `value`: kept as a difference, or dropped when the

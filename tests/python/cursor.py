@@ -1,10 +1,13 @@
 """A read-only cursor (COM_STMT_EXECUTE with CURSOR_TYPE_READ_ONLY, then COM_STMT_FETCH
-in batches) while other clients use the pool between fetches.
+in batches) while other clients use the pool between fetches, and the same client runs
+another prepared statement between fetches and then pauses (the cursor must survive
+statements that open none).
 
 usage: cursor.py PORT      prints the ids fetched per batch and the final status
 """
 import struct
 import sys
+import time
 
 import pymysql
 
@@ -20,6 +23,22 @@ assert first[0] != 0xFF, error(first)
 for _ in range(columns):
     read_packet(s)
 opened = eof_status(read_packet(s)) & CURSOR_EXISTS != 0
+other_id, other_columns, _ = prepare(s, b"SELECT price FROM menus WHERE id = 1")
+
+
+def execute_other():
+    """Runs the second statement without a cursor; its one price."""
+    send(s, 0, bytes([0x17]) + struct.pack("<IBI", other_id, 0, 1))
+    p = read_packet(s)
+    assert p[0] != 0xFF, error(p)
+    for _ in range(other_columns):
+        read_packet(s)
+    read_packet(s)  # EOF after the columns
+    row = read_packet(s)
+    end = read_packet(s)
+    assert end[0] == 0xFE and eof_status(end) & CURSOR_EXISTS == 0, end
+    return struct.unpack("<i", row[2:6])[0]
+
 
 others = [pymysql.connect(host="127.0.0.1", port=port, user="app", password="app-password",
                           database="shop", autocommit=True) for _ in range(3)]
@@ -29,6 +48,9 @@ while True:
         cur = o.cursor()
         cur.execute("SELECT price FROM menus WHERE id = 2")
         assert cur.fetchone()[0] == 750
+    assert execute_other() > 0
+    # Past Sluice's affinity window.
+    time.sleep(0.2)
     send(s, 0, bytes([0x1C]) + struct.pack("<II", stmt_id, 4))
     ids = []
     while True:
