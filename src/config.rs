@@ -1,11 +1,13 @@
 //! Typed configuration: TOML in, one validated [`Config`] out. Validated once at load.
 
-use std::collections::HashMap;
 use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
 use serde::Deserialize;
+
+mod aws;
+pub use aws::{AwsConfig, IamConfig, IamKeyConfig, IamMode, IamRequirement, UserConfig};
 
 /// The configuration every layer reads. Built only by [`Config::load`] / [`Config::parse`],
 /// so every value in it has been validated.
@@ -22,6 +24,11 @@ pub struct Config {
     /// Database users clients may log in as.
     #[serde(default)]
     pub users: Vec<UserConfig>,
+    /// The AWS SDK, for users whose credentials are secrets.
+    #[serde(default)]
+    pub aws: AwsConfig,
+    /// IAM authentication of clients; needed when a user has `iam = "required"`.
+    pub iam: Option<IamConfig>,
     /// Logging.
     #[serde(default)]
     pub log: LogConfig,
@@ -169,15 +176,6 @@ pub struct BackendTlsConfig {
 
 #[derive(Debug, Clone, Deserialize)]
 #[serde(deny_unknown_fields)]
-pub struct UserConfig {
-    /// Name clients log in with; also the backend user.
-    pub name: String,
-    /// Password, used both to check clients and to log in to the backend.
-    pub password: String,
-}
-
-#[derive(Debug, Clone, Deserialize)]
-#[serde(deny_unknown_fields)]
 pub struct LogConfig {
     /// `tracing` filter directive, e.g. `info` or `sluice=debug`. `RUST_LOG` wins.
     #[serde(default = "default_log_level")]
@@ -292,12 +290,7 @@ impl Config {
                 return bad(format!("{name} must be greater than 0"));
             }
         }
-        let mut seen = HashMap::new();
-        for u in &self.users {
-            if u.name.is_empty() || seen.insert(u.name.as_str(), ()).is_some() {
-                return bad(format!("user {:?} is empty or listed twice", u.name));
-            }
-        }
+        aws::validate(&self.users, &self.aws, self.iam.as_ref())?;
         tracing_subscriber::EnvFilter::try_new(&self.log.level)
             .map_err(|e| ConfigError::Invalid(format!("log.level: {e}")))?;
         Ok(())
@@ -386,5 +379,29 @@ mod tests {
         assert!(Config::parse(&base.replace("db:3306", "db")).is_err());
         assert!(Config::parse(&format!("{base}max_connections_percent = 0\n")).is_err());
         assert!(Config::parse(&format!("{base}connection_borrow_timeout = -1\n")).is_err());
+    }
+
+    #[test]
+    fn users_aws_and_iam_are_checked_together() {
+        let base = "[server]\nlisten='127.0.0.1:1'\n[backend]\naddress='db:3306'\n";
+        let iam = "[iam]\nhostnames=['p:3306']\nregions=['us-east-1']\n\
+                   [[iam.keys]]\naccess_key_id='AKID'\nsecret_access_key='s'\nusers=['*']\n";
+        let parse = |tail: &str| Config::parse(&format!("{base}{tail}"));
+        let c = parse(&format!(
+            "[[users]]\nname='a'\nsecret='db/a'\niam='required'\n{iam}"
+        ))
+        .unwrap();
+        assert_eq!(c.users[0].iam, IamRequirement::Required);
+        // One source of credentials per user.
+        assert!(parse("[[users]]\nname='a'\n").is_err());
+        assert!(parse("[[users]]\nname='a'\npassword='p'\nsecret='s'\n").is_err());
+        // IAM users need [iam]; [iam] needs names, regions and keys; only local exists.
+        assert!(parse("[[users]]\nname='a'\npassword='p'\niam='required'\n").is_err());
+        assert!(parse(&iam.replace("[[iam.keys]]", "mode='local'\n[[iam.keys]]")).is_ok());
+        assert!(parse(&iam.replace("[[iam.keys]]", "mode='rds'\n[[iam.keys]]")).is_err());
+        assert!(parse(&iam.replace("'p:3306'", "'p'")).is_err());
+        assert!(parse("[iam]\nhostnames=['p:1']\nregions=['r']\n").is_err());
+        assert!(parse("[aws]\nregion='eu-west-1'\n").is_ok());
+        assert!(parse("[aws]\nregion='eu-west-1'\nrequest_timeout=0\n").is_err());
     }
 }

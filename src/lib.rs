@@ -5,7 +5,8 @@
 //!
 //! ```text
 //! accept ─► greeting (fresh scramble) ─► [SSLRequest ─► TLS] ─► HandshakeResponse
-//!        ─► authenticate (native / caching_sha2) ─► OK ─► command loop:
+//!        ─► authenticate (native / caching_sha2 password, or an IAM token over TLS)
+//!        ─► OK ─► command loop:
 //!           read command ─► classify ─► lease a backend (or keep the pinned one)
 //!           ─► sync schema ─► relay request ─► relay response, read status flags and
 //!           session-track info ─► in transaction or pinned? keep : release to pool
@@ -20,11 +21,11 @@
 //! - [`metrics`]: the one registry of every metric.
 //! - [`protocol`]: MySQL wire format only, no I/O policy.
 //! - [`frontend`]: one client session: handshake, TLS, auth, command loop, relay.
-//! - [`auth`]: password plugins.
+//! - [`auth`]: password plugins, and IAM auth tokens (`auth::iam`).
 //! - [`backend`]: backend connections, the capped pool and its leases, the cap from
 //!   `@@max_connections`, backend TLS.
 //! - [`multiplex`]: pin reasons, SQL lexer and classifier, session-tracker reading.
-//! - [`credentials`]: where passwords come from.
+//! - [`credentials`]: where passwords come from: the config, or Secrets Manager.
 //! - [`net`], [`tls`]: plain-or-TLS streams, PEM loading.
 #![forbid(unsafe_code)]
 

@@ -28,6 +28,10 @@ pub struct Metrics {
     pub session_replays: IntCounter,
     pub statements_prepared: IntCounter,
     pub statements_evicted: IntCounter,
+    pub iam_verifications: IntCounterVec,
+    pub iam_cache_hits: IntCounter,
+    pub secret_fetches: IntCounterVec,
+    pub secret_rotations: IntCounter,
 }
 
 impl Default for Metrics {
@@ -145,6 +149,24 @@ impl Metrics {
             statements_evicted: counter(
                 "backend_statements_evicted_total",
                 "Prepared statements closed on a backend to stay within its bound.",
+            ),
+            iam_verifications: counter_vec(
+                "iam_verifications_total",
+                "IAM auth tokens checked (cache hits excluded), by mode and result (ok, or why not).",
+                &["mode", "result"],
+            ),
+            iam_cache_hits: counter(
+                "iam_cache_hits_total",
+                "IAM auth tokens accepted from the cache of verified tokens.",
+            ),
+            secret_fetches: counter_vec(
+                "secret_fetches_total",
+                "Secrets Manager GetSecretValue calls for AWSCURRENT, by result (ok, error).",
+                &["result"],
+            ),
+            secret_rotations: counter(
+                "secret_rotations_total",
+                "Secrets whose password changed since Sluice last read them.",
             ),
             registry,
         }

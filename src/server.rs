@@ -9,10 +9,12 @@ use tokio::net::{TcpListener, TcpSocket, TcpStream};
 use tokio::sync::{watch, Semaphore};
 use tokio_rustls::TlsAcceptor;
 
+use crate::auth::iam::IamVerifier;
 use crate::backend::conn::Target;
 use crate::backend::tls::BackendTls;
 use crate::backend::{Pool, PoolSettings};
 use crate::config::Config;
+use crate::credentials::secrets::SecretStore;
 use crate::credentials::Credentials;
 use crate::frontend::{self, Context};
 use crate::metrics::Metrics;
@@ -42,7 +44,25 @@ impl Server {
     /// backend that is down is retried in the background, not fatal).
     pub async fn bind(config: Arc<Config>) -> Result<Self, ServerError> {
         let metrics = Arc::new(Metrics::new());
-        let credentials = Credentials::from_config(&config.users);
+        // The AWS SDK is loaded once, only when something needs it; nothing is fetched
+        // yet (an unreachable Secrets Manager must not stop Sluice from starting).
+        let needs_aws = Credentials::needs_secrets(&config.users)
+            || config.iam.as_ref().is_some_and(|i| i.keys_secret.is_some());
+        let secrets = if needs_aws {
+            let store = Arc::new(SecretStore::load(&config.aws, metrics.clone()).await);
+            tokio::spawn(refresh_secrets(
+                store.clone(),
+                config.aws.secret_refresh_interval.get(),
+            ));
+            Some(store)
+        } else {
+            None
+        };
+        let credentials = Arc::new(Credentials::new(&config.users, secrets.clone()));
+        let iam = config
+            .iam
+            .as_ref()
+            .map(|c| Arc::new(IamVerifier::new(c, secrets.clone(), metrics.clone())));
         let b = &config.backend;
         let tls = match &b.tls {
             Some(t) => Some(BackendTls::from_config(t, config.backend_host())?),
@@ -62,11 +82,14 @@ impl Server {
             idle_timeout: b.idle_timeout.get(),
             max_prepared_statements: b.max_prepared_statements,
         };
-        let probe_login = config
-            .users
-            .first()
-            .and_then(|u| credentials.get(u.name.as_bytes()).cloned());
-        let pool = Pool::new(target, settings, metrics.clone(), probe_login);
+        let probe_user = config.users.first().map(|u| Arc::from(u.name.as_str()));
+        let pool = Pool::new(
+            target,
+            settings,
+            metrics.clone(),
+            credentials.clone(),
+            probe_user,
+        );
         let client_tls = match &config.server.tls {
             Some(t) => Some(TlsAcceptor::from(crate::tls::server_config(t)?)),
             None => None,
@@ -85,6 +108,7 @@ impl Server {
         let ctx = Arc::new(Context::new(
             config,
             credentials,
+            iam,
             pool,
             metrics,
             client_tls,
@@ -185,6 +209,17 @@ impl Server {
             tracing::warn!("drain timeout reached; closing remaining sessions");
         }
         ctx.pool.close_idle().await;
+    }
+}
+
+/// Re-reads every secret in use on an interval, so rotations are picked up before a
+/// password stops working.
+async fn refresh_secrets(store: Arc<SecretStore>, every: std::time::Duration) {
+    let mut tick = tokio::time::interval(every);
+    tick.tick().await;
+    loop {
+        tick.tick().await;
+        store.refresh_all().await;
     }
 }
 

@@ -1,6 +1,7 @@
 //! Password authentication plugins, for checking clients and for logging in to backends.
 
 pub mod caching_sha2;
+pub mod iam;
 pub mod native;
 
 use subtle::ConstantTimeEq;

@@ -4,7 +4,6 @@
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use super::conn::BackendConn;
 use super::pool::{Grant, PartitionKey, Pool};
 use super::BackendError;
 
@@ -34,8 +33,8 @@ impl Pool {
     }
 
     async fn probe_capacity(self: &Arc<Self>) -> Result<usize, BackendError> {
-        let login = self
-            .probe_login
+        let user = self
+            .probe_user
             .clone()
             .ok_or_else(|| BackendError::NoLogin("(no users configured)".into()))?;
         let (mut conn, slot_taken) = {
@@ -52,12 +51,11 @@ impl Pool {
         };
         if conn.is_none() {
             let key = PartitionKey {
-                user: login.user.clone(),
+                user,
                 flags: 0,
                 charset: 45,
             };
-            let baseline = self.baseline(&key);
-            match BackendConn::connect(&self.target, &login, key, None, baseline).await {
+            match self.open_conn(&key, None).await {
                 Ok(c) => {
                     self.connected(&c);
                     conn = Some(c);

@@ -31,6 +31,8 @@ pub enum BackendError {
     BorrowTimeout,
     #[error("the backend was unreachable a moment ago; retrying shortly")]
     Unavailable,
+    #[error(transparent)]
+    Credentials(#[from] crate::credentials::CredentialsError),
     #[error("backend capacity is not known yet: {0}")]
     CapacityUnknown(Box<BackendError>),
     /// A command failed halfway through changing the connection's session state on

@@ -10,7 +10,7 @@ use tokio::sync::oneshot;
 use super::conn::{BackendConn, Target};
 use super::lease::Lease;
 use super::BackendError;
-use crate::credentials::Login;
+use crate::credentials::Credentials;
 use crate::metrics::Metrics;
 use crate::multiplex::Variables;
 
@@ -159,8 +159,10 @@ pub struct Pool {
     pub(super) state: Mutex<State>,
     /// Serialises reads of @@max_connections.
     pub(super) capacity_lock: tokio::sync::Mutex<()>,
-    /// The login used for capacity probes (any configured user will do).
-    pub(super) probe_login: Option<Login>,
+    /// Where backend logins come from (static passwords or secrets).
+    pub(super) credentials: Arc<Credentials>,
+    /// The user capacity probes log in as (any configured user will do).
+    pub(super) probe_user: Option<Arc<str>>,
 }
 
 impl Pool {
@@ -168,7 +170,8 @@ impl Pool {
         target: Target,
         settings: PoolSettings,
         metrics: Arc<Metrics>,
-        probe_login: Option<Login>,
+        credentials: Arc<Credentials>,
+        probe_user: Option<Arc<str>>,
     ) -> Arc<Self> {
         Arc::new(Self {
             target,
@@ -176,7 +179,8 @@ impl Pool {
             metrics,
             state: Mutex::new(State::default()),
             capacity_lock: tokio::sync::Mutex::new(()),
-            probe_login,
+            credentials,
+            probe_user,
         })
     }
 
@@ -210,7 +214,6 @@ impl Pool {
     /// Callers await it to the end (no `select!`, no outer timeout).
     pub async fn borrow(
         self: &Arc<Self>,
-        login: &Login,
         key: &PartitionKey,
         schema: Option<&[u8]>,
         vars: &Variables,
@@ -271,9 +274,7 @@ impl Pool {
                 if let Grant::Replace(old) = grant {
                     old.quit().await;
                 }
-                let baseline = self.baseline(key);
-                match BackendConn::connect(&self.target, login, key.clone(), schema, baseline).await
-                {
+                match self.open_conn(key, schema).await {
                     Ok(conn) => {
                         self.connected(&conn);
                         conn
@@ -291,6 +292,39 @@ impl Pool {
             .observe(start.elapsed().as_secs_f64());
         self.metrics.database_connections_borrowed.inc();
         Ok(Lease::new(conn, self.clone()))
+    }
+
+    /// Opens a backend connection for `key` with its user's current login. A refused
+    /// password (1045) may mean the secret was rotated: the secret is read again
+    /// (rate-limited) and, when it changed, the login tried once more.
+    pub(super) async fn open_conn(
+        &self,
+        key: &PartitionKey,
+        schema: Option<&[u8]>,
+    ) -> Result<BackendConn, BackendError> {
+        let login = self
+            .credentials
+            .backend_login(&key.user)
+            .await
+            .map_err(BackendError::Credentials)?;
+        let baseline = self.baseline(key);
+        let result =
+            BackendConn::connect(&self.target, &login, key.clone(), schema, baseline.clone()).await;
+        match result {
+            Err(e) if e.server_code() == Some(1045) => {
+                if !self.credentials.backend_refused(&key.user, &login).await {
+                    return Err(e);
+                }
+                tracing::info!(user = %key.user, "backend refused the password; retrying with the secret's new value");
+                let login = self
+                    .credentials
+                    .backend_login(&key.user)
+                    .await
+                    .map_err(BackendError::Credentials)?;
+                BackendConn::connect(&self.target, &login, key.clone(), schema, baseline).await
+            }
+            result => result,
+        }
     }
 
     /// How many prepared statements one backend connection may keep open.

@@ -1,12 +1,23 @@
-//! Where user passwords come from. The static provider (config) is the only one for now;
-//! Secrets Manager joins it as another source behind the same [`Credentials`] type.
+//! Where passwords come from: per database user, a static password from the config, or a
+//! Secrets Manager secret (`{"username": …, "password": …}`, as RDS Proxy expects) read
+//! through [`secrets::SecretStore`]. The same values check password clients (AWSCURRENT,
+//! and AWSPREVIOUS during a rotation) and log Sluice in to the backend (AWSCURRENT).
 
-pub mod static_provider;
+pub mod error;
+pub mod secrets;
 
+use std::collections::HashMap;
 use std::sync::Arc;
 
-/// A user's login: the name and password Sluice checks clients against and uses for its
-/// own backend connections. Never logged (Debug hides the password).
+use serde::Deserialize;
+
+pub use error::CredentialsError;
+use secrets::{SecretRef, SecretStore};
+
+use crate::config::{IamRequirement, UserConfig};
+
+/// A backend login: the user and password Sluice logs in to the backend with. Never
+/// logged (Debug hides the password).
 #[derive(Clone, PartialEq, Eq)]
 pub struct Login {
     pub user: Arc<str>,
@@ -22,4 +33,230 @@ impl std::fmt::Debug for Login {
     }
 }
 
-pub use static_provider::Credentials;
+/// A user clients may log in as.
+#[derive(Debug)]
+pub struct User {
+    /// The name clients log in with; also the pool partition's user.
+    pub name: Arc<str>,
+    /// Clients log in with an IAM auth token, not a password.
+    pub iam: bool,
+    source: Source,
+}
+
+#[derive(Debug)]
+enum Source {
+    Static(Arc<[u8]>),
+    Secret(SecretRef),
+}
+
+/// The passwords a client may answer with: AWSCURRENT first, then AWSPREVIOUS.
+pub type Passwords = Vec<Arc<[u8]>>;
+
+/// The fields of a database secret Sluice uses.
+#[derive(Deserialize)]
+struct DbSecret {
+    username: String,
+    password: String,
+}
+
+/// Every configured user, and the secret store when some of them use secrets.
+#[derive(Debug, Default)]
+pub struct Credentials {
+    users: HashMap<Vec<u8>, User>,
+    secrets: Option<Arc<SecretStore>>,
+}
+
+impl std::fmt::Debug for SecretStore {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("SecretStore")
+    }
+}
+
+impl Credentials {
+    /// `secrets` is needed when any user names a secret (the config decides; see
+    /// [`Credentials::needs_secrets`]).
+    pub fn new(users: &[UserConfig], secrets: Option<Arc<SecretStore>>) -> Self {
+        let users = users
+            .iter()
+            .map(|u| {
+                let source = match (&u.password, &u.secret) {
+                    (_, Some(id)) => Source::Secret(SecretRef::new(id, u.secret_region.as_deref())),
+                    (Some(p), None) => Source::Static(Arc::from(p.as_bytes())),
+                    (None, None) => Source::Static(Arc::from(&b""[..])),
+                };
+                let user = User {
+                    name: Arc::from(u.name.as_str()),
+                    iam: u.iam == IamRequirement::Required,
+                    source,
+                };
+                (u.name.as_bytes().to_vec(), user)
+            })
+            .collect();
+        Self { users, secrets }
+    }
+
+    /// Whether any user's credentials are a secret.
+    pub fn needs_secrets(users: &[UserConfig]) -> bool {
+        users.iter().any(|u| u.secret.is_some())
+    }
+
+    pub fn user(&self, name: &[u8]) -> Option<&User> {
+        self.users.get(name)
+    }
+
+    pub fn secret_store(&self) -> Option<&Arc<SecretStore>> {
+        self.secrets.as_ref()
+    }
+
+    /// The login for backend connections of `user` (the client-facing name).
+    pub async fn backend_login(&self, user: &str) -> Result<Login, CredentialsError> {
+        let u = self
+            .user(user.as_bytes())
+            .ok_or_else(|| CredentialsError::UnknownUser(user.to_string()))?;
+        match &u.source {
+            Source::Static(password) => Ok(Login {
+                user: u.name.clone(),
+                password: password.clone(),
+            }),
+            Source::Secret(secret) => {
+                let value = self.store(secret)?.get(secret).await?;
+                let db = parse(secret, &value.current)?;
+                Ok(Login {
+                    user: Arc::from(db.username),
+                    password: Arc::from(db.password.into_bytes()),
+                })
+            }
+        }
+    }
+
+    /// The backend refused `used` for `user` (1045): re-reads the user's secret
+    /// (rate-limited). True when there is now another login to try.
+    pub async fn backend_refused(&self, user: &str, used: &Login) -> bool {
+        let Some(Source::Secret(secret)) = self.user(user.as_bytes()).map(|u| &u.source) else {
+            return false;
+        };
+        let Ok(store) = self.store(secret) else {
+            return false;
+        };
+        let Ok(cached) = store.get(secret).await else {
+            return false;
+        };
+        match parse(secret, &cached.current) {
+            Ok(db) if db.password.as_bytes() != &*used.password => true,
+            _ => store
+                .refetch(secret, &cached.current)
+                .await
+                .unwrap_or(false),
+        }
+    }
+
+    /// The passwords a password client of `user` may answer with.
+    pub async fn client_passwords(&self, user: &User) -> Result<Passwords, CredentialsError> {
+        match &user.source {
+            Source::Static(password) => Ok(vec![password.clone()]),
+            Source::Secret(secret) => {
+                let value = self.store(secret)?.get(secret).await?;
+                passwords(secret, &value)
+            }
+        }
+    }
+
+    /// A client's password matched none of `tried`: re-reads the user's secret
+    /// (rate-limited); Some(new passwords) when it changed, to check again.
+    pub async fn client_refused(&self, user: &User) -> Option<Passwords> {
+        let Source::Secret(secret) = &user.source else {
+            return None;
+        };
+        let store = self.store(secret).ok()?;
+        let before = store.get(secret).await.ok()?;
+        if !store.refetch(secret, &before.current).await.ok()? {
+            return None;
+        }
+        passwords(secret, &*store.get(secret).await.ok()?).ok()
+    }
+
+    fn store(&self, secret: &SecretRef) -> Result<&Arc<SecretStore>, CredentialsError> {
+        self.secrets
+            .as_ref()
+            .ok_or_else(|| CredentialsError::BadSecret {
+                secret: secret.id.clone(),
+                why: "Secrets Manager is not set up",
+            })
+    }
+}
+
+fn passwords(
+    secret: &SecretRef,
+    value: &secrets::SecretVersions,
+) -> Result<Passwords, CredentialsError> {
+    let mut out = vec![Arc::from(
+        parse(secret, &value.current)?.password.into_bytes(),
+    )];
+    // A malformed previous version is skipped: only the current one must be usable.
+    if let Some(Ok(previous)) = value.previous.as_deref().map(|p| parse(secret, p)) {
+        out.push(Arc::from(previous.password.into_bytes()));
+    }
+    Ok(out)
+}
+
+fn parse(secret: &SecretRef, text: &str) -> Result<DbSecret, CredentialsError> {
+    serde_json::from_str(text).map_err(|_| CredentialsError::BadSecret {
+        secret: secret.id.clone(),
+        why: "its SecretString is not JSON with string fields username and password",
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn user(name: &str, password: &str) -> UserConfig {
+        UserConfig {
+            name: name.into(),
+            password: Some(password.into()),
+            secret: None,
+            secret_region: None,
+            iam: IamRequirement::Disabled,
+        }
+    }
+
+    #[tokio::test]
+    async fn static_users_by_exact_name_and_hidden_passwords() {
+        let c = Credentials::new(&[user("app", "pw")], None);
+        let login = c.backend_login("app").await.unwrap();
+        assert_eq!(&*login.password, b"pw");
+        assert!(c.user(b"App").is_none());
+        assert!(!format!("{login:?}").contains("pw\""));
+        let u = c.user(b"app").unwrap();
+        assert_eq!(c.client_passwords(u).await.unwrap().len(), 1);
+        assert!(!c.backend_refused("app", &login).await);
+    }
+
+    #[test]
+    fn secrets_parse_as_rds_proxy_expects() {
+        let r = SecretRef::new("db/app", None);
+        let db = parse(
+            &r,
+            r#"{"username":"app","password":"p\"w","engine":"mysql","port":3306}"#,
+        )
+        .unwrap();
+        assert_eq!(
+            (db.username.as_str(), db.password.as_str()),
+            ("app", "p\"w")
+        );
+        for bad in [
+            "",
+            "{}",
+            r#"{"username":"app"}"#,
+            r#"{"username":1,"password":"x"}"#,
+        ] {
+            assert!(parse(&r, bad).is_err(), "{bad}");
+        }
+        let versions = secrets::SecretVersions {
+            current: r#"{"username":"app","password":"new"}"#.into(),
+            previous: Some(r#"{"username":"app","password":"old"}"#.into()),
+        };
+        let p = passwords(&r, &versions).unwrap();
+        assert_eq!((&*p[0], &*p[1]), (&b"new"[..], &b"old"[..]));
+    }
+}

@@ -1,18 +1,21 @@
-//! Checks a client's password answer (mysql_native_password or caching_sha2_password),
-//! switching plugin when the client answered for another one, and sends OK or 1045.
+//! Checks a client's login: a password answer (mysql_native_password or
+//! caching_sha2_password, switching plugin when the client answered for another), or,
+//! for IAM users, an auth token sent with mysql_clear_password over TLS. Sends OK, or an
+//! error (1045, 3159, or 2003 when the user's secret cannot be read).
 
 use std::net::SocketAddr;
 
 use super::handshake::write;
 use super::{Context, FrontendError};
-use crate::auth::{caching_sha2, constant_time_eq, native, Plugin};
-use crate::credentials::Login;
+use crate::auth::{caching_sha2, constant_time_eq, native, Plugin, MYSQL_CLEAR_PASSWORD};
+use crate::credentials::{Passwords, User};
 use crate::net::MaybeTls;
 use crate::protocol::handshake::{auth_switch_request, AUTH_MORE_DATA_HEADER};
 use crate::protocol::packet::{self, PacketReader};
 use crate::protocol::response::{err_packet, ok_packet};
 use crate::protocol::status;
 
+/// Largest authentication answer read; an IAM token with a session token fits easily.
 const MAX_AUTH_PACKET: usize = 16 * 1024;
 
 /// The client's first answer and what is needed to check it.
@@ -27,15 +30,51 @@ pub struct Exchange<'a> {
     pub default_plugin: Plugin,
 }
 
-/// Runs the exchange to its end: sends OK on success, or ERR 1045 and returns
-/// `AccessDenied`. `login` is None for an unknown user, who is refused the same way.
+/// What the client proved it knows.
+enum Proof {
+    Native(Vec<u8>),
+    Sha2Scramble(Vec<u8>),
+    /// The password itself (caching_sha2_password full authentication, over TLS).
+    Clear(Vec<u8>),
+}
+
+impl Proof {
+    fn proves(&self, scramble: &[u8], password: &[u8]) -> bool {
+        match self {
+            Self::Native(r) => native::verify(password, scramble, r),
+            Self::Sha2Scramble(r) => caching_sha2::verify(password, scramble, r),
+            Self::Clear(clear) => constant_time_eq(clear, password),
+        }
+    }
+}
+
+/// Runs the exchange to its end: sends OK on success, or an error and returns why.
+/// `user` is None for an unknown user, who is refused like a wrong password.
 pub async fn authenticate(
     ctx: &Context,
     stream: &mut MaybeTls,
     reader: &mut PacketReader,
-    login: Option<&Login>,
+    user: Option<&User>,
     ex: Exchange<'_>,
 ) -> Result<(), FrontendError> {
+    if let Some(user) = user.filter(|u| u.iam) {
+        return authenticate_iam(ctx, stream, reader, user, ex).await;
+    }
+    let passwords = match user {
+        Some(u) => match ctx.credentials.client_passwords(u).await {
+            Ok(p) => p,
+            Err(e) => {
+                tracing::warn!(user = %u.name, error = %e, "cannot check a client's password");
+                let msg = format!(
+                    "Can't connect to MySQL server through Sluice (the credentials of user '{}' are unavailable; try again)",
+                    u.name
+                );
+                write(stream, &err_packet(ex.seq, 2003, "HY000", &msg)).await?;
+                return Err(FrontendError::CredentialsUnavailable);
+            }
+        },
+        None => Passwords::new(),
+    };
     let mut seq = ex.seq;
     let mut response = ex.auth_response.to_vec();
     let mut plugin = ex
@@ -53,65 +92,114 @@ pub async fn authenticate(
         response = reply.payload().to_vec();
         plugin = Some(ex.default_plugin);
     }
-    let accepted = match (login, plugin) {
-        (Some(login), Some(Plugin::Native)) => {
-            native::verify(&login.password, ex.scramble, &response)
-        }
-        (Some(login), Some(Plugin::CachingSha2)) => {
-            let cache_key = [login.user.as_bytes(), b"\0", &login.password].concat();
-            let cached = ctx
-                .sha2_verified
-                .lock()
-                .unwrap_or_else(|p| p.into_inner())
-                .contains(&cache_key);
-            if stream.is_tls() && !cached && !login.password.is_empty() {
+    let cache_key = |password: &[u8]| [ex.user, b"\0", password].concat();
+    let proof = match plugin {
+        Some(Plugin::CachingSha2) => {
+            let cached = {
+                let verified = ctx.sha2_verified.lock().unwrap_or_else(|p| p.into_inner());
+                passwords.iter().any(|p| verified.contains(&cache_key(p)))
+            };
+            let full = stream.is_tls()
+                && !cached
+                && !passwords.is_empty()
+                && passwords.iter().all(|p| !p.is_empty());
+            if full {
                 // Full authentication: the password in clear, protected by TLS.
-                write(
-                    stream,
-                    &packet::packet(
-                        seq,
-                        &[AUTH_MORE_DATA_HEADER, caching_sha2::PERFORM_FULL_AUTH],
-                    ),
-                )
-                .await?;
+                let more = [AUTH_MORE_DATA_HEADER, caching_sha2::PERFORM_FULL_AUTH];
+                write(stream, &packet::packet(seq, &more)).await?;
                 let reply = reader.read(stream, MAX_AUTH_PACKET).await?;
                 seq = reply.seq().wrapping_add(1);
                 let clear = reply.payload();
-                let clear = clear.strip_suffix(&[0]).unwrap_or(clear);
-                let ok = constant_time_eq(clear, &login.password);
-                if ok {
-                    ctx.sha2_verified
-                        .lock()
-                        .unwrap_or_else(|p| p.into_inner())
-                        .insert(cache_key);
-                }
-                ok
-            } else if caching_sha2::verify(&login.password, ex.scramble, &response) {
-                write(
-                    stream,
-                    &packet::packet(
-                        seq,
-                        &[AUTH_MORE_DATA_HEADER, caching_sha2::FAST_AUTH_SUCCESS],
-                    ),
-                )
-                .await?;
-                seq = seq.wrapping_add(1);
-                true
+                Proof::Clear(clear.strip_suffix(&[0]).unwrap_or(clear).to_vec())
             } else {
-                false
+                Proof::Sha2Scramble(response.clone())
             }
         }
-        _ => false,
+        _ => Proof::Native(response.clone()),
     };
-    if accepted {
-        write(stream, &ok_packet(seq, status::AUTOCOMMIT)).await?;
-        return Ok(());
+    let mut accepted = passwords
+        .iter()
+        .find(|p| proof.proves(ex.scramble, p))
+        .cloned();
+    if accepted.is_none() {
+        // The client may already use a password rotated since Sluice read the secret.
+        if let Some(newer) = match user {
+            Some(u) => ctx.credentials.client_refused(u).await,
+            None => None,
+        } {
+            accepted = newer.into_iter().find(|p| proof.proves(ex.scramble, p));
+        }
     }
+    let Some(password) = accepted else {
+        return deny(stream, seq, &ex, !response.is_empty()).await;
+    };
+    match proof {
+        Proof::Sha2Scramble(_) => {
+            let fast = [AUTH_MORE_DATA_HEADER, caching_sha2::FAST_AUTH_SUCCESS];
+            write(stream, &packet::packet(seq, &fast)).await?;
+            seq = seq.wrapping_add(1);
+        }
+        Proof::Clear(_) => {
+            ctx.sha2_verified
+                .lock()
+                .unwrap_or_else(|p| p.into_inner())
+                .insert(cache_key(&password));
+        }
+        Proof::Native(_) => {}
+    }
+    write(stream, &ok_packet(seq, status::AUTOCOMMIT)).await?;
+    Ok(())
+}
+
+/// An IAM user: the token comes as a mysql_clear_password answer, and only over TLS.
+async fn authenticate_iam(
+    ctx: &Context,
+    stream: &mut MaybeTls,
+    reader: &mut PacketReader,
+    user: &User,
+    ex: Exchange<'_>,
+) -> Result<(), FrontendError> {
+    if !stream.is_tls() {
+        let msg = "Connections using insecure transport are prohibited while --require_secure_transport=ON.";
+        write(stream, &err_packet(ex.seq, 3159, "HY000", msg)).await?;
+        return Err(FrontendError::TlsRequired);
+    }
+    let (token, seq) = if ex.client_plugin == Some(MYSQL_CLEAR_PASSWORD) {
+        (ex.auth_response.to_vec(), ex.seq)
+    } else {
+        let switch = auth_switch_request(MYSQL_CLEAR_PASSWORD, &[]);
+        write(stream, &packet::packet(ex.seq, &switch)).await?;
+        let reply = reader.read(stream, MAX_AUTH_PACKET).await?;
+        (reply.payload().to_vec(), reply.seq().wrapping_add(1))
+    };
+    let verdict = match &ctx.iam {
+        Some(iam) => iam.verify(&token, &user.name).await,
+        None => Err(crate::auth::iam::IamError::UnknownKey),
+    };
+    match verdict {
+        Ok(()) => {
+            write(stream, &ok_packet(seq, status::AUTOCOMMIT)).await?;
+            Ok(())
+        }
+        Err(e) => {
+            // The reason, never the token.
+            tracing::debug!(user = %user.name, peer = %ex.peer, reason = e.reason(), "IAM token refused");
+            deny(stream, seq, &ex, !token.is_empty()).await
+        }
+    }
+}
+
+async fn deny(
+    stream: &mut MaybeTls,
+    seq: u8,
+    ex: &Exchange<'_>,
+    with_password: bool,
+) -> Result<(), FrontendError> {
     let msg = format!(
         "Access denied for user '{}'@'{}' (using password: {})",
         String::from_utf8_lossy(ex.user),
         ex.peer.ip(),
-        if response.is_empty() { "NO" } else { "YES" }
+        if with_password { "YES" } else { "NO" }
     );
     write(stream, &err_packet(seq, 1045, "28000", &msg)).await?;
     Err(FrontendError::AccessDenied)

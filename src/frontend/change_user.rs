@@ -64,7 +64,7 @@ pub async fn change_user(session: &mut Session<'_>, frame: Frame) -> Result<(), 
         }
     };
     let ctx = session.ctx();
-    let login = ctx.credentials.get(request.user).cloned();
+    let user = ctx.credentials.user(request.user);
     let default_plugin = match ctx.config.server.auth_plugin {
         AuthPluginName::MysqlNativePassword => Plugin::Native,
         AuthPluginName::CachingSha2Password => Plugin::CachingSha2,
@@ -80,15 +80,8 @@ pub async fn change_user(session: &mut Session<'_>, frame: Frame) -> Result<(), 
         default_plugin,
     };
     let client = &mut session.client;
-    authenticate(
-        ctx,
-        &mut client.stream,
-        &mut client.reader,
-        login.as_ref(),
-        exchange,
-    )
-    .await?;
-    client.login = login.ok_or(FrontendError::AccessDenied)?;
+    authenticate(ctx, &mut client.stream, &mut client.reader, user, exchange).await?;
+    client.user = user.ok_or(FrontendError::AccessDenied)?.name.clone();
     client.schema = request.schema;
     if let Some(charset) = request.charset {
         client.charset = charset;

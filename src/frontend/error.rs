@@ -15,6 +15,8 @@ pub enum FrontendError {
     TlsUnavailable,
     #[error("access denied")]
     AccessDenied,
+    #[error("the user's credentials cannot be read")]
+    CredentialsUnavailable,
     #[error("too many client connections")]
     TooManyConnections,
     #[error("backend connection lost mid-response: {0}")]
@@ -31,6 +33,7 @@ impl FrontendError {
             Self::Tls(_) | Self::TlsUnavailable => "tls",
             Self::TlsRequired => "tls_required",
             Self::AccessDenied => "auth",
+            Self::CredentialsUnavailable => "credentials_unavailable",
             Self::TooManyConnections => "too_many_connections",
             Self::Backend(_) => "backend",
         }

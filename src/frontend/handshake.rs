@@ -1,6 +1,7 @@
 //! Connection phase with a client: greeting, optional TLS upgrade, HandshakeResponse, auth.
 
 use std::net::SocketAddr;
+use std::sync::Arc;
 
 use rand::Rng;
 use tokio::net::TcpStream;
@@ -8,7 +9,6 @@ use tokio::net::TcpStream;
 use super::authenticate::{authenticate, Exchange};
 use super::{Context, FrontendError};
 use crate::config::AuthPluginName;
-use crate::credentials::Login;
 use crate::net::MaybeTls;
 use crate::protocol::handshake::{Greeting, HandshakeResponse};
 use crate::protocol::packet::{self, read_exact_packet, PacketReader};
@@ -43,7 +43,8 @@ const FALLBACK_VERSION: &[u8] = b"8.0.36-sluice";
 pub struct Client {
     pub stream: MaybeTls,
     pub reader: PacketReader,
-    pub login: Login,
+    /// The user it logged in as (the pool partition's user).
+    pub user: Arc<str>,
     /// Capabilities both sides agreed on.
     pub capabilities: u32,
     pub charset: u8,
@@ -137,7 +138,7 @@ pub async fn handshake(
         }
     };
     let capabilities = response.capabilities & server_caps;
-    let login = ctx.credentials.get(&response.user).cloned();
+    let user = ctx.credentials.user(&response.user);
     let exchange = Exchange {
         user: &response.user,
         peer,
@@ -147,11 +148,11 @@ pub async fn handshake(
         seq: seq.wrapping_add(1),
         default_plugin: plugin,
     };
-    authenticate(ctx, &mut stream, &mut reader, login.as_ref(), exchange).await?;
+    authenticate(ctx, &mut stream, &mut reader, user, exchange).await?;
     Ok(Client {
         stream,
         reader,
-        login: login.ok_or(FrontendError::AccessDenied)?,
+        user: user.ok_or(FrontendError::AccessDenied)?.name.clone(),
         capabilities,
         charset: response.charset,
         schema: response.database,

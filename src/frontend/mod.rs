@@ -18,6 +18,7 @@ use tokio::net::TcpStream;
 use tokio::sync::watch;
 use tokio_rustls::TlsAcceptor;
 
+use crate::auth::iam::IamVerifier;
 use crate::backend::Pool;
 use crate::config::Config;
 use crate::credentials::Credentials;
@@ -28,7 +29,9 @@ pub use error::FrontendError;
 /// Everything client sessions share, built once by the server.
 pub struct Context {
     pub config: Arc<Config>,
-    pub credentials: Credentials,
+    pub credentials: Arc<Credentials>,
+    /// Checks IAM auth tokens; None when no `[iam]` is configured.
+    pub iam: Option<Arc<IamVerifier>>,
     pub pool: Arc<Pool>,
     pub metrics: Arc<Metrics>,
     pub tls: Option<TlsAcceptor>,
@@ -43,7 +46,8 @@ pub struct Context {
 impl Context {
     pub fn new(
         config: Arc<Config>,
-        credentials: Credentials,
+        credentials: Arc<Credentials>,
+        iam: Option<Arc<IamVerifier>>,
         pool: Arc<Pool>,
         metrics: Arc<Metrics>,
         tls: Option<TlsAcceptor>,
@@ -52,6 +56,7 @@ impl Context {
         Self {
             config,
             credentials,
+            iam,
             pool,
             metrics,
             tls,

@@ -765,10 +765,7 @@ impl<'a> Session<'a> {
 
     async fn borrow(&mut self) -> Result<Lease, BackendError> {
         let schema = self.client.schema.as_deref();
-        self.ctx
-            .pool
-            .borrow(&self.client.login, &self.key, schema, &self.vars)
-            .await
+        self.ctx.pool.borrow(&self.key, schema, &self.vars).await
     }
 
     /// `SELECT FOUND_ROWS()` / `SELECT ROW_COUNT()` when the session's value is not on
@@ -985,7 +982,7 @@ impl<'a> Session<'a> {
 
 pub(super) fn partition_key(client: &Client) -> PartitionKey {
     PartitionKey {
-        user: client.login.user.clone(),
+        user: client.user.clone(),
         flags: client.capabilities & caps::SEMANTIC,
         charset: client.charset,
     }

@@ -5,6 +5,7 @@ pub mod certs;
 pub mod clients;
 pub mod mariadb;
 pub mod metrics;
+pub mod moto;
 pub mod process;
 pub mod proxy;
 pub mod storm;

@@ -1,11 +1,14 @@
 """The user story's Lambda handler, run through Sluice with pymysql.
 
-usage: lambda_handler.py PORT USER PASSWORD [--ssl-ca CA] [--count N]
-Prints one JSON line per invocation: the rows of SELECT * FROM menus.
+usage: lambda_handler.py PORT USER PASSWORD [--ssl-ca CA] [--count N] [--iam-region R]
+Prints one JSON line per invocation: the rows of SELECT * FROM menus. With --iam-region,
+the password is an IAM auth token made by boto3 at each invocation, as in a Lambda that
+connects to RDS Proxy (credentials from the environment); PASSWORD is ignored.
 """
 import argparse
 import json
 
+import boto3
 import pymysql
 
 p = argparse.ArgumentParser()
@@ -14,11 +17,17 @@ p.add_argument("user")
 p.add_argument("password")
 p.add_argument("--ssl-ca")
 p.add_argument("--count", type=int, default=1)
+p.add_argument("--iam-region")
 a = p.parse_args()
 
 
 def handler(event, context):
-    kwargs = dict(host="127.0.0.1", port=a.port, user=a.user, password=a.password,
+    password = a.password
+    if a.iam_region:
+        rds = boto3.client("rds", region_name=a.iam_region)
+        password = rds.generate_db_auth_token(DBHostname="127.0.0.1", Port=a.port,
+                                              DBUsername=a.user, Region=a.iam_region)
+    kwargs = dict(host="127.0.0.1", port=a.port, user=a.user, password=password,
                   database="shop", charset="utf8mb4")
     if a.ssl_ca:
         kwargs["ssl"] = {"ca": a.ssl_ca}

@@ -1,0 +1,83 @@
+//! Tokens already verified, by SHA-256, until they expire: a Lambda that reuses its token
+//! for every connection pays for the check once. Only hashes are kept, never tokens.
+
+use std::collections::HashMap;
+use std::sync::Mutex;
+use std::time::SystemTime;
+
+use sha2::{Digest, Sha256};
+
+pub type TokenHash = [u8; 32];
+
+pub fn hash(token: &[u8]) -> TokenHash {
+    Sha256::digest(token).into()
+}
+
+pub struct VerifiedTokens {
+    entries: Mutex<HashMap<TokenHash, (String, SystemTime)>>,
+    max: usize,
+}
+
+impl VerifiedTokens {
+    pub fn new(max: usize) -> Self {
+        Self {
+            entries: Mutex::default(),
+            max: max.max(1),
+        }
+    }
+
+    /// The token was verified for `user` and has not expired.
+    pub fn hit(&self, hash: &TokenHash, user: &str, now: SystemTime) -> bool {
+        let entries = self.entries.lock().unwrap_or_else(|p| p.into_inner());
+        entries
+            .get(hash)
+            .is_some_and(|(u, until)| u == user && now <= *until)
+    }
+
+    /// Remembers a verified token. When full, expired entries go first, then the ones
+    /// expiring soonest.
+    pub fn insert(&self, hash: TokenHash, user: &str, until: SystemTime, now: SystemTime) {
+        let mut entries = self.entries.lock().unwrap_or_else(|p| p.into_inner());
+        if entries.len() >= self.max {
+            entries.retain(|_, (_, t)| *t >= now);
+        }
+        while entries.len() >= self.max {
+            let Some(soonest) = entries.iter().min_by_key(|(_, (_, t))| *t).map(|(k, _)| *k) else {
+                break;
+            };
+            entries.remove(&soonest);
+        }
+        entries.insert(hash, (user.to_string(), until));
+    }
+
+    pub fn len(&self) -> usize {
+        self.entries.lock().unwrap_or_else(|p| p.into_inner()).len()
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.len() == 0
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::time::Duration;
+
+    #[test]
+    fn hits_only_for_the_same_user_until_expiry_and_stays_bounded() {
+        let now = SystemTime::UNIX_EPOCH + Duration::from_secs(1_000_000);
+        let c = VerifiedTokens::new(2);
+        let a = hash(b"token-a");
+        c.insert(a, "app", now + Duration::from_secs(60), now);
+        assert!(c.hit(&a, "app", now));
+        assert!(!c.hit(&a, "other", now));
+        assert!(!c.hit(&a, "app", now + Duration::from_secs(61)));
+        c.insert(hash(b"b"), "app", now + Duration::from_secs(10), now);
+        c.insert(hash(b"c"), "app", now + Duration::from_secs(90), now);
+        assert_eq!(c.len(), 2);
+        // "b" expired soonest and made room.
+        assert!(!c.hit(&hash(b"b"), "app", now));
+        assert!(c.hit(&a, "app", now));
+    }
+}

@@ -1,0 +1,213 @@
+//! Configuration of what comes from AWS: users whose backend credentials are Secrets
+//! Manager secrets, the SDK settings, and IAM authentication of clients.
+
+use serde::Deserialize;
+
+use super::{ConfigError, Seconds};
+
+/// A database user clients may log in as.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct UserConfig {
+    /// Name clients log in with (and the backend user, unless the secret names another).
+    pub name: String,
+    /// Static password: checks password clients and logs in to the backend. Exactly one
+    /// of `password` and `secret`.
+    pub password: Option<String>,
+    /// Secrets Manager secret (ARN or name) whose SecretString is JSON with `username`
+    /// and `password`, as RDS Proxy expects; other keys are ignored.
+    pub secret: Option<String>,
+    /// Region of the secret. Default: the region in its ARN, else `aws.region`.
+    pub secret_region: Option<String>,
+    /// `required`: clients log in with an IAM auth token (over TLS) instead of a
+    /// password. `disabled` (default): password only.
+    #[serde(default)]
+    pub iam: IamRequirement,
+}
+
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum IamRequirement {
+    #[default]
+    Disabled,
+    Required,
+}
+
+/// The AWS SDK: loaded once, with the standard credential chain.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct AwsConfig {
+    /// Region for Secrets Manager. Default: the SDK's chain (`AWS_REGION`, profile, IMDS).
+    pub region: Option<String>,
+    /// Endpoint for every AWS call (a VPC endpoint, or an emulator in tests). Default:
+    /// `AWS_ENDPOINT_URL`, else AWS's own.
+    pub endpoint_url: Option<String>,
+    /// Seconds between background refreshes of every secret in use.
+    #[serde(default = "default_secret_refresh")]
+    pub secret_refresh_interval: Seconds,
+    /// Least seconds between two on-demand re-fetches of one secret (after the backend
+    /// refused its password, or a client's password matched no known version).
+    #[serde(default = "default_secret_refetch")]
+    pub secret_refetch_min_interval: Seconds,
+    /// Seconds one Secrets Manager call may take.
+    #[serde(default = "default_aws_timeout")]
+    pub request_timeout: Seconds,
+}
+
+impl Default for AwsConfig {
+    fn default() -> Self {
+        Self {
+            region: None,
+            endpoint_url: None,
+            secret_refresh_interval: default_secret_refresh(),
+            secret_refetch_min_interval: default_secret_refetch(),
+            request_timeout: default_aws_timeout(),
+        }
+    }
+}
+
+/// How IAM auth tokens are checked.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct IamConfig {
+    #[serde(default)]
+    pub mode: IamMode,
+    /// `host:port` names clients reach Sluice by; a token must be signed for one of them.
+    #[serde(default)]
+    pub hostnames: Vec<String>,
+    /// Regions a token may be signed for.
+    #[serde(default)]
+    pub regions: Vec<String>,
+    /// Seconds of clock difference allowed between the token's signer and Sluice.
+    #[serde(default = "default_clock_skew")]
+    pub clock_skew: Seconds,
+    /// Access keys whose signatures Sluice checks (`local` mode).
+    #[serde(default)]
+    pub keys: Vec<IamKeyConfig>,
+    /// A Secrets Manager secret with more keys: a JSON list of objects like `keys` (or
+    /// `{"keys": [...]}`), re-read with the other secrets.
+    pub keys_secret: Option<String>,
+    pub keys_secret_region: Option<String>,
+    /// Verified tokens remembered (by SHA-256) until they expire.
+    #[serde(default = "default_token_cache")]
+    pub cache_size: usize,
+}
+
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum IamMode {
+    /// Recompute the SigV4 signature from access keys Sluice knows.
+    #[default]
+    Local,
+    /// Log in to an IAM-enabled RDS backend with the token (not built yet).
+    Rds,
+    /// A presigned STS GetCallerIdentity request (not built yet).
+    Sts,
+}
+
+/// An access key for `local` verification.
+#[derive(Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct IamKeyConfig {
+    pub access_key_id: String,
+    pub secret_access_key: String,
+    /// Database users this key may log in as; `["*"]` for every IAM user.
+    pub users: Vec<String>,
+}
+
+impl std::fmt::Debug for IamKeyConfig {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("IamKeyConfig")
+            .field("access_key_id", &self.access_key_id)
+            .field("secret_access_key", &"<redacted>")
+            .field("users", &self.users)
+            .finish()
+    }
+}
+
+/// Checks users, `[aws]` and `[iam]` together.
+pub(super) fn validate(
+    users: &[UserConfig],
+    aws: &AwsConfig,
+    iam: Option<&IamConfig>,
+) -> Result<(), ConfigError> {
+    let bad = |msg: String| Err(ConfigError::Invalid(msg));
+    let mut seen = std::collections::HashSet::new();
+    for u in users {
+        if u.name.is_empty() || !seen.insert(u.name.as_str()) {
+            return bad(format!("user {:?} is empty or listed twice", u.name));
+        }
+        match (&u.password, &u.secret) {
+            (Some(_), None) | (None, Some(_)) => {}
+            _ => {
+                return bad(format!(
+                    "user {:?} needs exactly one of password and secret",
+                    u.name
+                ))
+            }
+        }
+        if u.secret.as_deref() == Some("") {
+            return bad(format!("user {:?}: secret is empty", u.name));
+        }
+    }
+    for (name, d) in [
+        ("aws.secret_refresh_interval", aws.secret_refresh_interval),
+        ("aws.request_timeout", aws.request_timeout),
+    ] {
+        if d.get().is_zero() {
+            return bad(format!("{name} must be greater than 0"));
+        }
+    }
+    let iam_users = users.iter().any(|u| u.iam == IamRequirement::Required);
+    let Some(iam) = iam else {
+        if iam_users {
+            return bad("users with iam = \"required\" need an [iam] table".into());
+        }
+        return Ok(());
+    };
+    if iam.mode != IamMode::Local {
+        return bad(format!(
+            "iam.mode {:?} is not available yet; use \"local\"",
+            iam.mode
+        ));
+    }
+    if iam.hostnames.is_empty() || iam.regions.is_empty() {
+        return bad("iam.hostnames and iam.regions must each name at least one".into());
+    }
+    for h in &iam.hostnames {
+        if h.rsplit_once(':')
+            .and_then(|(_, p)| p.parse::<u16>().ok())
+            .is_none()
+        {
+            return bad(format!("iam.hostnames entry {h:?} must be host:port"));
+        }
+    }
+    if iam.keys.is_empty() && iam.keys_secret.is_none() {
+        return bad("iam needs keys or keys_secret in local mode".into());
+    }
+    for k in &iam.keys {
+        if k.access_key_id.is_empty() || k.secret_access_key.is_empty() || k.users.is_empty() {
+            return bad("iam.keys entries need access_key_id, secret_access_key and users".into());
+        }
+    }
+    if iam.cache_size == 0 {
+        return bad("iam.cache_size must be at least 1".into());
+    }
+    Ok(())
+}
+
+fn default_secret_refresh() -> Seconds {
+    Seconds::from_secs(300)
+}
+fn default_secret_refetch() -> Seconds {
+    Seconds::from_secs(5)
+}
+fn default_aws_timeout() -> Seconds {
+    Seconds::from_secs(5)
+}
+fn default_clock_skew() -> Seconds {
+    Seconds::from_secs(60)
+}
+fn default_token_cache() -> usize {
+    10_000
+}

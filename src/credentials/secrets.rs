@@ -1,0 +1,273 @@
+//! AWS Secrets Manager: the SDK loaded once, one client per region, and a cache of the
+//! secrets in use, refreshed in the background and re-fetched on demand (rate-limited)
+//! when a password stops working. Secret values never reach a log line.
+
+use std::collections::HashMap;
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+use aws_config::{BehaviorVersion, Region};
+use aws_sdk_secretsmanager::Client;
+use aws_smithy_http_client::tls;
+
+use super::CredentialsError;
+use crate::config::AwsConfig;
+use crate::metrics::Metrics;
+
+/// The SecretString of a secret's AWSCURRENT version, and of AWSPREVIOUS when there is one.
+#[derive(Clone, PartialEq, Eq)]
+pub struct SecretVersions {
+    pub current: String,
+    pub previous: Option<String>,
+}
+
+/// A secret as configured: its id (ARN or name) and the region to ask.
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
+pub struct SecretRef {
+    pub id: String,
+    pub region: Option<String>,
+}
+
+impl SecretRef {
+    /// The region named in an ARN (`arn:aws:secretsmanager:REGION:ACCOUNT:secret:NAME`)
+    /// wins over the configured one.
+    pub fn new(id: &str, region: Option<&str>) -> Self {
+        let from_arn = id
+            .strip_prefix("arn:")
+            .and_then(|rest| rest.split(':').nth(2))
+            .filter(|r| !r.is_empty());
+        Self {
+            id: id.to_string(),
+            region: from_arn.or(region).map(str::to_string),
+        }
+    }
+}
+
+#[derive(Default)]
+struct Entry {
+    value: Option<Arc<SecretVersions>>,
+    fetched: Option<Instant>,
+    /// The last read failed: with nothing cached, logins fail at once for a moment
+    /// instead of each waiting for another timeout.
+    failed: bool,
+    /// One fetch of a secret at a time: a storm of logins waits for the first.
+    fetching: Arc<tokio::sync::Mutex<()>>,
+}
+
+pub struct SecretStore {
+    sdk: aws_config::SdkConfig,
+    clients: Mutex<HashMap<Option<String>, Client>>,
+    entries: Mutex<HashMap<SecretRef, Entry>>,
+    refetch_min: Duration,
+    metrics: Arc<Metrics>,
+}
+
+impl SecretStore {
+    /// Loads the SDK configuration (standard credential chain; region and endpoint from
+    /// `config` when set). Nothing is fetched yet: an unreachable Secrets Manager does not
+    /// stop Sluice from starting.
+    pub async fn load(config: &AwsConfig, metrics: Arc<Metrics>) -> Self {
+        let http = aws_smithy_http_client::Builder::new()
+            .tls_provider(tls::Provider::Rustls(
+                tls::rustls_provider::CryptoMode::Ring,
+            ))
+            .build_https();
+        let timeouts = aws_config::timeout::TimeoutConfig::builder()
+            .operation_timeout(config.request_timeout.get())
+            .build();
+        let mut loader = aws_config::defaults(BehaviorVersion::latest())
+            .http_client(http)
+            .timeout_config(timeouts);
+        if let Some(region) = &config.region {
+            loader = loader.region(Region::new(region.clone()));
+        }
+        if let Some(url) = &config.endpoint_url {
+            loader = loader.endpoint_url(url);
+        }
+        Self {
+            sdk: loader.load().await,
+            clients: Mutex::default(),
+            entries: Mutex::default(),
+            refetch_min: config.secret_refetch_min_interval.get(),
+            metrics,
+        }
+    }
+
+    /// The secret's versions: cached, or fetched now (once, however many ask at a time).
+    pub async fn get(&self, secret: &SecretRef) -> Result<Arc<SecretVersions>, CredentialsError> {
+        let fetching = {
+            let mut entries = self.lock();
+            let entry = entries.entry(secret.clone()).or_default();
+            if let Some(value) = &entry.value {
+                return Ok(value.clone());
+            }
+            entry.fetching.clone()
+        };
+        let _one = fetching.lock().await;
+        if let Some(e) = self.lock().get(secret) {
+            if let Some(value) = &e.value {
+                return Ok(value.clone());
+            }
+            if e.failed && e.fetched.is_some_and(|t| t.elapsed() < self.refetch_min) {
+                return Err(CredentialsError::Unavailable {
+                    secret: secret.id.clone(),
+                });
+            }
+        }
+        self.fetch_and_store(secret).await.map(|(value, _)| value)
+    }
+
+    /// Called when the value whose AWSCURRENT was `used` stopped working (the backend
+    /// refused its password, or a client's matched no known version): reads the secret
+    /// again, unless it was read less than `secret_refetch_min_interval` ago. True when
+    /// the cached value is now another one (worth a retry).
+    pub async fn refetch(&self, secret: &SecretRef, used: &str) -> Result<bool, CredentialsError> {
+        let fetching = self.lock().get(secret).map(|e| e.fetching.clone());
+        let Some(fetching) = fetching else {
+            return self.get(secret).await.map(|v| v.current != used);
+        };
+        let _one = fetching.lock().await;
+        let (cached, recent) = match self.lock().get(secret) {
+            Some(e) => (
+                e.value.clone(),
+                e.fetched.is_some_and(|t| t.elapsed() < self.refetch_min),
+            ),
+            None => (None, false),
+        };
+        if cached.is_some_and(|c| c.current != used) {
+            // Someone else read the new value already.
+            return Ok(true);
+        }
+        if recent {
+            return Ok(false);
+        }
+        self.fetch_and_store(secret)
+            .await
+            .map(|(value, _)| value.current != used)
+    }
+
+    /// Re-reads every secret in use (the background refresh). Failures are logged and
+    /// counted; the cached values stay in use.
+    pub async fn refresh_all(&self) {
+        let secrets: Vec<SecretRef> = self.lock().keys().cloned().collect();
+        for secret in secrets {
+            let _ = self.fetch_and_store(&secret).await;
+        }
+    }
+
+    async fn fetch_and_store(
+        &self,
+        secret: &SecretRef,
+    ) -> Result<(Arc<SecretVersions>, bool), CredentialsError> {
+        let fetched = self.fetch(secret).await;
+        let mut entries = self.lock();
+        let entry = entries.entry(secret.clone()).or_default();
+        entry.fetched = Some(Instant::now());
+        entry.failed = fetched.is_err();
+        let value = match fetched {
+            Ok(value) => Arc::new(value),
+            Err(e) => {
+                self.metrics
+                    .secret_fetches
+                    .with_label_values(&["error"])
+                    .inc();
+                tracing::warn!(secret = %secret.id, error = %e, "cannot read secret from AWS Secrets Manager; keeping the cached value if any");
+                return Err(e);
+            }
+        };
+        self.metrics.secret_fetches.with_label_values(&["ok"]).inc();
+        let changed = entry
+            .value
+            .as_ref()
+            .is_some_and(|old| old.current != value.current);
+        if changed {
+            self.metrics.secret_rotations.inc();
+            tracing::info!(secret = %secret.id, "secret changed (rotation)");
+        }
+        entry.value = Some(value.clone());
+        Ok((value, changed))
+    }
+
+    async fn fetch(&self, secret: &SecretRef) -> Result<SecretVersions, CredentialsError> {
+        let client = self.client(secret.region.as_deref());
+        let failed = |source: Box<dyn std::error::Error + Send + Sync>| CredentialsError::Fetch {
+            secret: secret.id.clone(),
+            source,
+        };
+        let current = client
+            .get_secret_value()
+            .secret_id(&secret.id)
+            .version_stage("AWSCURRENT")
+            .send()
+            .await
+            .map_err(|e| failed(Box::new(aws_sdk_secretsmanager::Error::from(e))))?;
+        let current = current
+            .secret_string()
+            .ok_or_else(|| CredentialsError::BadSecret {
+                secret: secret.id.clone(),
+                why: "it has no SecretString",
+            })?
+            .to_string();
+        // During a rotation clients may still hold the previous password. A secret that
+        // was never rotated has no AWSPREVIOUS: that is not an error.
+        let previous = match client
+            .get_secret_value()
+            .secret_id(&secret.id)
+            .version_stage("AWSPREVIOUS")
+            .send()
+            .await
+        {
+            Ok(out) => out.secret_string().map(str::to_string),
+            Err(e) => {
+                let e = aws_sdk_secretsmanager::Error::from(e);
+                if !matches!(
+                    e,
+                    aws_sdk_secretsmanager::Error::ResourceNotFoundException(_)
+                ) {
+                    tracing::debug!(secret = %secret.id, error = %e, "AWSPREVIOUS not read");
+                }
+                None
+            }
+        };
+        Ok(SecretVersions { current, previous })
+    }
+
+    fn client(&self, region: Option<&str>) -> Client {
+        let mut clients = self.clients.lock().unwrap_or_else(|p| p.into_inner());
+        clients
+            .entry(region.map(str::to_string))
+            .or_insert_with(|| {
+                let mut conf = aws_sdk_secretsmanager::config::Builder::from(&self.sdk);
+                if let Some(r) = region {
+                    conf = conf.region(Region::new(r.to_string()));
+                }
+                Client::from_conf(conf.build())
+            })
+            .clone()
+    }
+
+    fn lock(&self) -> std::sync::MutexGuard<'_, HashMap<SecretRef, Entry>> {
+        self.entries.lock().unwrap_or_else(|p| p.into_inner())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn an_arn_names_its_region() {
+        let arn = "arn:aws:secretsmanager:eu-west-1:123456789012:secret:db/app-AbCdEf";
+        assert_eq!(
+            SecretRef::new(arn, Some("us-east-1")).region.as_deref(),
+            Some("eu-west-1")
+        );
+        assert_eq!(
+            SecretRef::new("db/app", Some("us-east-1"))
+                .region
+                .as_deref(),
+            Some("us-east-1")
+        );
+        assert_eq!(SecretRef::new("db/app", None).region, None);
+    }
+}

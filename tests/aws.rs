@@ -1,0 +1,300 @@
+//! AWS integration against real components: backend credentials from Secrets Manager
+//! (`moto_server`), IAM auth tokens made by boto3 and checked in `local` mode over TLS by
+//! real clients (pymysql, mysql-connector-python, the mariadb CLI, mysql_async), a
+//! rotation while a storm runs, and Secrets Manager outages.
+
+mod common;
+
+use std::process::Command;
+use std::time::Duration;
+
+use common::clients::{python, python_script};
+use common::mariadb::free_port;
+use common::moto::{Moto, REGION};
+use common::{certs, storm, MariaDb, Proxy, APP_PASSWORD, APP_USER};
+use mysql_async::prelude::*;
+use mysql_async::SslOpts;
+
+/// The IAM signing key the test environment uses (common::moto::aws_env), known to Sluice
+/// as a static `[[iam.keys]]` entry.
+const KEY_ID: &str = "AKIDSLUICETEST";
+const KEY_SECRET: &str = "sluice-test-secret";
+
+/// Sluice on `port` with TLS, user app's backend login in secret `sluice/app`, and
+/// `iam_user` ("required" or "disabled").
+fn config(
+    db: &MariaDb,
+    moto: &Moto,
+    c: &certs::Certs,
+    port: u16,
+    iam: &str,
+    extra: &str,
+) -> String {
+    format!(
+        "[server]\nlisten = \"127.0.0.1:{port}\"\nhandshake_timeout = 10\n\
+         [server.tls]\ncert = \"{cert}\"\nkey = \"{key}\"\n\
+         [admin]\nlisten = \"127.0.0.1:0\"\n\
+         [backend]\naddress = \"{addr}\"\nmax_connections_percent = 70\nconnection_borrow_timeout = 60\n\
+         [aws]\nregion = \"{REGION}\"\nendpoint_url = \"{endpoint}\"\nsecret_refetch_min_interval = 1\n\
+         [iam]\nhostnames = [\"127.0.0.1:{port}\"]\nregions = [\"{REGION}\"]\n\
+         [[iam.keys]]\naccess_key_id = \"{KEY_ID}\"\nsecret_access_key = \"{KEY_SECRET}\"\nusers = [\"{APP_USER}\"]\n\
+         [[users]]\nname = \"{APP_USER}\"\nsecret = \"sluice/app\"\niam = \"{iam}\"\n{extra}\n",
+        cert = c.cert.display(),
+        key = c.key.display(),
+        addr = db.address(),
+        endpoint = moto.endpoint,
+    )
+}
+
+/// An IAM auth token for user app on 127.0.0.1:`port`, made by boto3.
+fn token(port: u16) -> String {
+    let code = format!(
+        "import boto3; print(boto3.client('rds', region_name='{REGION}').generate_db_auth_token('127.0.0.1', {port}, '{APP_USER}'))"
+    );
+    let out = Command::new(python()).args(["-c", &code]).output().unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    String::from_utf8(out.stdout).unwrap().trim().to_string()
+}
+
+/// moto with user app's secret, certificates, and a port for Sluice.
+async fn aws_setup() -> (Moto, certs::Certs, u16) {
+    let moto = Moto::start().await;
+    moto.put_login("sluice/app", APP_USER, APP_PASSWORD).await;
+    (moto, certs::generate(), free_port())
+}
+
+/// A rotation as a rotation function does it: the new value in the secret (the old one
+/// becomes AWSPREVIOUS), then on the database.
+async fn rotate(db: &MariaDb, moto: &Moto, password: &str) {
+    moto.put_login("sluice/app", APP_USER, password).await;
+    let mut admin = db.admin().await;
+    admin
+        .query_drop(format!("ALTER USER 'app'@'%' IDENTIFIED BY '{password}'"))
+        .await
+        .unwrap();
+}
+
+/// `SELECT COUNT(*) FROM menus` (9 rows).
+async fn menus(conn: &mut mysql_async::Conn) -> Option<i64> {
+    conn.query_first("SELECT COUNT(*) FROM menus")
+        .await
+        .unwrap()
+}
+
+fn tls_opts(proxy: &Proxy, c: &certs::Certs, password: &str) -> mysql_async::OptsBuilder {
+    proxy
+        .opts()
+        .pass(Some(password))
+        .enable_cleartext_plugin(true)
+        .ssl_opts(SslOpts::default().with_root_certs(vec![c.ca.clone().into()]))
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_lambda_handler_logs_in_with_an_iam_token_and_the_backend_login_is_a_secret() {
+    let db = MariaDb::start(20).await;
+    let (moto, c, port) = aws_setup().await;
+    let proxy = Proxy::start(&config(&db, &moto, &c, port, "required", "")).await;
+
+    // The user story's handler: token from boto3, ssl={'ca': CA}, SELECT * FROM menus.
+    let ca = c.ca.display().to_string();
+    let args = [
+        port.to_string(),
+        APP_USER.into(),
+        "-".into(),
+        "--ssl-ca".into(),
+        ca.clone(),
+        "--count".into(),
+        "3".into(),
+        "--iam-region".into(),
+        REGION.into(),
+    ];
+    let out = python_script("lambda_handler.py", &args);
+    let lines: Vec<serde_json::Value> = out
+        .lines()
+        .map(|l| serde_json::from_str(l).unwrap())
+        .collect();
+    assert_eq!(lines.len(), 3, "{out}");
+    for l in &lines {
+        assert_eq!(l["rows"].as_array().unwrap().len(), 9);
+        assert_eq!(l["tls"], true);
+    }
+
+    // Connector/Python with the clear-password plugin; plaintext; bad tokens.
+    let out = python_script(
+        "iam_clients.py",
+        &[port.to_string(), APP_USER.into(), REGION.into(), ca.clone()],
+    );
+    assert_eq!(
+        out,
+        "connector 9\nplaintext 3159\nother_user 1045\ntampered 1045\n"
+    );
+
+    // The mariadb CLI with a token.
+    let t = token(port);
+    let cli = Command::new("mariadb")
+        .args([
+            "-h127.0.0.1",
+            &format!("-P{port}"),
+            &format!("-u{APP_USER}"),
+            &format!("-p{t}"),
+        ])
+        .args([&format!("--ssl-ca={ca}"), "-N", "-B", "shop"])
+        .args(["-e", "SELECT COUNT(*) FROM menus"])
+        .output()
+        .unwrap();
+    assert!(
+        cli.status.success(),
+        "{}",
+        String::from_utf8_lossy(&cli.stderr)
+    );
+    assert_eq!(String::from_utf8_lossy(&cli.stdout).trim(), "9");
+
+    // The database password is not a client password: an IAM user cannot use it.
+    let denied = mysql_async::Conn::new(tls_opts(&proxy, &c, APP_PASSWORD)).await;
+    assert!(matches!(denied, Err(mysql_async::Error::Server(ref s)) if s.code == 1045));
+    // mysql_async with the token, twice: the second check is a cache hit.
+    for _ in 0..2 {
+        let mut conn = mysql_async::Conn::new(tls_opts(&proxy, &c, &t))
+            .await
+            .unwrap();
+        assert_eq!(menus(&mut conn).await, Some(9));
+        conn.disconnect().await.unwrap();
+    }
+
+    let m = proxy.metrics().await;
+    let sample = |name: &str| common::metrics::sample(&m, name);
+    assert!(
+        sample("sluice_iam_verifications_total{mode=\"local\",result=\"ok\"}") >= 1.0,
+        "{m}"
+    );
+    assert!(sample("sluice_iam_verifications_total{mode=\"local\",result=\"wrong_user\"}") >= 1.0);
+    assert!(
+        sample("sluice_iam_verifications_total{mode=\"local\",result=\"bad_signature\"}") >= 1.0
+    );
+    assert!(sample("sluice_iam_cache_hits_total") >= 1.0);
+    assert!(sample("sluice_secret_fetches_total{result=\"ok\"}") >= 1.0);
+    // Tokens never reach the metrics.
+    assert!(!m.contains("X-Amz-Signature"));
+    proxy.stop().await;
+}
+
+/// The core issue's storm, with IAM tokens over TLS; halfway through, the database
+/// password is rotated (the secret first, then the server, as a rotation function
+/// does): no invocation fails, and new backend connections use the new password.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_iam_storm_over_tls_survives_a_password_rotation() {
+    let db = MariaDb::start(65).await;
+    let (moto, c, port) = aws_setup().await;
+    // Backend connections live one second, so new ones are opened after the rotation.
+    let proxy = Proxy::start(&config(&db, &moto, &c, port, "required", "").replace(
+        "connection_borrow_timeout = 60",
+        "connection_borrow_timeout = 60\nmax_lifetime = 1",
+    ))
+    .await;
+    let opts = tls_opts(&proxy, &c, &token(port));
+    let storm = tokio::spawn(storm::run(opts, 100, 10_000));
+    tokio::time::sleep(Duration::from_secs(2)).await;
+    rotate(&db, &moto, "rotated-password").await;
+    let r = storm.await.unwrap();
+    println!("iam storm: {}", r.summary());
+    assert_eq!(
+        (r.ok, r.errors, r.wrong_results),
+        (10_000, 0, 0),
+        "{:?}",
+        r.error_codes
+    );
+    assert!(proxy.metric("sluice_secret_rotations_total").await >= 1.0);
+    // New backend connections after the rotation logged in with the new password.
+    let mut conn = mysql_async::Conn::new(tls_opts(&proxy, &c, &token(port)))
+        .await
+        .unwrap();
+    tokio::time::sleep(Duration::from_millis(1500)).await;
+    assert_eq!(menus(&mut conn).await, Some(9));
+    proxy.stop().await;
+}
+
+/// Password clients of a user whose credentials are a secret: AWSCURRENT and, during a
+/// rotation, AWSPREVIOUS are accepted; a password newer than Sluice's copy makes it read
+/// the secret again.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn password_clients_follow_the_secret_through_a_rotation() {
+    let db = MariaDb::start(20).await;
+    let (moto, c, port) = aws_setup().await;
+    let proxy = Proxy::start(&config(&db, &moto, &c, port, "disabled", "")).await;
+    let login = |password: &str| mysql_async::Conn::new(proxy.opts().pass(Some(password)));
+    let mut before = login(APP_PASSWORD).await.unwrap();
+    assert!(login("wrong").await.is_err());
+
+    rotate(&db, &moto, "rotated-password").await;
+    // Sluice has not read the new version yet: the new password makes it (once
+    // secret_refetch_min_interval has passed since the wrong password made it read).
+    tokio::time::sleep(Duration::from_millis(1100)).await;
+    let mut new = login("rotated-password").await.unwrap();
+    // The old one is AWSPREVIOUS now: still accepted while the rotation settles.
+    let mut old = login(APP_PASSWORD).await.unwrap();
+    for conn in [&mut before, &mut new, &mut old] {
+        assert_eq!(menus(conn).await, Some(9));
+    }
+    assert!(login("wrong").await.is_err());
+    assert!(proxy.metric("sluice_secret_rotations_total").await >= 1.0);
+    proxy.stop().await;
+}
+
+/// Secrets Manager down: logins that need a secret Sluice has fail with a clear error
+/// and recover when it returns; with the secret cached, everything keeps working.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_secrets_manager_outage_is_survived_and_reported() {
+    let db = MariaDb::start(20).await;
+    let mut moto = Moto::start().await;
+    moto.put_login("sluice/app", APP_USER, APP_PASSWORD).await;
+    let c = certs::generate();
+    let cfg = |port, moto: &Moto| {
+        config(&db, moto, &c, port, "disabled", "").replace(
+            "secret_refetch_min_interval = 1",
+            "secret_refetch_min_interval = 1\nsecret_refresh_interval = 1",
+        )
+    };
+    let warm = Proxy::start(&cfg(free_port(), &moto)).await;
+    let mut held = warm.conn().await;
+    moto.kill();
+    let cold = Proxy::start(&cfg(free_port(), &moto)).await;
+
+    // The warm proxy read the secret before the outage: new and existing clients go on.
+    let mut fresh = warm.conn().await;
+    for conn in [&mut held, &mut fresh] {
+        assert_eq!(menus(conn).await, Some(9));
+    }
+    // The cold one never could: a clear error, not a hang and not "access denied".
+    let err = mysql_async::Conn::new(cold.opts()).await.unwrap_err();
+    match err {
+        mysql_async::Error::Server(s) => {
+            assert_eq!(s.code, 2003, "{}", s.message);
+            assert!(s.message.contains("credentials"), "{}", s.message);
+        }
+        other => panic!("expected a server error, got {other}"),
+    }
+    // The background refresh fails and says so.
+    tokio::time::sleep(Duration::from_millis(2500)).await;
+    assert!(
+        warm.metric("sluice_secret_fetches_total{result=\"error\"}")
+            .await
+            >= 1.0
+    );
+    assert!(
+        cold.metric("sluice_secret_fetches_total{result=\"error\"}")
+            .await
+            >= 1.0
+    );
+
+    moto.restart().await;
+    moto.put_login("sluice/app", APP_USER, APP_PASSWORD).await;
+    tokio::time::sleep(Duration::from_millis(1100)).await;
+    let mut conn = cold.conn().await;
+    assert_eq!(menus(&mut conn).await, Some(9));
+    warm.stop().await;
+    cold.stop().await;
+}
