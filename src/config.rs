@@ -290,7 +290,12 @@ impl Config {
                 return bad(format!("{name} must be greater than 0"));
             }
         }
-        aws::validate(&self.users, &self.aws, self.iam.as_ref())?;
+        aws::validate(
+            &self.users,
+            &self.aws,
+            self.iam.as_ref(),
+            self.server.tls.is_some(),
+        )?;
         tracing_subscriber::EnvFilter::try_new(&self.log.level)
             .map_err(|e| ConfigError::Invalid(format!("log.level: {e}")))?;
         Ok(())
@@ -387,10 +392,16 @@ mod tests {
         let iam = "[iam]\nhostnames=['p:3306']\nregions=['us-east-1']\n\
                    [[iam.keys]]\naccess_key_id='AKID'\nsecret_access_key='s'\nusers=['*']\n";
         let parse = |tail: &str| Config::parse(&format!("{base}{tail}"));
+        let tls = "[server.tls]\ncert='c.pem'\nkey='k.pem'\n";
         let c = parse(&format!(
-            "[[users]]\nname='a'\nsecret='db/a'\niam='required'\n{iam}"
+            "{tls}[[users]]\nname='a'\nsecret='db/a'\niam='required'\n{iam}"
         ))
         .unwrap();
+        // Tokens only over TLS: an IAM user without client TLS is a config error.
+        assert!(parse(&format!(
+            "[[users]]\nname='a'\nsecret='db/a'\niam='required'\n{iam}"
+        ))
+        .is_err());
         assert_eq!(c.users[0].iam, IamRequirement::Required);
         // One source of credentials per user.
         assert!(parse("[[users]]\nname='a'\n").is_err());

@@ -58,7 +58,11 @@ impl Server {
         } else {
             None
         };
-        let credentials = Arc::new(Credentials::new(&config.users, secrets.clone()));
+        let credentials = Arc::new(Credentials::new(
+            &config.users,
+            secrets.clone(),
+            config.aws.previous_password_grace.get(),
+        ));
         let iam = config
             .iam
             .as_ref()
@@ -82,13 +86,19 @@ impl Server {
             idle_timeout: b.idle_timeout.get(),
             max_prepared_statements: b.max_prepared_statements,
         };
-        let probe_user = config.users.first().map(|u| Arc::from(u.name.as_str()));
+        // Static logins first: they need nothing from AWS.
+        let mut probe_users: Vec<&crate::config::UserConfig> = config.users.iter().collect();
+        probe_users.sort_by_key(|u| u.secret.is_some());
+        let probe_users = probe_users
+            .into_iter()
+            .map(|u| Arc::from(u.name.as_str()))
+            .collect();
         let pool = Pool::new(
             target,
             settings,
             metrics.clone(),
             credentials.clone(),
-            probe_user,
+            probe_users,
         );
         let client_tls = match &config.server.tls {
             Some(t) => Some(TlsAcceptor::from(crate::tls::server_config(t)?)),

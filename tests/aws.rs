@@ -67,15 +67,18 @@ async fn aws_setup() -> (Moto, certs::Certs, u16) {
     (moto, certs::generate(), free_port())
 }
 
-/// A rotation as a rotation function does it: the new value in the secret (the old one
-/// becomes AWSPREVIOUS), then on the database.
+/// A rotation as AWS's rotation functions do it: createSecret (the new value as
+/// AWSPENDING), setSecret (the database), a pause (testSecret), then finishSecret
+/// (AWSCURRENT moves; the old value becomes AWSPREVIOUS).
 async fn rotate(db: &MariaDb, moto: &Moto, password: &str) {
-    moto.put_login("sluice/app", APP_USER, password).await;
+    let version = moto.put_pending("sluice/app", APP_USER, password).await;
     let mut admin = db.admin().await;
     admin
         .query_drop(format!("ALTER USER 'app'@'%' IDENTIFIED BY '{password}'"))
         .await
         .unwrap();
+    tokio::time::sleep(Duration::from_millis(1500)).await;
+    moto.finish_rotation("sluice/app", &version).await;
 }
 
 /// `SELECT COUNT(*) FROM menus` (9 rows).
@@ -130,7 +133,8 @@ async fn the_lambda_handler_logs_in_with_an_iam_token_and_the_backend_login_is_a
     );
     assert_eq!(
         out,
-        "connector 9\nplaintext 3159\nother_user 1045\ntampered 1045\n"
+        "connector 9\nplaintext 3159\nclear_plaintext 3159\nexposed_over_tls 1045\n\
+         other_user 1045\ntampered 1045\n"
     );
 
     // The mariadb CLI with a token.
@@ -176,6 +180,7 @@ async fn the_lambda_handler_logs_in_with_an_iam_token_and_the_backend_login_is_a
         sample("sluice_iam_verifications_total{mode=\"local\",result=\"bad_signature\"}") >= 1.0
     );
     assert!(sample("sluice_iam_cache_hits_total") >= 1.0);
+    assert!(sample("sluice_iam_verifications_total{mode=\"local\",result=\"exposed\"}") >= 1.0);
     assert!(sample("sluice_secret_fetches_total{result=\"ok\"}") >= 1.0);
     // Tokens never reach the metrics.
     assert!(!m.contains("X-Amz-Signature"));
@@ -183,8 +188,9 @@ async fn the_lambda_handler_logs_in_with_an_iam_token_and_the_backend_login_is_a
 }
 
 /// The core issue's storm, with IAM tokens over TLS; halfway through, the database
-/// password is rotated (the secret first, then the server, as a rotation function
-/// does): no invocation fails, and new backend connections use the new password.
+/// password is rotated as AWS rotates it (the database changes while the new value is
+/// still AWSPENDING): no invocation fails, and new backend connections use the new
+/// password.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn an_iam_storm_over_tls_survives_a_password_rotation() {
     let db = MariaDb::start(65).await;
@@ -217,14 +223,19 @@ async fn an_iam_storm_over_tls_survives_a_password_rotation() {
     proxy.stop().await;
 }
 
-/// Password clients of a user whose credentials are a secret: AWSCURRENT and, during a
-/// rotation, AWSPREVIOUS are accepted; a password newer than Sluice's copy makes it read
-/// the secret again.
+/// Password clients of a user whose credentials are a secret: AWSCURRENT and, for
+/// previous_password_grace after a rotation, AWSPREVIOUS are accepted; a password newer
+/// than Sluice's copy makes it read the secret again.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn password_clients_follow_the_secret_through_a_rotation() {
     let db = MariaDb::start(20).await;
     let (moto, c, port) = aws_setup().await;
-    let proxy = Proxy::start(&config(&db, &moto, &c, port, "disabled", "")).await;
+    // The previous password works for 6 s after the new version was created.
+    let cfg = config(&db, &moto, &c, port, "disabled", "").replace(
+        "secret_refetch_min_interval = 1",
+        "secret_refetch_min_interval = 1\nprevious_password_grace = 6",
+    );
+    let proxy = Proxy::start(&cfg).await;
     let login = |password: &str| mysql_async::Conn::new(proxy.opts().pass(Some(password)));
     let mut before = login(APP_PASSWORD).await.unwrap();
     assert!(login("wrong").await.is_err());
@@ -234,13 +245,17 @@ async fn password_clients_follow_the_secret_through_a_rotation() {
     // secret_refetch_min_interval has passed since the wrong password made it read).
     tokio::time::sleep(Duration::from_millis(1100)).await;
     let mut new = login("rotated-password").await.unwrap();
-    // The old one is AWSPREVIOUS now: still accepted while the rotation settles.
+    // The old one is AWSPREVIOUS now: still accepted for the grace period.
     let mut old = login(APP_PASSWORD).await.unwrap();
     for conn in [&mut before, &mut new, &mut old] {
         assert_eq!(menus(conn).await, Some(9));
     }
     assert!(login("wrong").await.is_err());
     assert!(proxy.metric("sluice_secret_rotations_total").await >= 1.0);
+    // Past the grace period a rotation revokes the old password.
+    tokio::time::sleep(Duration::from_secs(5)).await;
+    assert!(login(APP_PASSWORD).await.is_err());
+    assert!(login("rotated-password").await.is_ok());
     proxy.stop().await;
 }
 
@@ -297,4 +312,47 @@ async fn a_secrets_manager_outage_is_survived_and_reported() {
     assert_eq!(menus(&mut conn).await, Some(9));
     warm.stop().await;
     cold.stop().await;
+}
+
+/// IAM signing keys kept in a Secrets Manager secret: a token signed with a listed key
+/// logs in (then from the cache); once the key is removed from the secret, the same
+/// token is refused, cached or not.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn iam_keys_from_a_secret_and_their_revocation() {
+    let db = MariaDb::start(20).await;
+    let (moto, c, port) = aws_setup().await;
+    let keys = |id: &str| {
+        serde_json::json!([{"access_key_id": id, "secret_access_key": KEY_SECRET, "users": [APP_USER]}])
+            .to_string()
+    };
+    moto.put("sluice/iam-keys", &keys(KEY_ID)).await;
+    let static_keys = format!(
+        "[[iam.keys]]\naccess_key_id = \"{KEY_ID}\"\nsecret_access_key = \"{KEY_SECRET}\"\nusers = [\"{APP_USER}\"]\n"
+    );
+    let cfg = config(&db, &moto, &c, port, "required", "")
+        .replace(&static_keys, "keys_secret = \"sluice/iam-keys\"\n")
+        .replace(
+            "secret_refetch_min_interval = 1",
+            "secret_refetch_min_interval = 1\nsecret_refresh_interval = 1",
+        );
+    assert!(cfg.contains("keys_secret"));
+    let proxy = Proxy::start(&cfg).await;
+    let t = token(port);
+    for _ in 0..2 {
+        let mut conn = mysql_async::Conn::new(tls_opts(&proxy, &c, &t))
+            .await
+            .unwrap();
+        assert_eq!(menus(&mut conn).await, Some(9));
+    }
+    assert!(proxy.metric("sluice_iam_cache_hits_total").await >= 1.0);
+
+    // The key is revoked: only another one is listed now.
+    moto.put("sluice/iam-keys", &keys("AKIDSOMEONEELSE")).await;
+    tokio::time::sleep(Duration::from_millis(2500)).await;
+    let refused = mysql_async::Conn::new(tls_opts(&proxy, &c, &t)).await;
+    assert!(
+        matches!(refused, Err(mysql_async::Error::Server(ref s)) if s.code == 1045),
+        "{refused:?}"
+    );
+    proxy.stop().await;
 }

@@ -4,6 +4,7 @@
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
+use super::conn::BackendConn;
 use super::pool::{Grant, PartitionKey, Pool};
 use super::BackendError;
 
@@ -32,11 +33,31 @@ impl Pool {
         self.probe_capacity().await
     }
 
+    /// A connection to read the capacity through: any user will do, so one whose login
+    /// cannot be had (its secret unreadable, its password refused) does not keep every
+    /// user's pool from starting. Static logins come first.
+    async fn open_probe(&self) -> Result<BackendConn, BackendError> {
+        let mut last = BackendError::NoLogin("(no users configured)".into());
+        for user in &self.probe_users {
+            let key = PartitionKey {
+                user: user.clone(),
+                flags: 0,
+                charset: 45,
+            };
+            match self.open_conn(&key, None).await {
+                Ok(c) => return Ok(c),
+                Err(e @ (BackendError::Credentials(_) | BackendError::Server { .. })) => last = e,
+                // The server itself is unreachable: another user will not help.
+                Err(e) => return Err(e),
+            }
+        }
+        Err(last)
+    }
+
     async fn probe_capacity(self: &Arc<Self>) -> Result<usize, BackendError> {
-        let user = self
-            .probe_user
-            .clone()
-            .ok_or_else(|| BackendError::NoLogin("(no users configured)".into()))?;
+        if self.probe_users.is_empty() {
+            return Err(BackendError::NoLogin("(no users configured)".into()));
+        }
         let (mut conn, slot_taken) = {
             let mut st = self.lock();
             match st.take_idle_any() {
@@ -50,12 +71,7 @@ impl Pool {
             }
         };
         if conn.is_none() {
-            let key = PartitionKey {
-                user,
-                flags: 0,
-                charset: 45,
-            };
-            match self.open_conn(&key, None).await {
+            match self.open_probe().await {
                 Ok(c) => {
                     self.connected(&c);
                     conn = Some(c);

@@ -161,8 +161,8 @@ pub struct Pool {
     pub(super) capacity_lock: tokio::sync::Mutex<()>,
     /// Where backend logins come from (static passwords or secrets).
     pub(super) credentials: Arc<Credentials>,
-    /// The user capacity probes log in as (any configured user will do).
-    pub(super) probe_user: Option<Arc<str>>,
+    /// The users capacity probes may log in as, in the order tried.
+    pub(super) probe_users: Vec<Arc<str>>,
 }
 
 impl Pool {
@@ -171,7 +171,7 @@ impl Pool {
         settings: PoolSettings,
         metrics: Arc<Metrics>,
         credentials: Arc<Credentials>,
-        probe_user: Option<Arc<str>>,
+        probe_users: Vec<Arc<str>>,
     ) -> Arc<Self> {
         Arc::new(Self {
             target,
@@ -180,7 +180,7 @@ impl Pool {
             state: Mutex::new(State::default()),
             capacity_lock: tokio::sync::Mutex::new(()),
             credentials,
-            probe_user,
+            probe_users,
         })
     }
 
@@ -295,8 +295,8 @@ impl Pool {
     }
 
     /// Opens a backend connection for `key` with its user's current login. A refused
-    /// password (1045) may mean the secret was rotated: the secret is read again
-    /// (rate-limited) and, when it changed, the login tried once more.
+    /// password (1045) may mean the secret was rotated: the login is tried once more
+    /// with a newer value (see Credentials::backend_refused).
     pub(super) async fn open_conn(
         &self,
         key: &PartitionKey,
@@ -312,15 +312,10 @@ impl Pool {
             BackendConn::connect(&self.target, &login, key.clone(), schema, baseline.clone()).await;
         match result {
             Err(e) if e.server_code() == Some(1045) => {
-                if !self.credentials.backend_refused(&key.user, &login).await {
+                let Some(login) = self.credentials.backend_refused(&key.user, &login).await else {
                     return Err(e);
-                }
-                tracing::info!(user = %key.user, "backend refused the password; retrying with the secret's new value");
-                let login = self
-                    .credentials
-                    .backend_login(&key.user)
-                    .await
-                    .map_err(BackendError::Credentials)?;
+                };
+                tracing::info!(user = %key.user, "backend refused the password; retrying with the secret's newer value");
                 BackendConn::connect(&self.target, &login, key.clone(), schema, baseline).await
             }
             result => result,

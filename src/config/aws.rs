@@ -52,6 +52,11 @@ pub struct AwsConfig {
     /// Seconds one Secrets Manager call may take.
     #[serde(default = "default_aws_timeout")]
     pub request_timeout: Seconds,
+    /// Seconds after a rotation (the creation of the new AWSCURRENT version) during which
+    /// password clients may still log in with AWSPREVIOUS. 0: the old password stops
+    /// working at once.
+    #[serde(default = "default_previous_grace")]
+    pub previous_password_grace: Seconds,
 }
 
 impl Default for AwsConfig {
@@ -62,6 +67,7 @@ impl Default for AwsConfig {
             secret_refresh_interval: default_secret_refresh(),
             secret_refetch_min_interval: default_secret_refetch(),
             request_timeout: default_aws_timeout(),
+            previous_password_grace: default_previous_grace(),
         }
     }
 }
@@ -130,6 +136,7 @@ pub(super) fn validate(
     users: &[UserConfig],
     aws: &AwsConfig,
     iam: Option<&IamConfig>,
+    client_tls: bool,
 ) -> Result<(), ConfigError> {
     let bad = |msg: String| Err(ConfigError::Invalid(msg));
     let mut seen = std::collections::HashSet::new();
@@ -158,7 +165,17 @@ pub(super) fn validate(
             return bad(format!("{name} must be greater than 0"));
         }
     }
+    if aws.secret_refetch_min_interval.get() < std::time::Duration::from_secs(1) {
+        // The rate limit is what keeps wrong passwords from hammering Secrets Manager.
+        return bad("aws.secret_refetch_min_interval must be at least 1".into());
+    }
     let iam_users = users.iter().any(|u| u.iam == IamRequirement::Required);
+    if iam_users && !client_tls {
+        return bad(
+            "users with iam = \"required\" need [server.tls]: tokens are only accepted over TLS"
+                .into(),
+        );
+    }
     let Some(iam) = iam else {
         if iam_users {
             return bad("users with iam = \"required\" need an [iam] table".into());
@@ -190,6 +207,9 @@ pub(super) fn validate(
             return bad("iam.keys entries need access_key_id, secret_access_key and users".into());
         }
     }
+    if iam.clock_skew.get() > std::time::Duration::from_secs(300) {
+        return bad("iam.clock_skew must be at most 300".into());
+    }
     if iam.cache_size == 0 {
         return bad("iam.cache_size must be at least 1".into());
     }
@@ -201,6 +221,9 @@ fn default_secret_refresh() -> Seconds {
 }
 fn default_secret_refetch() -> Seconds {
     Seconds::from_secs(5)
+}
+fn default_previous_grace() -> Seconds {
+    Seconds::from_secs(900)
 }
 fn default_aws_timeout() -> Seconds {
     Seconds::from_secs(5)

@@ -1,13 +1,16 @@
 //! Where passwords come from: per database user, a static password from the config, or a
 //! Secrets Manager secret (`{"username": …, "password": …}`, as RDS Proxy expects) read
 //! through [`secrets::SecretStore`]. The same values check password clients (AWSCURRENT,
-//! and AWSPREVIOUS during a rotation) and log Sluice in to the backend (AWSCURRENT).
+//! and AWSPREVIOUS for `aws.previous_password_grace` after a rotation) and log Sluice in
+//! to the backend (AWSCURRENT, or AWSPENDING while a rotation has changed the database
+//! but not yet the secret's current version).
 
 pub mod error;
 pub mod secrets;
 
 use std::collections::HashMap;
 use std::sync::Arc;
+use std::time::{Duration, SystemTime};
 
 use serde::Deserialize;
 
@@ -34,7 +37,6 @@ impl std::fmt::Debug for Login {
 }
 
 /// A user clients may log in as.
-#[derive(Debug)]
 pub struct User {
     /// The name clients log in with; also the pool partition's user.
     pub name: Arc<str>,
@@ -43,10 +45,23 @@ pub struct User {
     source: Source,
 }
 
-#[derive(Debug)]
 enum Source {
     Static(Arc<[u8]>),
     Secret(SecretRef),
+}
+
+impl std::fmt::Debug for User {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        let source = match &self.source {
+            Source::Static(_) => "static password <redacted>".to_string(),
+            Source::Secret(s) => format!("secret {}", s.id),
+        };
+        f.debug_struct("User")
+            .field("name", &self.name)
+            .field("iam", &self.iam)
+            .field("source", &source)
+            .finish()
+    }
 }
 
 /// The passwords a client may answer with: AWSCURRENT first, then AWSPREVIOUS.
@@ -59,11 +74,22 @@ struct DbSecret {
     password: String,
 }
 
+impl DbSecret {
+    fn login(self) -> Login {
+        Login {
+            user: Arc::from(self.username),
+            password: Arc::from(self.password.into_bytes()),
+        }
+    }
+}
+
 /// Every configured user, and the secret store when some of them use secrets.
 #[derive(Debug, Default)]
 pub struct Credentials {
     users: HashMap<Vec<u8>, User>,
     secrets: Option<Arc<SecretStore>>,
+    /// How long after a rotation the previous password still lets clients in.
+    previous_grace: Duration,
 }
 
 impl std::fmt::Debug for SecretStore {
@@ -75,7 +101,11 @@ impl std::fmt::Debug for SecretStore {
 impl Credentials {
     /// `secrets` is needed when any user names a secret (the config decides; see
     /// [`Credentials::needs_secrets`]).
-    pub fn new(users: &[UserConfig], secrets: Option<Arc<SecretStore>>) -> Self {
+    pub fn new(
+        users: &[UserConfig],
+        secrets: Option<Arc<SecretStore>>,
+        previous_grace: Duration,
+    ) -> Self {
         let users = users
             .iter()
             .map(|u| {
@@ -92,7 +122,11 @@ impl Credentials {
                 (u.name.as_bytes().to_vec(), user)
             })
             .collect();
-        Self { users, secrets }
+        Self {
+            users,
+            secrets,
+            previous_grace,
+        }
     }
 
     /// Whether any user's credentials are a secret.
@@ -120,34 +154,40 @@ impl Credentials {
             }),
             Source::Secret(secret) => {
                 let value = self.store(secret)?.get(secret).await?;
-                let db = parse(secret, &value.current)?;
-                Ok(Login {
-                    user: Arc::from(db.username),
-                    password: Arc::from(db.password.into_bytes()),
-                })
+                Ok(parse(secret, &value.current)?.login())
             }
         }
     }
 
-    /// The backend refused `used` for `user` (1045): re-reads the user's secret
-    /// (rate-limited). True when there is now another login to try.
-    pub async fn backend_refused(&self, user: &str, used: &Login) -> bool {
+    /// The backend refused `used` for `user` (1045): the login to try instead, if any.
+    /// The secret may have been rotated since Sluice read it (re-read, rate-limited), or
+    /// a rotation may be under way: the database already has the AWSPENDING password
+    /// while AWSCURRENT still has the old one (setSecret before finishSecret).
+    pub async fn backend_refused(&self, user: &str, used: &Login) -> Option<Login> {
         let Some(Source::Secret(secret)) = self.user(user.as_bytes()).map(|u| &u.source) else {
-            return false;
+            return None;
         };
-        let Ok(store) = self.store(secret) else {
-            return false;
+        let store = self.store(secret).ok()?;
+        let cached = store.get(secret).await.ok()?;
+        let differs = |text: &str| {
+            parse(secret, text)
+                .ok()
+                .filter(|db| db.password.as_bytes() != &*used.password)
+                .map(DbSecret::login)
         };
-        let Ok(cached) = store.get(secret).await else {
-            return false;
-        };
-        match parse(secret, &cached.current) {
-            Ok(db) if db.password.as_bytes() != &*used.password => true,
-            _ => store
-                .refetch(secret, &cached.current)
-                .await
-                .unwrap_or(false),
+        if let Some(login) = differs(&cached.current) {
+            return Some(login);
         }
+        if store
+            .refetch(secret, &cached.current)
+            .await
+            .unwrap_or(false)
+        {
+            if let Some(login) = differs(&store.get(secret).await.ok()?.current) {
+                return Some(login);
+            }
+        }
+        differs(&store.pending(secret).await?)
     }
 
     /// The passwords a password client of `user` may answer with.
@@ -156,7 +196,7 @@ impl Credentials {
             Source::Static(password) => Ok(vec![password.clone()]),
             Source::Secret(secret) => {
                 let value = self.store(secret)?.get(secret).await?;
-                passwords(secret, &value)
+                passwords(secret, &value, self.previous_grace)
             }
         }
     }
@@ -172,7 +212,7 @@ impl Credentials {
         if !store.refetch(secret, &before.current).await.ok()? {
             return None;
         }
-        passwords(secret, &*store.get(secret).await.ok()?).ok()
+        passwords(secret, &*store.get(secret).await.ok()?, self.previous_grace).ok()
     }
 
     fn store(&self, secret: &SecretRef) -> Result<&Arc<SecretStore>, CredentialsError> {
@@ -185,15 +225,25 @@ impl Credentials {
     }
 }
 
+/// AWSCURRENT's password, then AWSPREVIOUS's while the rotation that replaced it is less
+/// than `grace` old (a rotation revokes the old password, but clients that cached it get
+/// time to read the new one). Unknown rotation time: no grace.
 fn passwords(
     secret: &SecretRef,
     value: &secrets::SecretVersions,
+    grace: Duration,
 ) -> Result<Passwords, CredentialsError> {
     let mut out = vec![Arc::from(
         parse(secret, &value.current)?.password.into_bytes(),
     )];
+    let recent = value
+        .current_since
+        .and_then(|since| SystemTime::now().duration_since(since).ok())
+        .is_some_and(|age| age < grace);
     // A malformed previous version is skipped: only the current one must be usable.
-    if let Some(Ok(previous)) = value.previous.as_deref().map(|p| parse(secret, p)) {
+    if let (true, Some(Ok(previous))) =
+        (recent, value.previous.as_deref().map(|p| parse(secret, p)))
+    {
         out.push(Arc::from(previous.password.into_bytes()));
     }
     Ok(out)
@@ -222,14 +272,15 @@ mod tests {
 
     #[tokio::test]
     async fn static_users_by_exact_name_and_hidden_passwords() {
-        let c = Credentials::new(&[user("app", "pw")], None);
+        let c = Credentials::new(&[user("app", "pw")], None, Duration::ZERO);
         let login = c.backend_login("app").await.unwrap();
         assert_eq!(&*login.password, b"pw");
         assert!(c.user(b"App").is_none());
         assert!(!format!("{login:?}").contains("pw\""));
         let u = c.user(b"app").unwrap();
         assert_eq!(c.client_passwords(u).await.unwrap().len(), 1);
-        assert!(!c.backend_refused("app", &login).await);
+        assert!(c.backend_refused("app", &login).await.is_none());
+        assert!(!format!("{u:?}").contains("pw"));
     }
 
     #[test]
@@ -252,11 +303,18 @@ mod tests {
         ] {
             assert!(parse(&r, bad).is_err(), "{bad}");
         }
-        let versions = secrets::SecretVersions {
+        let mut versions = secrets::SecretVersions {
             current: r#"{"username":"app","password":"new"}"#.into(),
+            current_since: Some(SystemTime::now() - Duration::from_secs(60)),
             previous: Some(r#"{"username":"app","password":"old"}"#.into()),
         };
-        let p = passwords(&r, &versions).unwrap();
+        let grace = Duration::from_secs(300);
+        let p = passwords(&r, &versions, grace).unwrap();
         assert_eq!((&*p[0], &*p[1]), (&b"new"[..], &b"old"[..]));
+        // After the grace period, or when the rotation time is unknown: current only.
+        versions.current_since = Some(SystemTime::now() - Duration::from_secs(301));
+        assert_eq!(passwords(&r, &versions, grace).unwrap().len(), 1);
+        versions.current_since = None;
+        assert_eq!(passwords(&r, &versions, grace).unwrap().len(), 1);
     }
 }

@@ -4,7 +4,7 @@
 
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex};
-use std::time::{Duration, Instant};
+use std::time::{Duration, Instant, SystemTime};
 
 use aws_config::{BehaviorVersion, Region};
 use aws_sdk_secretsmanager::Client;
@@ -18,6 +18,9 @@ use crate::metrics::Metrics;
 #[derive(Clone, PartialEq, Eq)]
 pub struct SecretVersions {
     pub current: String,
+    /// When the AWSCURRENT version was created (about when the rotation that made it
+    /// current ran); None when Secrets Manager did not say.
+    pub current_since: Option<SystemTime>,
     pub previous: Option<String>,
 }
 
@@ -52,6 +55,8 @@ struct Entry {
     failed: bool,
     /// One fetch of a secret at a time: a storm of logins waits for the first.
     fetching: Arc<tokio::sync::Mutex<()>>,
+    /// The AWSPENDING version as last read, and when.
+    pending: Option<(Option<String>, Instant)>,
 }
 
 pub struct SecretStore {
@@ -146,11 +151,42 @@ impl SecretStore {
             .map(|(value, _)| value.current != used)
     }
 
+    /// The AWSPENDING version, if the secret has one: a rotation between changing the
+    /// database (setSecret) and making the new value current (finishSecret). Read at most
+    /// every `secret_refetch_min_interval`.
+    pub async fn pending(&self, secret: &SecretRef) -> Option<String> {
+        let cached = self.lock().get(secret).and_then(|e| e.pending.clone());
+        if let Some((value, at)) = cached {
+            if at.elapsed() < self.refetch_min {
+                return value;
+            }
+        }
+        let client = self.client(secret.region.as_deref());
+        let value = match Box::pin(read_stage(&client, secret, "AWSPENDING")).await {
+            Ok(v) => v.map(|(text, _)| text),
+            Err(e) => {
+                tracing::warn!(secret = %secret.id, error = %e, "cannot read AWSPENDING");
+                None
+            }
+        };
+        let mut entries = self.lock();
+        entries.entry(secret.clone()).or_default().pending = Some((value.clone(), Instant::now()));
+        value
+    }
+
     /// Re-reads every secret in use (the background refresh). Failures are logged and
-    /// counted; the cached values stay in use.
+    /// counted; the cached values stay in use. A secret being read on demand right now is
+    /// skipped: that read is newer.
     pub async fn refresh_all(&self) {
-        let secrets: Vec<SecretRef> = self.lock().keys().cloned().collect();
-        for secret in secrets {
+        let secrets: Vec<(SecretRef, Arc<tokio::sync::Mutex<()>>)> = self
+            .lock()
+            .iter()
+            .map(|(k, e)| (k.clone(), e.fetching.clone()))
+            .collect();
+        for (secret, fetching) in secrets {
+            let Ok(_one) = fetching.try_lock() else {
+                continue;
+            };
             let _ = self.fetch_and_store(&secret).await;
         }
     }
@@ -159,7 +195,9 @@ impl SecretStore {
         &self,
         secret: &SecretRef,
     ) -> Result<(Arc<SecretVersions>, bool), CredentialsError> {
-        let fetched = self.fetch(secret).await;
+        // Boxed: the SDK's futures are large and deep, and every client session's future
+        // would otherwise carry room for them (memory per connection, and type depth).
+        let fetched = Box::pin(self.fetch(secret)).await;
         let mut entries = self.lock();
         let entry = entries.entry(secret.clone()).or_default();
         entry.fetched = Some(Instant::now());
@@ -190,46 +228,26 @@ impl SecretStore {
 
     async fn fetch(&self, secret: &SecretRef) -> Result<SecretVersions, CredentialsError> {
         let client = self.client(secret.region.as_deref());
-        let failed = |source: Box<dyn std::error::Error + Send + Sync>| CredentialsError::Fetch {
-            secret: secret.id.clone(),
-            source,
-        };
-        let current = client
-            .get_secret_value()
-            .secret_id(&secret.id)
-            .version_stage("AWSCURRENT")
-            .send()
-            .await
-            .map_err(|e| failed(Box::new(aws_sdk_secretsmanager::Error::from(e))))?;
-        let current = current
-            .secret_string()
+        let (current, current_since) = read_stage(&client, secret, "AWSCURRENT")
+            .await?
             .ok_or_else(|| CredentialsError::BadSecret {
                 secret: secret.id.clone(),
-                why: "it has no SecretString",
-            })?
-            .to_string();
+                why: "it has no AWSCURRENT SecretString",
+            })?;
         // During a rotation clients may still hold the previous password. A secret that
         // was never rotated has no AWSPREVIOUS: that is not an error.
-        let previous = match client
-            .get_secret_value()
-            .secret_id(&secret.id)
-            .version_stage("AWSPREVIOUS")
-            .send()
-            .await
-        {
-            Ok(out) => out.secret_string().map(str::to_string),
+        let previous = match read_stage(&client, secret, "AWSPREVIOUS").await {
+            Ok(v) => v.map(|(text, _)| text),
             Err(e) => {
-                let e = aws_sdk_secretsmanager::Error::from(e);
-                if !matches!(
-                    e,
-                    aws_sdk_secretsmanager::Error::ResourceNotFoundException(_)
-                ) {
-                    tracing::debug!(secret = %secret.id, error = %e, "AWSPREVIOUS not read");
-                }
+                tracing::warn!(secret = %secret.id, error = %e, "cannot read AWSPREVIOUS; the previous password is not accepted");
                 None
             }
         };
-        Ok(SecretVersions { current, previous })
+        Ok(SecretVersions {
+            current,
+            current_since,
+            previous,
+        })
     }
 
     fn client(&self, region: Option<&str>) -> Client {
@@ -249,6 +267,39 @@ impl SecretStore {
     fn lock(&self) -> std::sync::MutexGuard<'_, HashMap<SecretRef, Entry>> {
         self.entries.lock().unwrap_or_else(|p| p.into_inner())
     }
+}
+
+/// One version stage's SecretString and creation time; None when the secret has no
+/// version with that label.
+async fn read_stage(
+    client: &Client,
+    secret: &SecretRef,
+    stage: &str,
+) -> Result<Option<(String, Option<SystemTime>)>, CredentialsError> {
+    use aws_sdk_secretsmanager::Error;
+    let out = match client
+        .get_secret_value()
+        .secret_id(&secret.id)
+        .version_stage(stage)
+        .send()
+        .await
+    {
+        Ok(out) => out,
+        Err(e) => {
+            return match Error::from(e) {
+                // Secrets Manager's answer for a stage no version has.
+                Error::ResourceNotFoundException(_) if stage != "AWSCURRENT" => Ok(None),
+                e => Err(CredentialsError::Fetch {
+                    secret: secret.id.clone(),
+                    source: Box::new(e),
+                }),
+            };
+        }
+    };
+    let since = out
+        .created_date()
+        .and_then(|d| SystemTime::try_from(*d).ok());
+    Ok(out.secret_string().map(|s| (s.to_string(), since)))
 }
 
 #[cfg(test)]

@@ -65,11 +65,9 @@ pub async fn authenticate(
             Ok(p) => p,
             Err(e) => {
                 tracing::warn!(user = %u.name, error = %e, "cannot check a client's password");
-                let msg = format!(
-                    "Can't connect to MySQL server through Sluice (the credentials of user '{}' are unavailable; try again)",
-                    u.name
-                );
-                write(stream, &err_packet(ex.seq, 2003, "HY000", &msg)).await?;
+                // The details stay in the log: they name Sluice's secrets and role.
+                let msg = "Can't connect to MySQL server through Sluice (credentials unavailable; try again)";
+                write(stream, &err_packet(ex.seq, 2003, "HY000", msg)).await?;
                 return Err(FrontendError::CredentialsUnavailable);
             }
         },
@@ -160,6 +158,14 @@ async fn authenticate_iam(
     ex: Exchange<'_>,
 ) -> Result<(), FrontendError> {
     if !stream.is_tls() {
+        if ex.client_plugin == Some(MYSQL_CLEAR_PASSWORD) && !ex.auth_response.is_empty() {
+            // The client already sent its token in the clear: whoever saw it must not be
+            // able to use it.
+            tracing::warn!(user = %user.name, peer = %ex.peer, "IAM token sent without TLS; refused now and for the rest of its life");
+            if let Some(iam) = &ctx.iam {
+                iam.burn(ex.auth_response);
+            }
+        }
         let msg = "Connections using insecure transport are prohibited while --require_secure_transport=ON.";
         write(stream, &err_packet(ex.seq, 3159, "HY000", msg)).await?;
         return Err(FrontendError::TlsRequired);

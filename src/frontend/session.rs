@@ -970,6 +970,12 @@ impl<'a> Session<'a> {
                 sql_state,
                 message,
             } => err_packet(seq, *code, sql_state, message),
+            BackendError::Credentials(e) => {
+                // The details (secret names, Sluice's role) stay in the log.
+                tracing::warn!(error = %e, "no backend login");
+                let msg = "Can't connect to MySQL server through Sluice (backend credentials unavailable; try again)";
+                err_packet(seq, 2003, "HY000", msg)
+            }
             other => {
                 tracing::warn!(error = %other, "cannot get a backend connection");
                 let msg = format!("Can't connect to MySQL server through Sluice ({other})");

@@ -21,6 +21,9 @@ pub fn aws_env() {
         std::env::set_var("AWS_SECRET_ACCESS_KEY", "sluice-test-secret");
         std::env::set_var("AWS_REGION", REGION);
         std::env::set_var("AWS_EC2_METADATA_DISABLED", "true");
+        // The key pair the Lambda handler signs IAM tokens with (local mode).
+        std::env::set_var("SLUICE_KEY_ID", "AKIDSLUICETEST");
+        std::env::set_var("SLUICE_KEY_SECRET", "sluice-test-secret");
     });
 }
 
@@ -79,8 +82,42 @@ impl Moto {
     }
 
     pub async fn put_login(&self, name: &str, user: &str, password: &str) {
-        let value = serde_json::json!({"username": user, "password": password, "engine": "mysql"});
-        self.put(name, &value.to_string()).await;
+        self.put(name, &login_json(user, password)).await;
+    }
+
+    /// A rotation function's createSecret step: the new value as AWSPENDING. Returns its
+    /// version id for `finish_rotation`.
+    pub async fn put_pending(&self, name: &str, user: &str, password: &str) -> String {
+        let out = self
+            .client
+            .put_secret_value()
+            .secret_id(name)
+            .secret_string(login_json(user, password))
+            .version_stages("AWSPENDING")
+            .send()
+            .await
+            .expect("put AWSPENDING");
+        out.version_id().expect("version id").to_string()
+    }
+
+    /// finishSecret: AWSCURRENT moves to `version` (the old one becomes AWSPREVIOUS).
+    pub async fn finish_rotation(&self, name: &str, version: &str) {
+        let current = self
+            .client
+            .get_secret_value()
+            .secret_id(name)
+            .send()
+            .await
+            .expect("read AWSCURRENT");
+        self.client
+            .update_secret_version_stage()
+            .secret_id(name)
+            .version_stage("AWSCURRENT")
+            .move_to_version_id(version)
+            .remove_from_version_id(current.version_id().expect("version id"))
+            .send()
+            .await
+            .expect("move AWSCURRENT");
     }
 
     /// Stops the server (Secrets Manager "unreachable").
@@ -103,6 +140,10 @@ impl Drop for Moto {
     fn drop(&mut self) {
         self.kill();
     }
+}
+
+fn login_json(user: &str, password: &str) -> String {
+    serde_json::json!({"username": user, "password": password, "engine": "mysql"}).to_string()
 }
 
 fn spawn(port: u16) -> Child {

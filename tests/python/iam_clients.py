@@ -4,7 +4,10 @@ other clients and transports.
 usage: iam_clients.py PORT USER REGION CA
 Prints one line per case: the client and what it got (the rows' count, or the error).
 """
+import socket
+import struct
 import sys
+import time
 
 import boto3
 import mysql.connector
@@ -36,6 +39,37 @@ try:
     print("plaintext accepted")
 except pymysql.err.MySQLError as e:
     print("plaintext", e.args[0])
+
+# A client that sends the token in a clear-password handshake without TLS: 3159, and the
+# token, seen on the network, is refused later even over TLS.
+def plaintext_clear_handshake(tok):
+    from rawmysql import read_packet, send
+    s = socket.create_connection(("127.0.0.1", port))
+    read_packet(s)
+    # PLUGIN_AUTH_LENENC_CLIENT_DATA: a token is longer than 250 bytes.
+    caps = 0x1 | 0x8 | 0x200 | 0x2000 | 0x8000 | 0x80000 | 0x200000
+    answer = tok.encode() + b"\0"
+    send(s, 1, struct.pack("<IIB", caps, 1 << 24, 45) + b"\0" * 23 + user.encode() + b"\0"
+         + b"\xfc" + struct.pack("<H", len(answer)) + answer + b"shop\0"
+         + b"mysql_clear_password\0")
+    p = read_packet(s)
+    s.close()
+    return struct.unpack("<H", p[1:3])[0] if p[0] == 0xFF else "accepted"
+
+
+# Tokens are signed to the second: wait for one that differs from the token above, and
+# afterwards, so that later tokens differ from this one.
+time.sleep(1.1)
+exposed = boto3.client("rds", region_name=region).generate_db_auth_token(
+    DBHostname="127.0.0.1", Port=port, DBUsername=user, Region=region)
+print("clear_plaintext", plaintext_clear_handshake(exposed))
+try:
+    pymysql.connect(host="127.0.0.1", port=port, user=user, password=exposed,
+                    database="shop", ssl={"ca": ca})
+    print("exposed_over_tls accepted")
+except pymysql.err.MySQLError as e:
+    print("exposed_over_tls", e.args[0])
+time.sleep(1.1)
 
 # A token for another user, and a mangled one: 1045.
 other = boto3.client("rds", region_name=region).generate_db_auth_token(

@@ -1,5 +1,7 @@
 //! Tokens already verified, by SHA-256, until they expire: a Lambda that reuses its token
 //! for every connection pays for the check once. Only hashes are kept, never tokens.
+//! Each entry remembers the access key that signed the token, so a hit still requires
+//! that key to be known and allowed for the user (a revoked key revokes its tokens).
 
 use std::collections::HashMap;
 use std::sync::Mutex;
@@ -13,8 +15,14 @@ pub fn hash(token: &[u8]) -> TokenHash {
     Sha256::digest(token).into()
 }
 
+struct Verified {
+    user: String,
+    key_id: String,
+    until: SystemTime,
+}
+
 pub struct VerifiedTokens {
-    entries: Mutex<HashMap<TokenHash, (String, SystemTime)>>,
+    entries: Mutex<HashMap<TokenHash, Verified>>,
     max: usize,
 }
 
@@ -26,28 +34,48 @@ impl VerifiedTokens {
         }
     }
 
-    /// The token was verified for `user` and has not expired.
-    pub fn hit(&self, hash: &TokenHash, user: &str, now: SystemTime) -> bool {
+    /// The key that signed the token, when it was verified for `user` and has not
+    /// expired.
+    pub fn hit(&self, hash: &TokenHash, user: &str, now: SystemTime) -> Option<String> {
         let entries = self.entries.lock().unwrap_or_else(|p| p.into_inner());
         entries
             .get(hash)
-            .is_some_and(|(u, until)| u == user && now <= *until)
+            .filter(|v| v.user == user && now <= v.until)
+            .map(|v| v.key_id.clone())
     }
 
-    /// Remembers a verified token. When full, expired entries go first, then the ones
-    /// expiring soonest.
-    pub fn insert(&self, hash: TokenHash, user: &str, until: SystemTime, now: SystemTime) {
+    /// The token is in the set and has not expired, whoever it was for.
+    pub fn contains(&self, hash: &TokenHash, now: SystemTime) -> bool {
+        let entries = self.entries.lock().unwrap_or_else(|p| p.into_inner());
+        entries.get(hash).is_some_and(|v| now <= v.until)
+    }
+
+    /// Remembers a token. When full, expired entries go first, then the ones expiring
+    /// soonest.
+    pub fn insert(
+        &self,
+        hash: TokenHash,
+        user: &str,
+        key_id: &str,
+        until: SystemTime,
+        now: SystemTime,
+    ) {
         let mut entries = self.entries.lock().unwrap_or_else(|p| p.into_inner());
         if entries.len() >= self.max {
-            entries.retain(|_, (_, t)| *t >= now);
+            entries.retain(|_, v| v.until >= now);
         }
         while entries.len() >= self.max {
-            let Some(soonest) = entries.iter().min_by_key(|(_, (_, t))| *t).map(|(k, _)| *k) else {
+            let Some(soonest) = entries.iter().min_by_key(|(_, v)| v.until).map(|(k, _)| *k) else {
                 break;
             };
             entries.remove(&soonest);
         }
-        entries.insert(hash, (user.to_string(), until));
+        let verified = Verified {
+            user: user.to_string(),
+            key_id: key_id.to_string(),
+            until,
+        };
+        entries.insert(hash, verified);
     }
 
     pub fn len(&self) -> usize {
@@ -69,15 +97,28 @@ mod tests {
         let now = SystemTime::UNIX_EPOCH + Duration::from_secs(1_000_000);
         let c = VerifiedTokens::new(2);
         let a = hash(b"token-a");
-        c.insert(a, "app", now + Duration::from_secs(60), now);
-        assert!(c.hit(&a, "app", now));
-        assert!(!c.hit(&a, "other", now));
-        assert!(!c.hit(&a, "app", now + Duration::from_secs(61)));
-        c.insert(hash(b"b"), "app", now + Duration::from_secs(10), now);
-        c.insert(hash(b"c"), "app", now + Duration::from_secs(90), now);
+        c.insert(a, "app", "AKID", now + Duration::from_secs(60), now);
+        assert_eq!(c.hit(&a, "app", now).as_deref(), Some("AKID"));
+        assert!(c.hit(&a, "other", now).is_none());
+        assert!(c.contains(&a, now));
+        assert!(c.hit(&a, "app", now + Duration::from_secs(61)).is_none());
+        c.insert(
+            hash(b"b"),
+            "app",
+            "AKID",
+            now + Duration::from_secs(10),
+            now,
+        );
+        c.insert(
+            hash(b"c"),
+            "app",
+            "AKID",
+            now + Duration::from_secs(90),
+            now,
+        );
         assert_eq!(c.len(), 2);
         // "b" expired soonest and made room.
-        assert!(!c.hit(&hash(b"b"), "app", now));
-        assert!(c.hit(&a, "app", now));
+        assert!(c.hit(&hash(b"b"), "app", now).is_none());
+        assert!(c.hit(&a, "app", now).is_some());
     }
 }

@@ -35,7 +35,7 @@ impl std::fmt::Debug for AccessKey {
 }
 
 impl AccessKey {
-    fn allows(&self, user: &str) -> bool {
+    pub fn allows(&self, user: &str) -> bool {
         self.users.iter().any(|u| u == "*" || u == user)
     }
 }

@@ -43,6 +43,8 @@ pub enum IamError {
     BadSignature,
     #[error("token's access key may not log in as this user")]
     KeyNotAllowed,
+    #[error("token was sent without TLS before, so it is refused")]
+    Exposed,
 }
 
 impl IamError {
@@ -59,21 +61,19 @@ impl IamError {
             Self::UnknownKey => "unknown_key",
             Self::BadSignature => "bad_signature",
             Self::KeyNotAllowed => "key_not_allowed",
+            Self::Exposed => "exposed",
         }
     }
 }
 
-/// An access key as the keys secret lists it.
+/// An access key as the keys secret lists it: every field required, as in the config,
+/// so a misspelt `users` never grants a key every user.
 #[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
 struct KeyEntry {
     access_key_id: String,
     secret_access_key: String,
-    #[serde(default = "any_user")]
     users: Vec<String>,
-}
-
-fn any_user() -> Vec<String> {
-    vec!["*".into()]
 }
 
 #[derive(Deserialize)]
@@ -93,6 +93,8 @@ pub struct IamVerifier {
     /// The keys from the secret, with the SecretString they were read from.
     secret_keys: RwLock<Option<(String, Keys)>>,
     cache: cache::VerifiedTokens,
+    /// Tokens a client sent without TLS: seen on the network, so never accepted.
+    burned: cache::VerifiedTokens,
     metrics: Arc<Metrics>,
 }
 
@@ -130,6 +132,7 @@ impl IamVerifier {
             keys_secret,
             secret_keys: RwLock::default(),
             cache: cache::VerifiedTokens::new(config.cache_size),
+            burned: cache::VerifiedTokens::new(config.cache_size),
             metrics,
         }
     }
@@ -138,28 +141,56 @@ impl IamVerifier {
     pub async fn verify(&self, raw: &[u8], user: &str) -> Result<(), IamError> {
         let now = SystemTime::now();
         let hash = cache::hash(raw);
-        if self.cache.hit(&hash, user, now) {
-            self.metrics.iam_cache_hits.inc();
-            return Ok(());
+        if self.burned.contains(&hash, now) {
+            self.count(Err(&IamError::Exposed));
+            return Err(IamError::Exposed);
+        }
+        if let Some(key_id) = self.cache.hit(&hash, user, now) {
+            // Still only while its key is known and allowed for the user.
+            if self
+                .keys(false)
+                .await
+                .get(&key_id)
+                .is_some_and(|k| k.allows(user))
+            {
+                self.metrics.iam_cache_hits.inc();
+                return Ok(());
+            }
         }
         let result = self.verify_uncached(raw, user, now).await;
-        let label = result.as_ref().map_or_else(IamError::reason, |_| "ok");
+        self.count(result.as_ref().map(|_| ()));
+        let token = result?;
+        self.cache
+            .insert(hash, user, &token.access_key_id, token.expires_at(), now);
+        Ok(())
+    }
+
+    /// A client sent this token without TLS (a clear-password handshake over plaintext):
+    /// it crossed the network in the clear, so it is refused for the rest of its life.
+    pub fn burn(&self, raw: &[u8]) {
+        if let Ok(token) = Token::parse(raw) {
+            let hash = cache::hash(raw);
+            let now = SystemTime::now();
+            self.burned
+                .insert(hash, &token.db_user, "", token.expires_at(), now);
+        }
+    }
+
+    fn count(&self, result: Result<(), &IamError>) {
+        let label = result.map_or_else(IamError::reason, |()| "ok");
         self.metrics
             .iam_verifications
             .with_label_values(&["local", label])
             .inc();
-        let until = result?;
-        self.cache.insert(hash, user, until, now);
-        Ok(())
     }
 
-    /// Verifies without the cache; when the token is good, until when.
+    /// Verifies without the cache; the token when it is good.
     async fn verify_uncached(
         &self,
         raw: &[u8],
         user: &str,
         now: SystemTime,
-    ) -> Result<SystemTime, IamError> {
+    ) -> Result<Token, IamError> {
         let token = Token::parse(raw)?;
         let keys = self.keys(false).await;
         match local::verify(&token, user, &keys, &self.expect, now) {
@@ -170,7 +201,7 @@ impl IamVerifier {
             }
             result => result?,
         }
-        Ok(token.expires_at())
+        Ok(token)
     }
 
     /// The static keys and those of the keys secret (read again when `refresh`).
@@ -199,7 +230,9 @@ impl IamVerifier {
         }
         let mut keys = self.static_keys.clone();
         match serde_json::from_str::<KeysSecret>(&text) {
-            Ok(KeysSecret::List(list) | KeysSecret::Object { keys: list }) => {
+            Ok(KeysSecret::List(list) | KeysSecret::Object { keys: list })
+                if list.iter().all(|k| !k.users.is_empty()) =>
+            {
                 for k in list {
                     let key = AccessKey {
                         secret_access_key: k.secret_access_key,
@@ -208,8 +241,10 @@ impl IamVerifier {
                     keys.insert(k.access_key_id, key);
                 }
             }
-            Err(_) => {
-                tracing::warn!(secret = %secret.id, "the IAM keys secret is not a JSON list of {{access_key_id, secret_access_key, users}}");
+            _ => {
+                // Keep what worked before rather than locking every IAM user out.
+                tracing::warn!(secret = %secret.id, "the IAM keys secret is not a JSON list of {{access_key_id, secret_access_key, users}} with users named; keeping the keys read before");
+                return cached.map_or_else(|| Arc::new(self.static_keys.clone()), |c| c.1);
             }
         }
         let keys = Arc::new(keys);
