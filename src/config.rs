@@ -7,7 +7,9 @@ use std::time::Duration;
 use serde::Deserialize;
 
 mod aws;
-pub use aws::{AwsConfig, IamConfig, IamKeyConfig, IamMode, IamRequirement, UserConfig};
+pub use aws::{
+    AwsConfig, IamConfig, IamKeyConfig, IamMode, IamPrincipalConfig, IamRequirement, UserConfig,
+};
 
 /// The configuration every layer reads. Built only by [`Config::load`] / [`Config::parse`],
 /// so every value in it has been validated.
@@ -410,6 +412,11 @@ mod tests {
         assert!(parse("[[users]]\nname='a'\npassword='p'\niam='required'\n").is_err());
         assert!(parse(&iam.replace("[[iam.keys]]", "mode='local'\n[[iam.keys]]")).is_ok());
         assert!(parse(&iam.replace("[[iam.keys]]", "mode='rds'\n[[iam.keys]]")).is_err());
+        let sts = "[iam]\nmode='sts'\nregions=['us-east-1']\naudience='proxy'\n\
+                   [[iam.principals]]\narn='arn:aws:iam::1:role/R'\nusers=['a']\n";
+        assert!(parse(sts).is_ok());
+        assert!(parse(&sts.replace("audience='proxy'\n", "")).is_err());
+        assert!(parse(&sts.replace("users=['a']", "users=[]")).is_err());
         assert!(parse(&iam.replace("'p:3306'", "'p'")).is_err());
         assert!(parse("[iam]\nhostnames=['p:1']\nregions=['r']\n").is_err());
         assert!(parse("[aws]\nregion='eu-west-1'\n").is_ok());

@@ -63,10 +63,15 @@ impl Server {
             secrets.clone(),
             config.aws.previous_password_grace.get(),
         ));
-        let iam = config
-            .iam
-            .as_ref()
-            .map(|c| Arc::new(IamVerifier::new(c, secrets.clone(), metrics.clone())));
+        let iam = config.iam.as_ref().map(|c| {
+            let timeout = config.aws.request_timeout.get();
+            Arc::new(IamVerifier::new(
+                c,
+                secrets.clone(),
+                timeout,
+                metrics.clone(),
+            ))
+        });
         let b = &config.backend;
         let tls = match &b.tls {
             Some(t) => Some(BackendTls::from_config(t, config.backend_host())?),

@@ -97,6 +97,48 @@ pub struct IamConfig {
     /// Verified tokens remembered (by SHA-256) until they expire.
     #[serde(default = "default_token_cache")]
     pub cache_size: usize,
+    /// `sts` mode: the value clients sign in their request's `x-sluice-server-id`
+    /// header, naming this proxy (a token made for another service does not work here).
+    pub audience: Option<String>,
+    /// `sts` mode: `scheme://host[:port]` of the STS endpoints Sluice may send requests
+    /// to. Default: `https://sts.amazonaws.com` and `https://sts.<region>.amazonaws.com`
+    /// for each of `regions`.
+    #[serde(default)]
+    pub sts_endpoints: Vec<String>,
+    /// `sts` mode: which IAM principals (roles, users) may log in as which users.
+    #[serde(default)]
+    pub principals: Vec<IamPrincipalConfig>,
+}
+
+/// An IAM principal allowed in `sts` mode.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct IamPrincipalConfig {
+    /// `arn:aws:iam::<account>:role/<name>` (a session of the role is the role) or
+    /// `arn:aws:iam::<account>:user/<name>`.
+    pub arn: String,
+    /// Database users it may log in as; `["*"]` for every IAM user.
+    pub users: Vec<String>,
+}
+
+impl IamConfig {
+    /// The STS endpoints allowed, lowercase.
+    pub fn sts_endpoints(&self) -> Vec<String> {
+        if !self.sts_endpoints.is_empty() {
+            return self
+                .sts_endpoints
+                .iter()
+                .map(|e| e.trim_end_matches('/').to_ascii_lowercase())
+                .collect();
+        }
+        std::iter::once("https://sts.amazonaws.com".to_string())
+            .chain(
+                self.regions
+                    .iter()
+                    .map(|r| format!("https://sts.{r}.amazonaws.com")),
+            )
+            .collect()
+    }
 }
 
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Deserialize)]
@@ -107,7 +149,8 @@ pub enum IamMode {
     Local,
     /// Log in to an IAM-enabled RDS backend with the token (not built yet).
     Rds,
-    /// A presigned STS GetCallerIdentity request (not built yet).
+    /// A presigned STS GetCallerIdentity request, sent to STS; the caller is mapped to
+    /// users by `principals`.
     Sts,
 }
 
@@ -182,29 +225,53 @@ pub(super) fn validate(
         }
         return Ok(());
     };
-    if iam.mode != IamMode::Local {
-        return bad(format!(
-            "iam.mode {:?} is not available yet; use \"local\"",
-            iam.mode
-        ));
+    if iam.regions.is_empty() {
+        return bad("iam.regions must name at least one".into());
     }
-    if iam.hostnames.is_empty() || iam.regions.is_empty() {
-        return bad("iam.hostnames and iam.regions must each name at least one".into());
-    }
-    for h in &iam.hostnames {
-        if h.rsplit_once(':')
-            .and_then(|(_, p)| p.parse::<u16>().ok())
-            .is_none()
-        {
-            return bad(format!("iam.hostnames entry {h:?} must be host:port"));
+    match iam.mode {
+        IamMode::Local => {
+            if iam.hostnames.is_empty() {
+                return bad("iam.hostnames must name at least one host:port".into());
+            }
+            for h in &iam.hostnames {
+                if h.rsplit_once(':')
+                    .and_then(|(_, p)| p.parse::<u16>().ok())
+                    .is_none()
+                {
+                    return bad(format!("iam.hostnames entry {h:?} must be host:port"));
+                }
+            }
+            if iam.keys.is_empty() && iam.keys_secret.is_none() {
+                return bad("iam needs keys or keys_secret in local mode".into());
+            }
+            for k in &iam.keys {
+                if k.access_key_id.is_empty()
+                    || k.secret_access_key.is_empty()
+                    || k.users.is_empty()
+                {
+                    return bad(
+                        "iam.keys entries need access_key_id, secret_access_key and users".into(),
+                    );
+                }
+            }
         }
-    }
-    if iam.keys.is_empty() && iam.keys_secret.is_none() {
-        return bad("iam needs keys or keys_secret in local mode".into());
-    }
-    for k in &iam.keys {
-        if k.access_key_id.is_empty() || k.secret_access_key.is_empty() || k.users.is_empty() {
-            return bad("iam.keys entries need access_key_id, secret_access_key and users".into());
+        IamMode::Sts => {
+            if iam.audience.as_deref().is_none_or(str::is_empty) {
+                return bad("iam.audience is needed in sts mode".into());
+            }
+            if iam.principals.is_empty() || iam.principals.iter().any(|p| p.users.is_empty()) {
+                return bad("iam.principals must list each principal's users in sts mode".into());
+            }
+            for e in &iam.sts_endpoints {
+                if !(e.starts_with("https://") || e.starts_with("http://")) {
+                    return bad(format!(
+                        "iam.sts_endpoints entry {e:?} must be a URL origin"
+                    ));
+                }
+            }
+        }
+        IamMode::Rds => {
+            return bad("iam.mode \"rds\" is not available yet; use \"local\" or \"sts\"".into())
         }
     }
     if iam.clock_skew.get() > std::time::Duration::from_secs(300) {

@@ -187,6 +187,13 @@ async fn authenticate_iam(
             write(stream, &ok_packet(seq, status::AUTOCOMMIT)).await?;
             Ok(())
         }
+        Err(crate::auth::iam::IamError::StsUnavailable) => {
+            // Not the client's fault: say so, so that it retries.
+            tracing::warn!(user = %user.name, "IAM token not checked: STS unreachable");
+            let msg = "Can't connect to MySQL server through Sluice (IAM verification unavailable; try again)";
+            write(stream, &err_packet(seq, 2003, "HY000", msg)).await?;
+            Err(FrontendError::CredentialsUnavailable)
+        }
         Err(e) => {
             // The reason, never the token.
             tracing::debug!(user = %user.name, peer = %ex.peer, reason = e.reason(), "IAM token refused");

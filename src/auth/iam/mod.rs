@@ -1,22 +1,29 @@
-//! IAM authentication of clients: the RDS IAM auth token (a SigV4 presigned URL) sent as a
-//! `mysql_clear_password` answer over TLS, parsed (token.rs), checked (local.rs: the
-//! signature recomputed from keys Sluice knows) and remembered until it expires
-//! (cache.rs). design.md §7 has the modes; `local` is the one built so far.
+//! IAM authentication of clients: a token sent as a `mysql_clear_password` answer over
+//! TLS, checked in the configured mode (design.md §7) and remembered until it expires
+//! (cache.rs):
+//! - `local` (local.rs, keys.rs): an RDS IAM auth token (token.rs), its SigV4 signature
+//!   recomputed from access keys Sluice knows;
+//! - `sts` (sts.rs): a presigned STS GetCallerIdentity request, sent to STS, the caller
+//!   mapped to database users.
+//!
+//! `rds` mode is not built yet.
 
 pub mod cache;
+pub mod keys;
 pub mod local;
+pub mod sts;
 pub mod token;
 
 use std::collections::HashMap;
-use std::sync::{Arc, RwLock};
+use std::sync::Arc;
 use std::time::SystemTime;
 
-use serde::Deserialize;
-
-use crate::config::IamConfig;
-use crate::credentials::secrets::{SecretRef, SecretStore};
+use crate::config::{IamConfig, IamMode};
+use crate::credentials::secrets::SecretStore;
 use crate::metrics::Metrics;
-use local::{AccessKey, Expectations};
+use keys::KeyRing;
+use local::Expectations;
+use sts::StsRequest;
 pub use token::Token;
 
 /// Why a token was refused. The client only ever sees 1045; the reason goes to the
@@ -45,6 +52,12 @@ pub enum IamError {
     KeyNotAllowed,
     #[error("token was sent without TLS before, so it is refused")]
     Exposed,
+    #[error("STS refused the request")]
+    StsRefused,
+    #[error("STS could not be reached")]
+    StsUnavailable,
+    #[error("the caller is not allowed to log in as this user")]
+    PrincipalNotAllowed,
 }
 
 impl IamError {
@@ -62,36 +75,46 @@ impl IamError {
             Self::BadSignature => "bad_signature",
             Self::KeyNotAllowed => "key_not_allowed",
             Self::Exposed => "exposed",
+            Self::StsRefused => "sts_refused",
+            Self::StsUnavailable => "sts_unavailable",
+            Self::PrincipalNotAllowed => "principal_not_allowed",
         }
     }
 }
 
-/// An access key as the keys secret lists it: every field required, as in the config,
-/// so a misspelt `users` never grants a key every user.
-#[derive(Deserialize)]
-#[serde(deny_unknown_fields)]
-struct KeyEntry {
-    access_key_id: String,
-    secret_access_key: String,
-    users: Vec<String>,
+/// How tokens are checked, with what each mode needs.
+enum Mode {
+    Local(KeyRing),
+    Sts(Box<StsMode>),
 }
 
-#[derive(Deserialize)]
-#[serde(untagged)]
-enum KeysSecret {
-    List(Vec<KeyEntry>),
-    Object { keys: Vec<KeyEntry> },
+struct StsMode {
+    client: sts::HttpClient,
+    audience: String,
+    /// `scheme://host[:port]` Sluice may send requests to.
+    endpoints: Vec<String>,
+    /// Canonical principal ARN → database users it may log in as.
+    principals: HashMap<String, Vec<String>>,
+    timeout: std::time::Duration,
 }
 
-/// Access keys by id.
-type Keys = Arc<HashMap<String, AccessKey>>;
+impl StsMode {
+    fn allows(&self, principal: &str, user: &str) -> bool {
+        self.principals
+            .get(principal)
+            .is_some_and(|users| users.iter().any(|u| u == "*" || u == user))
+    }
+}
+
+/// A good token: who vouched for it (an access key id, or a principal ARN) and until when.
+struct Verdict {
+    by: String,
+    until: SystemTime,
+}
 
 pub struct IamVerifier {
+    mode: Mode,
     expect: Expectations,
-    static_keys: HashMap<String, AccessKey>,
-    keys_secret: Option<(SecretRef, Arc<SecretStore>)>,
-    /// The keys from the secret, with the SecretString they were read from.
-    secret_keys: RwLock<Option<(String, Keys)>>,
     cache: cache::VerifiedTokens,
     /// Tokens a client sent without TLS: seen on the network, so never accepted.
     burned: cache::VerifiedTokens,
@@ -102,38 +125,41 @@ impl IamVerifier {
     pub fn new(
         config: &IamConfig,
         secrets: Option<Arc<SecretStore>>,
+        request_timeout: std::time::Duration,
         metrics: Arc<Metrics>,
     ) -> Self {
-        let static_keys = config
-            .keys
-            .iter()
-            .map(|k| {
-                let key = AccessKey {
-                    secret_access_key: k.secret_access_key.clone(),
-                    users: k.users.clone(),
-                };
-                (k.access_key_id.clone(), key)
-            })
-            .collect();
-        let keys_secret = config.keys_secret.as_deref().and_then(|id| {
-            let store = secrets?;
-            Some((
-                SecretRef::new(id, config.keys_secret_region.as_deref()),
-                store,
-            ))
-        });
+        let mode = match config.mode {
+            IamMode::Sts => Mode::Sts(Box::new(StsMode {
+                client: sts::client(),
+                audience: config.audience.clone().unwrap_or_default(),
+                endpoints: config.sts_endpoints(),
+                principals: config
+                    .principals
+                    .iter()
+                    .map(|p| (sts::principal(&p.arn), p.users.clone()))
+                    .collect(),
+                timeout: request_timeout,
+            })),
+            // Validation admits only local and sts for now.
+            IamMode::Local | IamMode::Rds => Mode::Local(KeyRing::new(config, secrets)),
+        };
         Self {
+            mode,
             expect: Expectations {
                 hostnames: config.hostnames.clone(),
                 regions: config.regions.clone(),
                 clock_skew: config.clock_skew.get(),
             },
-            static_keys,
-            keys_secret,
-            secret_keys: RwLock::default(),
             cache: cache::VerifiedTokens::new(config.cache_size),
             burned: cache::VerifiedTokens::new(config.cache_size),
             metrics,
+        }
+    }
+
+    fn mode_label(&self) -> &'static str {
+        match self.mode {
+            Mode::Local(_) => "local",
+            Mode::Sts(_) => "sts",
         }
     }
 
@@ -145,34 +171,31 @@ impl IamVerifier {
             self.count(Err(&IamError::Exposed));
             return Err(IamError::Exposed);
         }
-        if let Some(key_id) = self.cache.hit(&hash, user, now) {
-            // Still only while its key is known and allowed for the user.
-            if self
-                .keys(false)
-                .await
-                .get(&key_id)
-                .is_some_and(|k| k.allows(user))
-            {
+        if let Some(by) = self.cache.hit(&hash, user, now) {
+            // Still only while whoever vouched for it may log in as the user.
+            if self.still_allowed(&by, user).await {
                 self.metrics.iam_cache_hits.inc();
                 return Ok(());
             }
         }
         let result = self.verify_uncached(raw, user, now).await;
         self.count(result.as_ref().map(|_| ()));
-        let token = result?;
+        let verdict = result?;
         self.cache
-            .insert(hash, user, &token.access_key_id, token.expires_at(), now);
+            .insert(hash, user, &verdict.by, verdict.until, now);
         Ok(())
     }
 
     /// A client sent this token without TLS (a clear-password handshake over plaintext):
     /// it crossed the network in the clear, so it is refused for the rest of its life.
     pub fn burn(&self, raw: &[u8]) {
-        if let Ok(token) = Token::parse(raw) {
-            let hash = cache::hash(raw);
+        let until = match &self.mode {
+            Mode::Local(_) => Token::parse(raw).map(|t| t.expires_at()),
+            Mode::Sts(_) => StsRequest::parse(raw).map(|r| r.expires_at()),
+        };
+        if let Ok(until) = until {
             let now = SystemTime::now();
-            self.burned
-                .insert(hash, &token.db_user, "", token.expires_at(), now);
+            self.burned.insert(cache::hash(raw), "", "", until, now);
         }
     }
 
@@ -180,75 +203,70 @@ impl IamVerifier {
         let label = result.map_or_else(IamError::reason, |()| "ok");
         self.metrics
             .iam_verifications
-            .with_label_values(&["local", label])
+            .with_label_values(&[self.mode_label(), label])
             .inc();
     }
 
-    /// Verifies without the cache; the token when it is good.
+    async fn still_allowed(&self, by: &str, user: &str) -> bool {
+        match &self.mode {
+            Mode::Local(keys) => keys
+                .get(false)
+                .await
+                .get(by)
+                .is_some_and(|k| k.allows(user)),
+            Mode::Sts(sts) => sts.allows(by, user),
+        }
+    }
+
+    /// Verifies without the cache.
     async fn verify_uncached(
         &self,
         raw: &[u8],
         user: &str,
         now: SystemTime,
-    ) -> Result<Token, IamError> {
-        let token = Token::parse(raw)?;
-        let keys = self.keys(false).await;
-        match local::verify(&token, user, &keys, &self.expect, now) {
-            // A key added to the secret since Sluice read it: read it again (rate-limited).
-            Err(IamError::UnknownKey) if self.keys_secret.is_some() => {
-                let keys = self.keys(true).await;
-                local::verify(&token, user, &keys, &self.expect, now)?;
-            }
-            result => result?,
-        }
-        Ok(token)
-    }
-
-    /// The static keys and those of the keys secret (read again when `refresh`).
-    async fn keys(&self, refresh: bool) -> Keys {
-        let Some((secret, store)) = &self.keys_secret else {
-            return Arc::new(self.static_keys.clone());
-        };
-        let cached = self
-            .secret_keys
-            .read()
-            .unwrap_or_else(|p| p.into_inner())
-            .clone();
-        if refresh {
-            if let Some((text, _)) = &cached {
-                let _ = store.refetch(secret, text).await;
-            }
-        }
-        let text = match store.get(secret).await {
-            Ok(value) => value.current.clone(),
-            Err(_) => return cached.map_or_else(|| Arc::new(self.static_keys.clone()), |c| c.1),
-        };
-        if let Some((seen, keys)) = &cached {
-            if *seen == text {
-                return keys.clone();
-            }
-        }
-        let mut keys = self.static_keys.clone();
-        match serde_json::from_str::<KeysSecret>(&text) {
-            Ok(KeysSecret::List(list) | KeysSecret::Object { keys: list })
-                if list.iter().all(|k| !k.users.is_empty()) =>
-            {
-                for k in list {
-                    let key = AccessKey {
-                        secret_access_key: k.secret_access_key,
-                        users: k.users,
-                    };
-                    keys.insert(k.access_key_id, key);
+    ) -> Result<Verdict, IamError> {
+        match &self.mode {
+            Mode::Local(keys) => {
+                let token = Token::parse(raw)?;
+                let known = keys.get(false).await;
+                match local::verify(&token, user, &known, &self.expect, now) {
+                    // A key added to the secret since Sluice read it: read it again.
+                    Err(IamError::UnknownKey) if keys.has_secret() => {
+                        let known = keys.get(true).await;
+                        local::verify(&token, user, &known, &self.expect, now)?;
+                    }
+                    result => result?,
                 }
+                Ok(Verdict {
+                    until: token.expires_at(),
+                    by: token.access_key_id,
+                })
             }
-            _ => {
-                // Keep what worked before rather than locking every IAM user out.
-                tracing::warn!(secret = %secret.id, "the IAM keys secret is not a JSON list of {{access_key_id, secret_access_key, users}} with users named; keeping the keys read before");
-                return cached.map_or_else(|| Arc::new(self.static_keys.clone()), |c| c.1);
+            Mode::Sts(sts) => {
+                let request = StsRequest::parse(raw)?;
+                if !sts.endpoints.contains(&request.origin) {
+                    return Err(IamError::WrongHost);
+                }
+                if !self.expect.regions.contains(&request.region) {
+                    return Err(IamError::WrongRegion);
+                }
+                if now + self.expect.clock_skew < request.signed_at {
+                    return Err(IamError::NotYetValid);
+                }
+                if now > request.expires_at() {
+                    return Err(IamError::Expired);
+                }
+                let arn = sts::caller(&sts.client, &request, &sts.audience, sts.timeout).await?;
+                let principal = sts::principal(&arn);
+                if !sts.allows(&principal, user) {
+                    tracing::debug!(%principal, user, "STS caller not mapped to this user");
+                    return Err(IamError::PrincipalNotAllowed);
+                }
+                Ok(Verdict {
+                    by: principal,
+                    until: request.expires_at(),
+                })
             }
         }
-        let keys = Arc::new(keys);
-        *self.secret_keys.write().unwrap_or_else(|p| p.into_inner()) = Some((text, keys.clone()));
-        keys
     }
 }

@@ -154,7 +154,7 @@ impl Token {
 }
 
 /// Percent-decodes one query component; `+` is not a space in SigV4 URLs.
-fn decode(s: &str) -> Result<String, IamError> {
+pub(super) fn decode(s: &str) -> Result<String, IamError> {
     let bytes = s.as_bytes();
     let mut out = Vec::with_capacity(bytes.len());
     let mut i = 0;
@@ -176,7 +176,7 @@ fn decode(s: &str) -> Result<String, IamError> {
 }
 
 /// `YYYYMMDDTHHMMSSZ` (UTC) as a time.
-fn parse_amz_date(s: &str) -> Option<SystemTime> {
+pub(super) fn parse_amz_date(s: &str) -> Option<SystemTime> {
     let b = s.as_bytes();
     if b.len() != 16 || b[8] != b'T' || b[15] != b'Z' {
         return None;
