@@ -17,7 +17,7 @@ use http_body_util::{BodyExt, Empty};
 use hyper_util::client::legacy::connect::HttpConnector;
 use hyper_util::client::legacy::Client;
 
-use super::token::{decode, parse_amz_date, MAX_EXPIRES, MAX_TOKEN_LEN};
+use super::token::{parse_amz_date, query_params, MAX_EXPIRES, MAX_TOKEN_LEN};
 use super::IamError;
 
 pub const PREFIX: &str = "sluice-sts-v1.";
@@ -75,19 +75,7 @@ impl StsRequest {
         if authority.is_empty() || authority.contains(['/', '@', '?', '#', '\\']) {
             return Err(bad("bad host"));
         }
-        let mut values: [Option<String>; 9] = Default::default();
-        for pair in query.split('&') {
-            let (name, value) = pair.split_once('=').ok_or(bad("parameter without ="))?;
-            let name = decode(name)?;
-            let at = PARAMS
-                .iter()
-                .position(|p| *p == name)
-                .ok_or(bad("unknown parameter"))?;
-            if values[at].is_some() {
-                return Err(bad("duplicate parameter"));
-            }
-            values[at] = Some(decode(value)?);
-        }
+        let values = query_params(query, &PARAMS)?;
         let get = |i: usize| values[i].as_deref().ok_or(bad("missing parameter"));
         if get(0)? != "GetCallerIdentity" || get(1)? != "2011-06-15" {
             return Err(bad("not GetCallerIdentity 2011-06-15"));

@@ -71,19 +71,7 @@ impl Token {
             return Err(bad("bad host"));
         }
         let port: u16 = port.parse().map_err(|_| bad("bad port"))?;
-        let mut values: [Option<String>; 9] = Default::default();
-        for pair in query.split('&') {
-            let (name, value) = pair.split_once('=').ok_or(bad("parameter without ="))?;
-            let name = decode(name)?;
-            let at = PARAMS
-                .iter()
-                .position(|p| *p == name)
-                .ok_or(bad("unknown parameter"))?;
-            if values[at].is_some() {
-                return Err(bad("duplicate parameter"));
-            }
-            values[at] = Some(decode(value)?);
-        }
+        let values = query_params(query, &PARAMS)?;
         let [action, db_user, algorithm, credential, date, expires, signed_headers, security_token, signature] =
             values;
         let missing = bad("missing parameter");
@@ -151,6 +139,29 @@ impl Token {
     pub fn expires_at(&self) -> SystemTime {
         self.signed_at + self.expires
     }
+}
+
+/// The values of a query string's parameters, in the order of `names`, percent-decoded.
+/// Strict: a name not in `names`, or one given twice, is an error.
+pub(super) fn query_params<const N: usize>(
+    query: &str,
+    names: &[&str; N],
+) -> Result<[Option<String>; N], IamError> {
+    let bad = IamError::Malformed;
+    let mut values: [Option<String>; N] = std::array::from_fn(|_| None);
+    for pair in query.split('&') {
+        let (name, value) = pair.split_once('=').ok_or(bad("parameter without ="))?;
+        let name = decode(name)?;
+        let at = names
+            .iter()
+            .position(|p| *p == name)
+            .ok_or(bad("unknown parameter"))?;
+        if values[at].is_some() {
+            return Err(bad("duplicate parameter"));
+        }
+        values[at] = Some(decode(value)?);
+    }
+    Ok(values)
 }
 
 /// Percent-decodes one query component; `+` is not a space in SigV4 URLs.
