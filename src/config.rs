@@ -297,6 +297,7 @@ impl Config {
             &self.aws,
             self.iam.as_ref(),
             self.server.tls.is_some(),
+            self.backend.tls.is_some(),
         )?;
         tracing_subscriber::EnvFilter::try_new(&self.log.level)
             .map_err(|e| ConfigError::Invalid(format!("log.level: {e}")))?;
@@ -411,7 +412,10 @@ mod tests {
         // IAM users need [iam]; [iam] needs names, regions and keys; only local exists.
         assert!(parse("[[users]]\nname='a'\npassword='p'\niam='required'\n").is_err());
         assert!(parse(&iam.replace("[[iam.keys]]", "mode='local'\n[[iam.keys]]")).is_ok());
-        assert!(parse(&iam.replace("[[iam.keys]]", "mode='rds'\n[[iam.keys]]")).is_err());
+        // rds mode logs in to the backend with the token: over TLS only.
+        let rds = "[iam]\nmode='rds'\nregions=['us-east-1']\n";
+        assert!(parse(rds).is_err());
+        assert!(parse(&format!("[backend.tls]\nca='ca.pem'\n{rds}")).is_ok());
         let sts = "[iam]\nmode='sts'\nregions=['us-east-1']\naudience='proxy'\n\
                    [[iam.principals]]\narn='arn:aws:iam::1:role/R'\nusers=['a']\n";
         assert!(parse(sts).is_ok());

@@ -63,15 +63,6 @@ impl Server {
             secrets.clone(),
             config.aws.previous_password_grace.get(),
         ));
-        let iam = config.iam.as_ref().map(|c| {
-            let timeout = config.aws.request_timeout.get();
-            Arc::new(IamVerifier::new(
-                c,
-                secrets.clone(),
-                timeout,
-                metrics.clone(),
-            ))
-        });
         let b = &config.backend;
         let tls = match &b.tls {
             Some(t) => Some(BackendTls::from_config(t, config.backend_host())?),
@@ -105,6 +96,16 @@ impl Server {
             credentials.clone(),
             probe_users,
         );
+        let iam = config.iam.as_ref().map(|c| {
+            let timeout = config.aws.request_timeout.get();
+            Arc::new(IamVerifier::new(
+                c,
+                secrets.clone(),
+                pool.clone(),
+                timeout,
+                metrics.clone(),
+            ))
+        });
         let client_tls = match &config.server.tls {
             Some(t) => Some(TlsAcceptor::from(crate::tls::server_config(t)?)),
             None => None,

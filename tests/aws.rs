@@ -48,8 +48,13 @@ fn config(
 
 /// An IAM auth token for user app on 127.0.0.1:`port`, made by boto3.
 fn token(port: u16) -> String {
+    token_for("127.0.0.1", port, APP_USER)
+}
+
+/// An IAM auth token made by boto3 with the environment's keys.
+fn token_for(host: &str, port: u16, user: &str) -> String {
     let code = format!(
-        "import boto3; print(boto3.client('rds', region_name='{REGION}').generate_db_auth_token('127.0.0.1', {port}, '{APP_USER}'))"
+        "import boto3; print(boto3.client('rds', region_name='{REGION}').generate_db_auth_token('{host}', {port}, '{user}'))"
     );
     let out = Command::new(python()).args(["-c", &code]).output().unwrap();
     assert!(
@@ -79,6 +84,14 @@ async fn rotate(db: &MariaDb, moto: &Moto, password: &str) {
         .unwrap();
     tokio::time::sleep(Duration::from_millis(1500)).await;
     moto.finish_rotation("sluice/app", &version).await;
+}
+
+/// The server error code a connection attempt failed with.
+fn error_code(r: Result<mysql_async::Conn, mysql_async::Error>) -> u16 {
+    match r {
+        Err(mysql_async::Error::Server(s)) => s.code,
+        other => panic!("expected a server error, got {:?}", other.map(|_| ())),
+    }
 }
 
 /// `SELECT COUNT(*) FROM menus` (9 rows).
@@ -394,15 +407,11 @@ async fn sts_mode_maps_the_caller_sts_names_to_users() {
             .unwrap();
         assert_eq!(menus(&mut conn).await, Some(9));
     }
-    let code = |r: Result<mysql_async::Conn, mysql_async::Error>| match r {
-        Err(mysql_async::Error::Server(s)) => s.code,
-        other => panic!("expected a server error, got {:?}", other.map(|_| ())),
-    };
     // The audience header must be signed: a plain GetCallerIdentity URL is refused
     // before any request is made.
     let unsigned = make(&["--unsigned-audience"]);
     assert_eq!(
-        code(mysql_async::Conn::new(tls_opts(&proxy, &c, &unsigned)).await),
+        error_code(mysql_async::Conn::new(tls_opts(&proxy, &c, &unsigned)).await),
         1045
     );
     // A request for an STS endpoint not on the list is never sent.
@@ -421,7 +430,7 @@ async fn sts_mode_maps_the_caller_sts_names_to_users() {
         )
     };
     assert_eq!(
-        code(mysql_async::Conn::new(tls_opts(&proxy, &c, &elsewhere)).await),
+        error_code(mysql_async::Conn::new(tls_opts(&proxy, &c, &elsewhere)).await),
         1045
     );
     let m = proxy.metrics().await;
@@ -445,13 +454,96 @@ async fn sts_mode_maps_the_caller_sts_names_to_users() {
     // A caller not mapped to the user: STS answers, Sluice refuses.
     let proxy = Proxy::start(&sts_config(role)).await;
     assert_eq!(
-        code(mysql_async::Conn::new(tls_opts(&proxy, &c, &make(&[]))).await),
+        error_code(mysql_async::Conn::new(tls_opts(&proxy, &c, &make(&[]))).await),
         1045
     );
     assert_eq!(
         proxy
             .metric("sluice_iam_verifications_total{mode=\"sts\",result=\"principal_not_allowed\"}")
             .await,
+        1.0
+    );
+    proxy.stop().await;
+}
+
+/// `rds` mode: a token signed for the database itself is proved by logging in there with
+/// it. MariaDB stands in for an IAM-enabled RDS: its user `lambda` has the token as its
+/// password, so the login succeeds exactly for that token, as RDS's would for a valid
+/// one. Clients get the pool's login (the secret's user), never the token's session.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn rds_mode_proves_tokens_by_logging_in_to_the_database() {
+    let c = certs::generate();
+    let args = vec![
+        format!("--ssl-cert={}", c.cert.display()),
+        format!("--ssl-key={}", c.key.display()),
+        format!("--ssl-ca={}", c.ca.display()),
+    ];
+    let db = MariaDb::start_with(30, args).await;
+    let moto = Moto::start().await;
+    moto.put_login("sluice/lambda-pool", APP_USER, APP_PASSWORD)
+        .await;
+    let good = token_for("127.0.0.1", db.port, "lambda");
+    let mut admin = db.admin().await;
+    admin
+        .query_drop(format!("CREATE USER 'lambda'@'%' IDENTIFIED BY '{good}'"))
+        .await
+        .unwrap();
+    let port = free_port();
+    let cfg = format!(
+        "[server]\nlisten = \"127.0.0.1:{port}\"\nhandshake_timeout = 10\n\
+         [server.tls]\ncert = \"{cert}\"\nkey = \"{key}\"\n\
+         [admin]\nlisten = \"127.0.0.1:0\"\n\
+         [backend]\naddress = \"{addr}\"\nmax_connections_percent = 50\n\
+         [backend.tls]\nca = \"{ca}\"\nserver_name = \"localhost\"\n\
+         [aws]\nregion = \"{REGION}\"\nendpoint_url = \"{endpoint}\"\n\
+         [iam]\nmode = \"rds\"\nregions = [\"{REGION}\"]\n\
+         [[users]]\nname = \"lambda\"\nsecret = \"sluice/lambda-pool\"\niam = \"required\"\n",
+        cert = c.cert.display(),
+        key = c.key.display(),
+        ca = c.ca.display(),
+        addr = db.address(),
+        endpoint = moto.endpoint,
+    );
+    let proxy = Proxy::start(&cfg).await;
+    let login =
+        |token: &str| mysql_async::Conn::new(tls_opts(&proxy, &c, token).user(Some("lambda")));
+    for _ in 0..2 {
+        let mut conn = login(&good).await.unwrap();
+        assert_eq!(menus(&mut conn).await, Some(9));
+        let who: Option<String> = conn.query_first("SELECT CURRENT_USER()").await.unwrap();
+        assert_eq!(who.as_deref(), Some("app@%"));
+    }
+    // A token the database refuses: 1045, and a retry is refused without asking it again.
+    tokio::time::sleep(Duration::from_millis(1100)).await;
+    let bad = token_for("127.0.0.1", db.port, "lambda");
+    assert_ne!(bad, good);
+    let denied_before = db.global_status("Access_denied_errors").await;
+    assert_eq!(error_code(login(&bad).await), 1045);
+    assert_eq!(error_code(login(&bad).await), 1045);
+    let denied = db.global_status("Access_denied_errors").await - denied_before;
+    assert_eq!(denied, 1, "the database was asked {denied} times");
+    // A token for another endpoint is never sent to this database.
+    let elsewhere = token_for("other.example.com", db.port, "lambda");
+    assert_eq!(error_code(login(&elsewhere).await), 1045);
+    assert_eq!(
+        db.global_status("Access_denied_errors").await - denied_before,
+        1
+    );
+
+    let m = proxy.metrics().await;
+    let sample = |name: &str| common::metrics::sample(&m, name);
+    assert_eq!(
+        sample("sluice_iam_verifications_total{mode=\"rds\",result=\"ok\"}"),
+        1.0,
+        "{m}"
+    );
+    assert!(sample("sluice_iam_cache_hits_total") >= 1.0);
+    assert_eq!(
+        sample("sluice_iam_verifications_total{mode=\"rds\",result=\"rds_refused\"}"),
+        2.0
+    );
+    assert_eq!(
+        sample("sluice_iam_verifications_total{mode=\"rds\",result=\"wrong_host\"}"),
         1.0
     );
     proxy.stop().await;

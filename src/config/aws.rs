@@ -108,6 +108,16 @@ pub struct IamConfig {
     /// `sts` mode: which IAM principals (roles, users) may log in as which users.
     #[serde(default)]
     pub principals: Vec<IamPrincipalConfig>,
+    /// `rds` mode: `host:port` the tokens must be signed for (the RDS endpoint).
+    /// Default: `backend.address`.
+    pub rds_endpoint: Option<String>,
+    /// `rds` mode: logins to the database to verify tokens at once, at most (connections
+    /// beyond the pool cap: keep `max_connections_percent` low enough for them).
+    #[serde(default = "default_rds_concurrency")]
+    pub rds_max_concurrent_verifications: usize,
+    /// `rds` mode: seconds a token the database refused is refused without asking again.
+    #[serde(default = "default_rds_negative")]
+    pub rds_negative_cache: Seconds,
 }
 
 /// An IAM principal allowed in `sts` mode.
@@ -147,7 +157,7 @@ pub enum IamMode {
     /// Recompute the SigV4 signature from access keys Sluice knows.
     #[default]
     Local,
-    /// Log in to an IAM-enabled RDS backend with the token (not built yet).
+    /// Log in to the IAM-enabled RDS backend with the token; success verifies it.
     Rds,
     /// A presigned STS GetCallerIdentity request, sent to STS; the caller is mapped to
     /// users by `principals`.
@@ -180,6 +190,7 @@ pub(super) fn validate(
     aws: &AwsConfig,
     iam: Option<&IamConfig>,
     client_tls: bool,
+    backend_tls: bool,
 ) -> Result<(), ConfigError> {
     let bad = |msg: String| Err(ConfigError::Invalid(msg));
     let mut seen = std::collections::HashSet::new();
@@ -271,7 +282,13 @@ pub(super) fn validate(
             }
         }
         IamMode::Rds => {
-            return bad("iam.mode \"rds\" is not available yet; use \"local\" or \"sts\"".into())
+            if !backend_tls {
+                // RDS takes IAM tokens as clear-password logins, over TLS only.
+                return bad("iam.mode \"rds\" needs [backend.tls]".into());
+            }
+            if iam.rds_max_concurrent_verifications == 0 {
+                return bad("iam.rds_max_concurrent_verifications must be at least 1".into());
+            }
         }
     }
     if iam.clock_skew.get() > std::time::Duration::from_secs(300) {
@@ -297,6 +314,12 @@ fn default_aws_timeout() -> Seconds {
 }
 fn default_clock_skew() -> Seconds {
     Seconds::from_secs(60)
+}
+fn default_rds_concurrency() -> usize {
+    4
+}
+fn default_rds_negative() -> Seconds {
+    Seconds::from_secs(5)
 }
 fn default_token_cache() -> usize {
     10_000

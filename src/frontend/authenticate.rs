@@ -187,9 +187,11 @@ async fn authenticate_iam(
             write(stream, &ok_packet(seq, status::AUTOCOMMIT)).await?;
             Ok(())
         }
-        Err(crate::auth::iam::IamError::StsUnavailable) => {
+        Err(
+            crate::auth::iam::IamError::StsUnavailable | crate::auth::iam::IamError::RdsUnavailable,
+        ) => {
             // Not the client's fault: say so, so that it retries.
-            tracing::warn!(user = %user.name, "IAM token not checked: STS unreachable");
+            tracing::warn!(user = %user.name, "IAM token not checked: its verifier is unreachable");
             let msg = "Can't connect to MySQL server through Sluice (IAM verification unavailable; try again)";
             write(stream, &err_packet(seq, 2003, "HY000", msg)).await?;
             Err(FrontendError::CredentialsUnavailable)

@@ -59,6 +59,27 @@ pub fn verify(
     expect: &Expectations,
     now: SystemTime,
 ) -> Result<(), IamError> {
+    check_fields(token, login_user, expect, now)?;
+    let key = keys.get(&token.access_key_id).ok_or(IamError::UnknownKey)?;
+    let expected = signature(token, &key.secret_access_key)?;
+    if !constant_time_eq(expected.as_bytes(), token.signature.as_bytes()) {
+        return Err(IamError::BadSignature);
+    }
+    // Checked after the signature, so a forged token learns nothing about key mappings.
+    if !key.allows(login_user) {
+        return Err(IamError::KeyNotAllowed);
+    }
+    Ok(())
+}
+
+/// What a token says, without its signature: the user, service, `host:port`, region
+/// and validity period this proxy accepts.
+pub fn check_fields(
+    token: &Token,
+    login_user: &str,
+    expect: &Expectations,
+    now: SystemTime,
+) -> Result<(), IamError> {
     if token.db_user != login_user {
         return Err(IamError::WrongUser);
     }
@@ -81,15 +102,6 @@ pub fn verify(
     }
     if now > token.expires_at() {
         return Err(IamError::Expired);
-    }
-    let key = keys.get(&token.access_key_id).ok_or(IamError::UnknownKey)?;
-    let expected = signature(token, &key.secret_access_key)?;
-    if !constant_time_eq(expected.as_bytes(), token.signature.as_bytes()) {
-        return Err(IamError::BadSignature);
-    }
-    // Checked after the signature, so a forged token learns nothing about key mappings.
-    if !key.allows(login_user) {
-        return Err(IamError::KeyNotAllowed);
     }
     Ok(())
 }

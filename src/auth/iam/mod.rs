@@ -4,13 +4,14 @@
 //! - `local` (local.rs, keys.rs): an RDS IAM auth token (token.rs), its SigV4 signature
 //!   recomputed from access keys Sluice knows;
 //! - `sts` (sts.rs): a presigned STS GetCallerIdentity request, sent to STS, the caller
-//!   mapped to database users.
-//!
-//! `rds` mode is not built yet.
+//!   mapped to database users;
+//! - `rds` (rds.rs): an RDS IAM auth token for the database itself, proved by logging in
+//!   there with it.
 
 pub mod cache;
 pub mod keys;
 pub mod local;
+pub mod rds;
 pub mod sts;
 pub mod token;
 
@@ -18,6 +19,7 @@ use std::collections::HashMap;
 use std::sync::Arc;
 use std::time::SystemTime;
 
+use crate::backend::Pool;
 use crate::config::{IamConfig, IamMode};
 use crate::credentials::secrets::SecretStore;
 use crate::metrics::Metrics;
@@ -58,6 +60,10 @@ pub enum IamError {
     StsUnavailable,
     #[error("the caller is not allowed to log in as this user")]
     PrincipalNotAllowed,
+    #[error("the database refused the token")]
+    RdsRefused,
+    #[error("the database could not be asked")]
+    RdsUnavailable,
 }
 
 impl IamError {
@@ -78,6 +84,8 @@ impl IamError {
             Self::StsRefused => "sts_refused",
             Self::StsUnavailable => "sts_unavailable",
             Self::PrincipalNotAllowed => "principal_not_allowed",
+            Self::RdsRefused => "rds_refused",
+            Self::RdsUnavailable => "rds_unavailable",
         }
     }
 }
@@ -86,6 +94,7 @@ impl IamError {
 enum Mode {
     Local(KeyRing),
     Sts(Box<StsMode>),
+    Rds(Box<rds::RdsMode>),
 }
 
 struct StsMode {
@@ -122,9 +131,12 @@ pub struct IamVerifier {
 }
 
 impl IamVerifier {
+    /// `pool` is the backend's (the `rds` mode logs in there), `request_timeout` bounds
+    /// calls to STS.
     pub fn new(
         config: &IamConfig,
         secrets: Option<Arc<SecretStore>>,
+        pool: Arc<Pool>,
         request_timeout: std::time::Duration,
         metrics: Arc<Metrics>,
     ) -> Self {
@@ -140,8 +152,20 @@ impl IamVerifier {
                     .collect(),
                 timeout: request_timeout,
             })),
-            // Validation admits only local and sts for now.
-            IamMode::Local | IamMode::Rds => Mode::Local(KeyRing::new(config, secrets)),
+            IamMode::Rds => {
+                let endpoint = config
+                    .rds_endpoint
+                    .clone()
+                    .unwrap_or_else(|| pool.target().address.clone());
+                Mode::Rds(Box::new(rds::RdsMode::new(
+                    pool,
+                    endpoint,
+                    config.rds_max_concurrent_verifications,
+                    config.rds_negative_cache.get(),
+                    config.cache_size,
+                )))
+            }
+            IamMode::Local => Mode::Local(KeyRing::new(config, secrets)),
         };
         Self {
             mode,
@@ -160,6 +184,7 @@ impl IamVerifier {
         match self.mode {
             Mode::Local(_) => "local",
             Mode::Sts(_) => "sts",
+            Mode::Rds(_) => "rds",
         }
     }
 
@@ -190,7 +215,7 @@ impl IamVerifier {
     /// it crossed the network in the clear, so it is refused for the rest of its life.
     pub fn burn(&self, raw: &[u8]) {
         let until = match &self.mode {
-            Mode::Local(_) => Token::parse(raw).map(|t| t.expires_at()),
+            Mode::Local(_) | Mode::Rds(_) => Token::parse(raw).map(|t| t.expires_at()),
             Mode::Sts(_) => StsRequest::parse(raw).map(|r| r.expires_at()),
         };
         if let Ok(until) = until {
@@ -215,6 +240,8 @@ impl IamVerifier {
                 .get(by)
                 .is_some_and(|k| k.allows(user)),
             Mode::Sts(sts) => sts.allows(by, user),
+            // The database vouched for this user's token; nothing here can revoke it.
+            Mode::Rds(_) => true,
         }
     }
 
@@ -242,6 +269,10 @@ impl IamVerifier {
                     by: token.access_key_id,
                 })
             }
+            Mode::Rds(rds) => Ok(Verdict {
+                until: rds.verify(raw, user, &self.expect, now).await?,
+                by: "rds".into(),
+            }),
             Mode::Sts(sts) => {
                 let request = StsRequest::parse(raw)?;
                 if !sts.endpoints.contains(&request.origin) {
