@@ -9,8 +9,9 @@ use std::process::Command;
 use std::time::Duration;
 
 use common::clients::{python, python_script};
+use common::fake_sts::FakeSts;
 use common::mariadb::free_port;
-use common::moto::{Moto, MotoSts, REGION};
+use common::moto::{Moto, REGION};
 use common::{certs, storm, MariaDb, Proxy, APP_PASSWORD, APP_USER};
 use mysql_async::prelude::*;
 use mysql_async::SslOpts;
@@ -372,97 +373,90 @@ async fn iam_keys_from_a_secret_and_their_revocation() {
     proxy.stop().await;
 }
 
-/// `sts` mode: the password is a presigned STS GetCallerIdentity request whose signature
-/// covers Sluice's audience header; Sluice sends it to an allow-listed STS (moto's here)
-/// and maps the caller to users. moto does not check signatures nor report the assumed
-/// role (it names its default caller), so the test proves the exchange and the mapping;
-/// the role mapping is unit-tested (auth::iam::sts).
+/// `sts` mode against a stand-in STS (tests/common/fake_sts.rs) that checks the presigned
+/// request's signature with the one key it knows and names an assumed-role session:
+/// the role is mapped to the user; the audience header binds the token to this proxy;
+/// hosts not on the allow-list are never contacted; STS down is a 2003, not a 1045.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn sts_mode_maps_the_caller_sts_names_to_users() {
+async fn sts_mode_logs_in_the_role_sts_names() {
     let db = MariaDb::start(20).await;
     let (moto, c, port) = aws_setup().await;
-    let sts = MotoSts::start().await;
-    let role = "arn:aws:iam::123456789012:role/LambdaRole";
-    let sts_config = |principal: &str| {
+    let sts = FakeSts::start((KEY_ID, KEY_SECRET)).await;
+    let stranger = FakeSts::start((KEY_ID, KEY_SECRET)).await;
+    let sts_config = |endpoint: &str, principal: &str| {
         let cfg = config(&db, &moto, &c, port, "required", "");
         let start = cfg.find("[iam]").unwrap();
         let end = cfg.find("[[users]]").unwrap();
         let iam = format!(
             "[iam]\nmode = \"sts\"\nregions = [\"{REGION}\"]\naudience = \"sluice-test\"\n\
-             sts_endpoints = [\"{}\"]\n[[iam.principals]]\narn = \"{principal}\"\nusers = [\"{APP_USER}\"]\n",
-            sts.endpoint
+             sts_endpoints = [\"{endpoint}\"]\n[[iam.principals]]\narn = \"{principal}\"\nusers = [\"{APP_USER}\"]\n"
         );
         format!("{}{iam}{}", &cfg[..start], &cfg[end..])
     };
-    let make = |extra: &[&str]| {
-        let mut args = vec![sts.endpoint.clone(), "sluice-test".into(), role.to_string()];
+    // Signed with the environment's key, the one the stand-in knows.
+    let make = |endpoint: &str, audience: &str, extra: &[&str]| {
+        let mut args = vec![endpoint.to_string(), audience.to_string(), "-".to_string()];
         args.extend(extra.iter().map(|s| s.to_string()));
         python_script("sts_token.py", &args).trim().to_string()
     };
-    let proxy = Proxy::start(&sts_config("arn:aws:sts::123456789012:user/moto")).await;
-    let t = make(&[]);
+    let role = "arn:aws:iam::123456789012:role/LambdaRole";
+    let proxy = Proxy::start(&sts_config(&sts.endpoint, role)).await;
+    let login = |t: &str| mysql_async::Conn::new(tls_opts(&proxy, &c, t));
+    let t = make(&sts.endpoint, "sluice-test", &[]);
     for _ in 0..2 {
-        let mut conn = mysql_async::Conn::new(tls_opts(&proxy, &c, &t))
-            .await
-            .unwrap();
+        let mut conn = login(&t).await.unwrap();
         assert_eq!(menus(&mut conn).await, Some(9));
     }
-    // The audience header must be signed: a plain GetCallerIdentity URL is refused
-    // before any request is made.
-    let unsigned = make(&["--unsigned-audience"]);
-    assert_eq!(
-        error_code(mysql_async::Conn::new(tls_opts(&proxy, &c, &unsigned)).await),
-        1045
-    );
-    // A request for an STS endpoint not on the list is never sent.
-    let elsewhere = {
-        use base64::Engine;
-        let b64 = t.strip_prefix("sluice-sts-v1.").unwrap();
-        let url = base64::engine::general_purpose::URL_SAFE_NO_PAD
-            .decode(b64)
-            .unwrap();
-        let url = String::from_utf8(url)
-            .unwrap()
-            .replace("127.0.0.1", "localhost");
-        format!(
-            "sluice-sts-v1.{}",
-            base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(url)
+    assert_eq!(sts.requests(), 1, "the second login is a cache hit");
+
+    // A token made for another audience: STS sees Sluice's audience, not the signed one.
+    let other_audience = make(&sts.endpoint, "another-service", &[]);
+    assert_eq!(error_code(login(&other_audience).await), 1045);
+    assert_eq!(sts.requests(), 2);
+    // The audience header must be signed: refused before any request.
+    let unsigned = make(&sts.endpoint, "sluice-test", &["--unsigned-audience"]);
+    assert_eq!(error_code(login(&unsigned).await), 1045);
+    // A presigned request for a host not on the list is never sent there.
+    let elsewhere = make(&stranger.endpoint, "sluice-test", &[]);
+    assert_eq!(error_code(login(&elsewhere).await), 1045);
+    assert_eq!((sts.requests(), stranger.requests()), (2, 0));
+
+    let m = proxy.metrics().await;
+    let sample = |r: &str| {
+        common::metrics::sample(
+            &m,
+            &format!("sluice_iam_verifications_total{{mode=\"sts\",result=\"{r}\"}}"),
         )
     };
     assert_eq!(
-        error_code(mysql_async::Conn::new(tls_opts(&proxy, &c, &elsewhere)).await),
-        1045
-    );
-    let m = proxy.metrics().await;
-    let sample = |name: &str| common::metrics::sample(&m, name);
-    assert_eq!(
-        sample("sluice_iam_verifications_total{mode=\"sts\",result=\"ok\"}"),
-        1.0,
+        (
+            sample("ok"),
+            sample("sts_refused"),
+            sample("malformed"),
+            sample("wrong_host")
+        ),
+        (1.0, 1.0, 1.0, 1.0),
         "{m}"
-    );
-    assert!(sample("sluice_iam_cache_hits_total") >= 1.0);
-    assert_eq!(
-        sample("sluice_iam_verifications_total{mode=\"sts\",result=\"malformed\"}"),
-        1.0
-    );
-    assert_eq!(
-        sample("sluice_iam_verifications_total{mode=\"sts\",result=\"wrong_host\"}"),
-        1.0
     );
     proxy.stop().await;
 
-    // A caller not mapped to the user: STS answers, Sluice refuses.
-    let proxy = Proxy::start(&sts_config(role)).await;
-    assert_eq!(
-        error_code(mysql_async::Conn::new(tls_opts(&proxy, &c, &make(&[]))).await),
-        1045
-    );
-    assert_eq!(
-        proxy
-            .metric("sluice_iam_verifications_total{mode=\"sts\",result=\"principal_not_allowed\"}")
-            .await,
-        1.0
-    );
+    // STS names a role not mapped to the user.
+    let proxy = Proxy::start(&sts_config(
+        &sts.endpoint,
+        "arn:aws:iam::123456789012:role/Other",
+    ))
+    .await;
+    let t = make(&sts.endpoint, "sluice-test", &[]);
+    let r = mysql_async::Conn::new(tls_opts(&proxy, &c, &t)).await;
+    assert_eq!(error_code(r), 1045);
+    proxy.stop().await;
+
+    // STS unreachable: not the client's fault, so 2003 (retry), not 1045.
+    let closed = format!("http://127.0.0.1:{}", free_port());
+    let proxy = Proxy::start(&sts_config(&closed, role)).await;
+    let t = make(&closed, "sluice-test", &[]);
+    let r = mysql_async::Conn::new(tls_opts(&proxy, &c, &t)).await;
+    assert_eq!(error_code(r), 2003);
     proxy.stop().await;
 }
 
@@ -545,6 +539,78 @@ async fn rds_mode_proves_tokens_by_logging_in_to_the_database() {
     assert_eq!(
         sample("sluice_iam_verifications_total{mode=\"rds\",result=\"wrong_host\"}"),
         1.0
+    );
+    proxy.stop().await;
+}
+
+/// `rds` mode against a stand-in for IAM-enabled RDS (tests/common/fake_rds.rs) that asks
+/// for `mysql_clear_password` over TLS and checks the token's signature, as RDS does. It
+/// counts logins: a reused token is checked once (cache), a refused one once (negative
+/// cache), a token for another endpoint never.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn rds_mode_sends_clear_password_tokens_to_the_database_once() {
+    use common::fake_rds::{FakeRds, IAM_USER};
+    let c = certs::generate();
+    let rds = FakeRds::start(&c, (KEY_ID, KEY_SECRET)).await;
+    let moto = Moto::start().await;
+    moto.put_login("sluice/lambda-pool", APP_USER, APP_PASSWORD)
+        .await;
+    let port = free_port();
+    let cfg = format!(
+        "[server]\nlisten = \"127.0.0.1:{port}\"\nhandshake_timeout = 10\n\
+         [server.tls]\ncert = \"{cert}\"\nkey = \"{key}\"\n\
+         [admin]\nlisten = \"127.0.0.1:0\"\n\
+         [backend]\naddress = \"127.0.0.1:{rds_port}\"\n\
+         [backend.tls]\nca = \"{ca}\"\nserver_name = \"localhost\"\n\
+         [aws]\nregion = \"{REGION}\"\nendpoint_url = \"{endpoint}\"\n\
+         [iam]\nmode = \"rds\"\nregions = [\"{REGION}\"]\n\
+         [[users]]\nname = \"{IAM_USER}\"\nsecret = \"sluice/lambda-pool\"\niam = \"required\"\n",
+        cert = c.cert.display(),
+        key = c.key.display(),
+        ca = c.ca.display(),
+        rds_port = rds.port,
+        endpoint = moto.endpoint,
+    );
+    let proxy = Proxy::start(&cfg).await;
+    let ca = c.ca.display().to_string();
+    let login = |token: &str| {
+        let args = [port.to_string(), IAM_USER.into(), token.into(), ca.clone()];
+        python_script("ping_login.py", &args).trim().to_string()
+    };
+    let good = token_for("127.0.0.1", rds.port, IAM_USER);
+    assert_eq!(login(&good), "ok");
+    assert_eq!(login(&good), "ok");
+    assert_eq!(
+        (rds.accepted(), rds.refused()),
+        (1, 0),
+        "one check for a reused token"
+    );
+
+    let mut bad = good.clone();
+    let last = bad.pop().unwrap();
+    bad.push(if last == '0' { '1' } else { '0' });
+    assert_eq!(login(&bad), "1045");
+    assert_eq!(login(&bad), "1045");
+    assert_eq!(
+        rds.refused(),
+        1,
+        "a refused token is refused again without asking"
+    );
+
+    let elsewhere = token_for("db.other.example.com", rds.port, IAM_USER);
+    assert_eq!(login(&elsewhere), "1045");
+    assert_eq!((rds.accepted(), rds.refused()), (1, 1));
+    let m = proxy.metrics().await;
+    let sample = |r: &str| {
+        common::metrics::sample(
+            &m,
+            &format!("sluice_iam_verifications_total{{mode=\"rds\",result=\"{r}\"}}"),
+        )
+    };
+    assert_eq!(
+        (sample("ok"), sample("rds_refused"), sample("wrong_host")),
+        (1.0, 2.0, 1.0),
+        "{m}"
     );
     proxy.stop().await;
 }

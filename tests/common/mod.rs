@@ -3,6 +3,8 @@
 
 pub mod certs;
 pub mod clients;
+pub mod fake_rds;
+pub mod fake_sts;
 pub mod mariadb;
 pub mod metrics;
 pub mod moto;

@@ -173,37 +173,3 @@ async fn wait_ready(port: u16) {
     }
     panic!("moto_server did not start on port {port}");
 }
-
-/// moto's STS backend alone (tests/python/moto_sts.py), for the `sts` IAM mode.
-pub struct MotoSts {
-    child: Child,
-    pub endpoint: String,
-}
-
-impl MotoSts {
-    pub async fn start() -> Self {
-        aws_env();
-        let port = free_port();
-        let script =
-            std::path::PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("tests/python/moto_sts.py");
-        let child = Command::new(python())
-            .arg(script)
-            .arg(port.to_string())
-            .stdout(Stdio::null())
-            .stderr(Stdio::null())
-            .spawn()
-            .expect("moto STS runs");
-        wait_ready(port).await;
-        Self {
-            child,
-            endpoint: format!("http://127.0.0.1:{port}"),
-        }
-    }
-}
-
-impl Drop for MotoSts {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-    }
-}

@@ -2,8 +2,9 @@
 tokens: assume a role, presign STS GetCallerIdentity with a signed header naming the
 proxy, base64url it behind a prefix.
 
-usage: sts_token.py STS_ENDPOINT AUDIENCE ROLE_ARN [--unsigned-audience]
-Prints the token.
+usage: sts_token.py STS_ENDPOINT AUDIENCE ROLE_ARN|- [--unsigned-audience]
+With a role ARN the request is signed with credentials from AssumeRole at that
+endpoint; with "-", with the environment's own credentials. Prints the token.
 """
 import base64
 import sys
@@ -12,11 +13,14 @@ import boto3
 
 endpoint, audience, role_arn = sys.argv[1], sys.argv[2], sys.argv[3]
 sts = boto3.client("sts", endpoint_url=endpoint, region_name="us-east-1")
-creds = sts.assume_role(RoleArn=role_arn, RoleSessionName="lambda-1")["Credentials"]
-role = boto3.client("sts", endpoint_url=endpoint, region_name="us-east-1",
-                    aws_access_key_id=creds["AccessKeyId"],
-                    aws_secret_access_key=creds["SecretAccessKey"],
-                    aws_session_token=creds["SessionToken"])
+if role_arn == "-":
+    role = sts
+else:
+    creds = sts.assume_role(RoleArn=role_arn, RoleSessionName="lambda-1")["Credentials"]
+    role = boto3.client("sts", endpoint_url=endpoint, region_name="us-east-1",
+                        aws_access_key_id=creds["AccessKeyId"],
+                        aws_secret_access_key=creds["SecretAccessKey"],
+                        aws_session_token=creds["SessionToken"])
 
 
 def add_audience(request, **kwargs):

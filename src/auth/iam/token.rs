@@ -187,7 +187,7 @@ pub(super) fn decode(s: &str) -> Result<String, IamError> {
 }
 
 /// `YYYYMMDDTHHMMSSZ` (UTC) as a time.
-pub(super) fn parse_amz_date(s: &str) -> Option<SystemTime> {
+pub fn parse_amz_date(s: &str) -> Option<SystemTime> {
     let b = s.as_bytes();
     if b.len() != 16 || b[8] != b'T' || b[15] != b'Z' {
         return None;
