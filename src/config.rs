@@ -421,6 +421,14 @@ mod tests {
         assert!(parse(sts).is_ok());
         assert!(parse(&sts.replace("audience='proxy'\n", "")).is_err());
         assert!(parse(&sts.replace("users=['a']", "users=[]")).is_err());
+        assert!(parse(&sts.replace(":role/R", ":assumed-role/R/session")).is_err());
+        assert!(parse(&sts.replace("audience='proxy'", "audience='my proxy'")).is_err());
+        let endpoint =
+            |e: &str| parse(&sts.replace("[[iam", &format!("sts_endpoints=['{e}']\n[[iam")));
+        assert!(endpoint("https://sts.us-east-1.amazonaws.com").is_ok());
+        assert!(endpoint("http://127.0.0.1:5000").is_ok());
+        assert!(endpoint("http://sts.amazonaws.com").is_err());
+        assert!(endpoint("https://sts.amazonaws.com/path").is_err());
         assert!(parse(&iam.replace("'p:3306'", "'p'")).is_err());
         assert!(parse("[iam]\nhostnames=['p:1']\nregions=['r']\n").is_err());
         assert!(parse("[aws]\nregion='eu-west-1'\n").is_ok());

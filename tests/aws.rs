@@ -147,7 +147,7 @@ async fn the_lambda_handler_logs_in_with_an_iam_token_and_the_backend_login_is_a
     );
     assert_eq!(
         out,
-        "connector 9\nplaintext 3159\nclear_plaintext 3159\nexposed_over_tls 1045\n\
+        "connector 9\nplaintext 3159\nclear_plaintext 3159\nexposed_over_tls 1045\nexposed_reencoded 1045\n\
          other_user 1045\ntampered 1045\n"
     );
 

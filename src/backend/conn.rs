@@ -125,12 +125,35 @@ impl BackendConn {
         schema: Option<&[u8]>,
         baseline: Option<Arc<Variables>>,
     ) -> Result<Self, BackendError> {
-        tokio::time::timeout(
-            target.connect_timeout,
-            Self::connect_inner(target, login, key, schema, baseline),
-        )
+        tokio::time::timeout(target.connect_timeout, async {
+            let mut conn =
+                Self::connect_inner(target, login, key, schema, baseline.clone()).await?;
+            conn.set_up_session(target, false, baseline.is_none())
+                .await?;
+            Ok(conn)
+        })
         .await
         .map_err(|_| BackendError::ConnectTimeout)?
+    }
+
+    /// Logs in as `login` and leaves at once: nothing of the session is set up (no
+    /// session tracking, no `init_query`). Used to prove a credential the database
+    /// checks, such as an IAM token.
+    pub async fn check_login(target: &Target, login: &Login) -> Result<(), BackendError> {
+        let key = PartitionKey {
+            user: login.user.clone(),
+            flags: 0,
+            charset: 45,
+        };
+        let conn = tokio::time::timeout(
+            target.connect_timeout,
+            Self::connect_inner(target, login, key, None, Some(Arc::default())),
+        )
+        .await
+        .map_err(|_| BackendError::ConnectTimeout)??;
+        // The verdict is in; closing is not waited for.
+        tokio::spawn(conn.quit());
+        Ok(())
     }
 
     async fn connect_inner(
@@ -208,8 +231,6 @@ impl BackendConn {
             statements: BackendStatements::default(),
         };
         conn.authenticate(plugin, &greeting.scramble, &login.password)
-            .await?;
-        conn.set_up_session(target, false, baseline.is_none())
             .await?;
         Ok(conn)
     }

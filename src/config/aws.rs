@@ -267,16 +267,26 @@ pub(super) fn validate(
             }
         }
         IamMode::Sts => {
-            if iam.audience.as_deref().is_none_or(str::is_empty) {
-                return bad("iam.audience is needed in sts mode".into());
+            // Sent as a header value: visible ASCII only.
+            let audience = iam.audience.as_deref().unwrap_or_default();
+            if audience.is_empty() || !audience.bytes().all(|b| b.is_ascii_graphic()) {
+                return bad("iam.audience (visible ASCII, no spaces) is needed in sts mode".into());
             }
             if iam.principals.is_empty() || iam.principals.iter().any(|p| p.users.is_empty()) {
                 return bad("iam.principals must list each principal's users in sts mode".into());
             }
-            for e in &iam.sts_endpoints {
-                if !(e.starts_with("https://") || e.starts_with("http://")) {
+            for p in &iam.principals {
+                if !is_principal_arn(&p.arn) {
                     return bad(format!(
-                        "iam.sts_endpoints entry {e:?} must be a URL origin"
+                        "iam.principals arn {:?} must be arn:<partition>:iam::<account>:role/<name> or user/<name>",
+                        p.arn
+                    ));
+                }
+            }
+            for e in &iam.sts_endpoints {
+                if !is_sts_origin(e) {
+                    return bad(format!(
+                        "iam.sts_endpoints entry {e:?} must be https://host[:port] (http only on loopback)"
                     ));
                 }
             }
@@ -285,6 +295,14 @@ pub(super) fn validate(
             if !backend_tls {
                 // RDS takes IAM tokens as clear-password logins, over TLS only.
                 return bad("iam.mode \"rds\" needs [backend.tls]".into());
+            }
+            if let Some(e) = &iam.rds_endpoint {
+                if e.rsplit_once(':')
+                    .and_then(|(_, p)| p.parse::<u16>().ok())
+                    .is_none()
+                {
+                    return bad(format!("iam.rds_endpoint {e:?} must be host:port"));
+                }
             }
             if iam.rds_max_concurrent_verifications == 0 {
                 return bad("iam.rds_max_concurrent_verifications must be at least 1".into());
@@ -315,6 +333,36 @@ fn default_aws_timeout() -> Seconds {
 fn default_clock_skew() -> Seconds {
     Seconds::from_secs(60)
 }
+/// A role or user ARN (a session's `assumed-role` ARN would stand for the whole role).
+fn is_principal_arn(arn: &str) -> bool {
+    let parts: Vec<&str> = arn.splitn(6, ':').collect();
+    matches!(
+        parts[..],
+        ["arn", partition, "iam", "", account, resource]
+            if !partition.is_empty()
+                && !account.is_empty()
+                && (resource.starts_with("role/") || resource.starts_with("user/"))
+    )
+}
+
+/// `https://host[:port]`, or `http://` to a loopback address (tests, local emulators):
+/// the request is a bearer credential, never sent in clear over a network.
+fn is_sts_origin(e: &str) -> bool {
+    let (scheme, host) = match e.split_once("://") {
+        Some((s, rest)) => (s, rest.trim_end_matches('/')),
+        None => return false,
+    };
+    if host.is_empty() || host.contains(['/', '?', '#', '@']) {
+        return false;
+    }
+    let name = host.rsplit_once(':').map_or(host, |(h, _)| h);
+    match scheme {
+        "https" => true,
+        "http" => matches!(name, "127.0.0.1" | "localhost" | "[::1]"),
+        _ => false,
+    }
+}
+
 fn default_rds_concurrency() -> usize {
     4
 }

@@ -163,7 +163,7 @@ async fn authenticate_iam(
             // able to use it.
             tracing::warn!(user = %user.name, peer = %ex.peer, "IAM token sent without TLS; refused now and for the rest of its life");
             if let Some(iam) = &ctx.iam {
-                iam.burn(ex.auth_response);
+                iam.burn(ex.auth_response, &user.name).await;
             }
         }
         let msg = "Connections using insecure transport are prohibited while --require_secure_transport=ON.";

@@ -69,6 +69,16 @@ try:
     print("exposed_over_tls accepted")
 except pymysql.err.MySQLError as e:
     print("exposed_over_tls", e.args[0])
+# Re-encoded (parameters reordered, an escape in lower case) it is the same token.
+base, query = exposed.split("/?", 1)
+params = query.split("&")
+reordered = base + "/?" + "&".join([params[1], params[0]] + params[2:]).replace("%2F", "%2f")
+try:
+    pymysql.connect(host="127.0.0.1", port=port, user=user, password=reordered,
+                    database="shop", ssl={"ca": ca})
+    print("exposed_reencoded accepted")
+except pymysql.err.MySQLError as e:
+    print("exposed_reencoded", e.args[0])
 time.sleep(1.1)
 
 # A token for another user, and a mangled one: 1045.

@@ -78,6 +78,29 @@ impl VerifiedTokens {
         entries.insert(hash, verified);
     }
 
+    /// Like `insert`, but when the set is full of live entries it keeps them and drops
+    /// the new one (a flood of new entries cannot push old ones out).
+    pub fn insert_if_room(
+        &self,
+        hash: TokenHash,
+        user: &str,
+        key_id: &str,
+        until: SystemTime,
+        now: SystemTime,
+    ) {
+        {
+            let mut entries = self.entries.lock().unwrap_or_else(|p| p.into_inner());
+            if entries.len() >= self.max {
+                entries.retain(|_, v| v.until >= now);
+                if entries.len() >= self.max {
+                    tracing::warn!("token set full; not remembering another");
+                    return;
+                }
+            }
+        }
+        self.insert(hash, user, key_id, until, now);
+    }
+
     pub fn len(&self) -> usize {
         self.entries.lock().unwrap_or_else(|p| p.into_inner()).len()
     }

@@ -101,13 +101,17 @@ impl KeyRing {
         }
         let list = match serde_json::from_str::<KeysSecret>(&text) {
             Ok(KeysSecret::List(list) | KeysSecret::Object { keys: list })
-                if list.iter().all(|k| !k.users.is_empty()) =>
+                if list.iter().all(|k| {
+                    !k.users.is_empty()
+                        && !k.access_key_id.is_empty()
+                        && !k.secret_access_key.is_empty()
+                }) =>
             {
                 list
             }
             _ => {
                 // Keep what worked before rather than locking every IAM user out.
-                tracing::warn!(secret = %secret.id, "the IAM keys secret is not a JSON list of {{access_key_id, secret_access_key, users}} with users named; keeping the keys read before");
+                tracing::warn!(secret = %secret.id, "the IAM keys secret is not a JSON list of {{access_key_id, secret_access_key, users}}, all non-empty; keeping the keys read before");
                 return fallback(cached);
             }
         };

@@ -90,6 +90,9 @@ impl IamError {
     }
 }
 
+/// STS calls in flight at once, at most.
+const STS_CONCURRENCY: usize = 16;
+
 /// How tokens are checked, with what each mode needs.
 enum Mode {
     Local(KeyRing),
@@ -105,9 +108,33 @@ struct StsMode {
     /// Canonical principal ARN → database users it may log in as.
     principals: HashMap<String, Vec<String>>,
     timeout: std::time::Duration,
+    /// STS calls at once, at most: each is made for a client nobody has authenticated.
+    permits: tokio::sync::Semaphore,
 }
 
 impl StsMode {
+    /// What Sluice checks before sending a request to STS.
+    fn check(
+        &self,
+        request: &StsRequest,
+        expect: &Expectations,
+        now: SystemTime,
+    ) -> Result<(), IamError> {
+        if !self.endpoints.contains(&request.origin) {
+            return Err(IamError::WrongHost);
+        }
+        if !expect.regions.contains(&request.region) {
+            return Err(IamError::WrongRegion);
+        }
+        if now + expect.clock_skew < request.signed_at {
+            return Err(IamError::NotYetValid);
+        }
+        if now > request.expires_at() {
+            return Err(IamError::Expired);
+        }
+        Ok(())
+    }
+
     fn allows(&self, principal: &str, user: &str) -> bool {
         self.principals
             .get(principal)
@@ -151,6 +178,7 @@ impl IamVerifier {
                     .map(|p| (sts::principal(&p.arn), p.users.clone()))
                     .collect(),
                 timeout: request_timeout,
+                permits: tokio::sync::Semaphore::new(STS_CONCURRENCY),
             })),
             IamMode::Rds => {
                 let endpoint = config
@@ -191,36 +219,81 @@ impl IamVerifier {
     /// Checks a token a client sent as its password for `user`.
     pub async fn verify(&self, raw: &[u8], user: &str) -> Result<(), IamError> {
         let now = SystemTime::now();
-        let hash = cache::hash(raw);
-        if self.burned.contains(&hash, now) {
+        let Some(id) = self.identity(raw) else {
+            // It does not even parse: say why.
+            let result = self.verify_uncached(raw, user, now, None).await.map(|_| ());
+            self.count(result.as_ref().map(|_| ()));
+            return result;
+        };
+        if self.burned.contains(&id, now) {
             self.count(Err(&IamError::Exposed));
             return Err(IamError::Exposed);
         }
-        if let Some(by) = self.cache.hit(&hash, user, now) {
+        if let Some(by) = self.cache.hit(&id, user, now) {
             // Still only while whoever vouched for it may log in as the user.
             if self.still_allowed(&by, user).await {
                 self.metrics.iam_cache_hits.inc();
                 return Ok(());
             }
         }
-        let result = self.verify_uncached(raw, user, now).await;
+        let result = self.verify_uncached(raw, user, now, Some(id)).await;
         self.count(result.as_ref().map(|_| ()));
         let verdict = result?;
-        self.cache
-            .insert(hash, user, &verdict.by, verdict.until, now);
+        self.cache.insert(id, user, &verdict.by, verdict.until, now);
         Ok(())
     }
 
-    /// A client sent this token without TLS (a clear-password handshake over plaintext):
-    /// it crossed the network in the clear, so it is refused for the rest of its life.
-    pub fn burn(&self, raw: &[u8]) {
+    /// What identifies a signed request whatever its encoding (a trailing NUL, parameter
+    /// order, the case of percent-escapes, the base64 form): its signing key and its
+    /// signature. The caches are keyed by it.
+    fn identity(&self, raw: &[u8]) -> Option<cache::TokenHash> {
+        let (key, signature) = match &self.mode {
+            Mode::Local(_) | Mode::Rds(_) => {
+                let t = Token::parse(raw).ok()?;
+                (t.access_key_id, t.signature)
+            }
+            Mode::Sts(_) => {
+                let r = StsRequest::parse(raw).ok()?;
+                (r.access_key_id, r.signature)
+            }
+        };
+        let id = format!("{key}/{}", signature.to_ascii_lowercase());
+        Some(cache::hash(id.as_bytes()))
+    }
+
+    /// A client sent this token for `user` without TLS (a clear-password handshake over
+    /// plaintext): it crossed the network in the clear, so it is refused for the rest of
+    /// its life. Only tokens that could have logged in are remembered (in `local` mode,
+    /// verified; otherwise every field but the signature checked), so made-up tokens
+    /// cannot crowd real ones out.
+    pub async fn burn(&self, raw: &[u8], user: &str) {
+        let now = SystemTime::now();
+        let Some(id) = self.identity(raw) else {
+            return;
+        };
         let until = match &self.mode {
-            Mode::Local(_) | Mode::Rds(_) => Token::parse(raw).map(|t| t.expires_at()),
-            Mode::Sts(_) => StsRequest::parse(raw).map(|r| r.expires_at()),
+            Mode::Local(_) => self
+                .verify_uncached(raw, user, now, None)
+                .await
+                .map(|v| v.until),
+            Mode::Rds(rds) => Token::parse(raw).and_then(|t| {
+                rds.check(&t, user, &self.expect, now)?;
+                Ok(t.expires_at())
+            }),
+            Mode::Sts(sts) => StsRequest::parse(raw).and_then(|r| {
+                sts.check(&r, &self.expect, now)?;
+                Ok(r.expires_at())
+            }),
         };
         if let Ok(until) = until {
-            let now = SystemTime::now();
-            self.burned.insert(cache::hash(raw), "", "", until, now);
+            let latest = now + std::time::Duration::from_secs(token::MAX_EXPIRES);
+            self.burned.insert_if_room(
+                id,
+                user,
+                "",
+                until.min(latest + self.expect.clock_skew),
+                now,
+            );
         }
     }
 
@@ -251,6 +324,7 @@ impl IamVerifier {
         raw: &[u8],
         user: &str,
         now: SystemTime,
+        id: Option<cache::TokenHash>,
     ) -> Result<Verdict, IamError> {
         match &self.mode {
             Mode::Local(keys) => {
@@ -270,23 +344,16 @@ impl IamVerifier {
                 })
             }
             Mode::Rds(rds) => Ok(Verdict {
-                until: rds.verify(raw, user, &self.expect, now).await?,
+                until: rds.verify(raw, user, &self.expect, now, id).await?,
                 by: "rds".into(),
             }),
             Mode::Sts(sts) => {
                 let request = StsRequest::parse(raw)?;
-                if !sts.endpoints.contains(&request.origin) {
-                    return Err(IamError::WrongHost);
-                }
-                if !self.expect.regions.contains(&request.region) {
-                    return Err(IamError::WrongRegion);
-                }
-                if now + self.expect.clock_skew < request.signed_at {
-                    return Err(IamError::NotYetValid);
-                }
-                if now > request.expires_at() {
-                    return Err(IamError::Expired);
-                }
+                sts.check(&request, &self.expect, now)?;
+                let _permit = tokio::time::timeout(sts.timeout, sts.permits.acquire())
+                    .await
+                    .map_err(|_| IamError::StsUnavailable)?
+                    .map_err(|_| IamError::StsUnavailable)?;
                 let arn = sts::caller(&sts.client, &request, &sts.audience, sts.timeout).await?;
                 let principal = sts::principal(&arn);
                 if !sts.allows(&principal, user) {

@@ -18,7 +18,7 @@ use super::local::{check_fields, Expectations};
 use super::token::Token;
 use super::IamError;
 use crate::backend::conn::BackendConn;
-use crate::backend::{PartitionKey, Pool};
+use crate::backend::Pool;
 use crate::credentials::Login;
 
 pub struct RdsMode {
@@ -47,50 +47,56 @@ impl RdsMode {
         }
     }
 
-    /// Checks `raw` for `user`; until when it is good.
+    /// What Sluice checks itself before sending a token to the database.
+    pub fn check(
+        &self,
+        token: &Token,
+        user: &str,
+        expect: &Expectations,
+        now: SystemTime,
+    ) -> Result<(), IamError> {
+        // Only tokens for this database are sent to it.
+        let expect = Expectations {
+            hostnames: vec![self.endpoint.clone()],
+            ..expect.clone()
+        };
+        check_fields(token, user, &expect, now)
+    }
+
+    /// Checks `raw` for `user`; until when it is good. `id` is the token's identity
+    /// (signing key and signature), which refusals are remembered by.
     pub async fn verify(
         &self,
         raw: &[u8],
         user: &str,
         expect: &Expectations,
         now: SystemTime,
+        id: Option<cache::TokenHash>,
     ) -> Result<SystemTime, IamError> {
         let token = Token::parse(raw)?;
-        // Only tokens for this database are sent to it.
-        let expect = Expectations {
-            hostnames: vec![self.endpoint.clone()],
-            ..expect.clone()
-        };
-        check_fields(&token, user, &expect, now)?;
-        let hash = cache::hash(raw);
-        if self.refused.contains(&hash, now) {
+        self.check(&token, user, expect, now)?;
+        let id = id.unwrap_or_else(|| cache::hash(raw));
+        if self.refused.contains(&id, now) {
             return Err(IamError::RdsRefused);
         }
-        let _permit = self
-            .permits
-            .acquire()
+        // Clients nobody has authenticated yet wait here: not for longer than a login.
+        let wait = self.pool.target().connect_timeout;
+        let permit = tokio::time::timeout(wait, self.permits.acquire())
             .await
+            .map_err(|_| IamError::RdsUnavailable)?
             .map_err(|_| IamError::RdsUnavailable)?;
         let password = raw.strip_suffix(&[0]).unwrap_or(raw);
         let login = Login {
             user: Arc::from(user),
             password: Arc::from(password),
         };
-        let key = PartitionKey {
-            user: Arc::from(user),
-            flags: 0,
-            charset: 45,
-        };
-        // An empty baseline: nothing of the session is needed, only the login.
-        let baseline = Some(Arc::default());
-        match BackendConn::connect(self.pool.target(), &login, key, None, baseline).await {
-            Ok(conn) => {
-                conn.quit().await;
-                Ok(token.expires_at())
-            }
+        let result = BackendConn::check_login(self.pool.target(), &login).await;
+        drop(permit);
+        match result {
+            Ok(()) => Ok(token.expires_at()),
             Err(e) if e.server_code() == Some(1045) => {
                 let until = now + self.negative_ttl;
-                self.refused.insert(hash, user, "", until, now);
+                self.refused.insert(id, user, "", until, now);
                 Err(IamError::RdsRefused)
             }
             Err(e) => {

@@ -27,14 +27,27 @@ pub const AUDIENCE_HEADER: &str = "x-sluice-server-id";
 pub type HttpClient = Client<hyper_rustls::HttpsConnector<HttpConnector>, Empty<Bytes>>;
 
 /// A presigned GetCallerIdentity request, checked for shape.
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Clone, PartialEq, Eq)]
 pub struct StsRequest {
+    /// A bearer credential until it expires: never in Debug output.
     pub url: String,
     /// `scheme://host[:port]`, lowercase: what the allow-list names.
     pub origin: String,
+    pub access_key_id: String,
     pub region: String,
     pub signed_at: SystemTime,
     pub expires: Duration,
+    pub signature: String,
+}
+
+impl std::fmt::Debug for StsRequest {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("StsRequest")
+            .field("origin", &self.origin)
+            .field("region", &self.region)
+            .field("url", &"<redacted>")
+            .finish()
+    }
 }
 
 const PARAMS: [&str; 9] = [
@@ -72,6 +85,11 @@ impl StsRequest {
             return Err(bad("scheme is not http(s)"));
         }
         let (authority, query) = rest.split_once("/?").ok_or(bad("path is not /"))?;
+        if query.contains('#') {
+            // A URL parser would cut the request there: what STS gets must be what was
+            // checked.
+            return Err(bad("fragment"));
+        }
         if authority.is_empty() || authority.contains(['/', '@', '?', '#', '\\']) {
             return Err(bad("bad host"));
         }
@@ -106,9 +124,11 @@ impl StsRequest {
         }
         Ok(Self {
             origin: format!("{scheme}://{}", authority.to_ascii_lowercase()),
+            access_key_id: key.to_string(),
             region: region.to_string(),
             signed_at,
             expires: Duration::from_secs(expires),
+            signature: signature.to_string(),
             url,
         })
     }
@@ -150,10 +170,17 @@ pub async fn caller(
             .await
             .map_err(|_| IamError::StsUnavailable)?
             .to_bytes();
+        let text = std::str::from_utf8(&body).unwrap_or_default();
         if !status.is_success() {
+            // STS's own trouble (5xx, throttling) is not the client's: a retry may work.
+            let throttled = ["Throttling", "RequestLimitExceeded", "ServiceUnavailable"]
+                .iter()
+                .any(|code| text.contains(&format!("<Code>{code}</Code>")));
+            if status.is_server_error() || status.as_u16() == 429 || throttled {
+                return Err(IamError::StsUnavailable);
+            }
             return Err(IamError::StsRefused);
         }
-        let text = std::str::from_utf8(&body).map_err(|_| IamError::StsRefused)?;
         arn_in(text).ok_or(IamError::StsRefused)
     };
     tokio::time::timeout(timeout, call)
@@ -161,8 +188,10 @@ pub async fn caller(
         .map_err(|_| IamError::StsUnavailable)?
 }
 
-/// The `<Arn>` of a GetCallerIdentity XML answer.
+/// The `<Arn>` of a GetCallerIdentity XML answer (inside its result element).
 fn arn_in(body: &str) -> Option<String> {
+    let result = body.find("<GetCallerIdentityResult>")?;
+    let body = &body[result..];
     let start = body.find("<Arn>")? + "<Arn>".len();
     let len = body[start..].find("</Arn>")?;
     let arn = body[start..start + len].trim();
@@ -228,6 +257,7 @@ mod tests {
             u.replace("https://", "file://"),
             u.replace(".com/?", ".com/x?"),
             u.replace("sts.amazonaws.com", "user@sts.amazonaws.com"),
+            u.replace("Version=2011-06-15", "Version=2011-06-15#frag"),
             format!("{u}&Action=GetCallerIdentity"),
             format!("{u}&Extra=1"),
             "sluice-sts-v1.%%%".to_string(),
@@ -257,5 +287,6 @@ mod tests {
             Some("arn:aws:sts::1:assumed-role/R/s")
         );
         assert_eq!(arn_in("<Arn>nope</Arn>"), None);
+        assert_eq!(arn_in("<Arn>arn:aws:iam::1:role/R</Arn>"), None);
     }
 }
