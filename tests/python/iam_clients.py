@@ -63,31 +63,28 @@ time.sleep(1.1)
 exposed = boto3.client("rds", region_name=region).generate_db_auth_token(
     DBHostname="127.0.0.1", Port=port, DBUsername=user, Region=region)
 print("clear_plaintext", plaintext_clear_handshake(exposed))
-try:
-    pymysql.connect(host="127.0.0.1", port=port, user=user, password=exposed,
-                    database="shop", ssl={"ca": ca})
-    print("exposed_over_tls accepted")
-except pymysql.err.MySQLError as e:
-    print("exposed_over_tls", e.args[0])
+
+
+def attempt(name, password):
+    """Logs in over TLS with `password`; prints the name and what happened."""
+    try:
+        pymysql.connect(host="127.0.0.1", port=port, user=user, password=password,
+                        database="shop", ssl={"ca": ca})
+        print(name, "accepted")
+    except pymysql.err.MySQLError as e:
+        print(name, e.args[0])
+
+
+attempt("exposed_over_tls", exposed)
 # Re-encoded (parameters reordered, an escape in lower case) it is the same token.
 base, query = exposed.split("/?", 1)
 params = query.split("&")
 reordered = base + "/?" + "&".join([params[1], params[0]] + params[2:]).replace("%2F", "%2f")
-try:
-    pymysql.connect(host="127.0.0.1", port=port, user=user, password=reordered,
-                    database="shop", ssl={"ca": ca})
-    print("exposed_reencoded accepted")
-except pymysql.err.MySQLError as e:
-    print("exposed_reencoded", e.args[0])
+attempt("exposed_reencoded", reordered)
 time.sleep(1.1)
 
 # A token for another user, and a mangled one: 1045.
 other = boto3.client("rds", region_name=region).generate_db_auth_token(
     DBHostname="127.0.0.1", Port=port, DBUsername="someone", Region=region)
-for name, bad in [("other_user", other), ("tampered", token[:-1] + ("0" if token[-1] != "0" else "1"))]:
-    try:
-        pymysql.connect(host="127.0.0.1", port=port, user=user, password=bad,
-                        database="shop", ssl={"ca": ca})
-        print(name, "accepted")
-    except pymysql.err.MySQLError as e:
-        print(name, e.args[0])
+attempt("other_user", other)
+attempt("tampered", token[:-1] + ("0" if token[-1] != "0" else "1"))

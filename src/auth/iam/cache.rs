@@ -60,22 +60,7 @@ impl VerifiedTokens {
         until: SystemTime,
         now: SystemTime,
     ) {
-        let mut entries = self.entries.lock().unwrap_or_else(|p| p.into_inner());
-        if entries.len() >= self.max {
-            entries.retain(|_, v| v.until >= now);
-        }
-        while entries.len() >= self.max {
-            let Some(soonest) = entries.iter().min_by_key(|(_, v)| v.until).map(|(k, _)| *k) else {
-                break;
-            };
-            entries.remove(&soonest);
-        }
-        let verified = Verified {
-            user: user.to_string(),
-            key_id: key_id.to_string(),
-            until,
-        };
-        entries.insert(hash, verified);
+        self.put(hash, user, key_id, until, now, true);
     }
 
     /// Like `insert`, but when the set is full of live entries it keeps them and drops
@@ -88,17 +73,41 @@ impl VerifiedTokens {
         until: SystemTime,
         now: SystemTime,
     ) {
-        {
-            let mut entries = self.entries.lock().unwrap_or_else(|p| p.into_inner());
-            if entries.len() >= self.max {
-                entries.retain(|_, v| v.until >= now);
-                if entries.len() >= self.max {
-                    tracing::warn!("token set full; not remembering another");
-                    return;
-                }
-            }
+        if !self.put(hash, user, key_id, until, now, false) {
+            tracing::warn!("token set full; not remembering another");
         }
-        self.insert(hash, user, key_id, until, now);
+    }
+
+    /// False when there was no room and `evict` forbade making some.
+    fn put(
+        &self,
+        hash: TokenHash,
+        user: &str,
+        key_id: &str,
+        until: SystemTime,
+        now: SystemTime,
+        evict: bool,
+    ) -> bool {
+        let mut entries = self.entries.lock().unwrap_or_else(|p| p.into_inner());
+        if entries.len() >= self.max {
+            entries.retain(|_, v| v.until >= now);
+        }
+        while entries.len() >= self.max {
+            if !evict {
+                return false;
+            }
+            let Some(soonest) = entries.iter().min_by_key(|(_, v)| v.until).map(|(k, _)| *k) else {
+                break;
+            };
+            entries.remove(&soonest);
+        }
+        let verified = Verified {
+            user: user.to_string(),
+            key_id: key_id.to_string(),
+            until,
+        };
+        entries.insert(hash, verified);
+        true
     }
 
     pub fn len(&self) -> usize {

@@ -51,6 +51,24 @@ pub struct Expectations {
     pub clock_skew: Duration,
 }
 
+impl Expectations {
+    /// `now` within [signed − clock_skew, expires].
+    pub fn valid_at(
+        &self,
+        signed_at: SystemTime,
+        expires_at: SystemTime,
+        now: SystemTime,
+    ) -> Result<(), IamError> {
+        if now + self.clock_skew < signed_at {
+            return Err(IamError::NotYetValid);
+        }
+        if now > expires_at {
+            return Err(IamError::Expired);
+        }
+        Ok(())
+    }
+}
+
 /// Checks a parsed token for `login_user` at time `now`.
 pub fn verify(
     token: &Token,
@@ -97,13 +115,7 @@ pub fn check_fields(
     if !expect.regions.contains(&token.region) {
         return Err(IamError::WrongRegion);
     }
-    if now + expect.clock_skew < token.signed_at {
-        return Err(IamError::NotYetValid);
-    }
-    if now > token.expires_at() {
-        return Err(IamError::Expired);
-    }
-    Ok(())
+    expect.valid_at(token.signed_at, token.expires_at(), now)
 }
 
 /// The signature the token's signer computed, if it held `secret_access_key`.

@@ -126,13 +126,7 @@ impl StsMode {
         if !expect.regions.contains(&request.region) {
             return Err(IamError::WrongRegion);
         }
-        if now + expect.clock_skew < request.signed_at {
-            return Err(IamError::NotYetValid);
-        }
-        if now > request.expires_at() {
-            return Err(IamError::Expired);
-        }
-        Ok(())
+        expect.valid_at(request.signed_at, request.expires_at(), now)
     }
 
     fn allows(&self, principal: &str, user: &str) -> bool {
