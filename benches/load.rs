@@ -11,7 +11,10 @@
 //! - the connection storm of the user story (100 workers, 10,000 new connections running
 //!   `SELECT * FROM menus`, MariaDB max_connections=65, Sluice at 70%);
 //! - ORM preamble sessions (100 workers, 2,000 sessions): backend connections used and
-//!   sessions per backend connection.
+//!   sessions per backend connection;
+//! - connection set-up (`connect`): new TLS connections directly to MariaDB, through Sluice
+//!   with a password, and through Sluice with an IAM token (`local` mode, the token
+//!   reused as Lambdas do, so verified once and then from the cache).
 
 #[path = "../tests/common/mod.rs"]
 mod common;
@@ -357,7 +360,133 @@ fn main() {
         if only.is_empty() || only == "preamble" {
             preamble_suite().await;
         }
+        if only.is_empty() || only == "connect" {
+            connect_suite().await;
+        }
     });
+}
+
+/// Connection set-up with TLS: direct, Sluice + password, Sluice + IAM token.
+async fn connect_suite() {
+    use mysql_async::SslOpts;
+    let certs = common::certs::generate();
+    let tls_args = vec![
+        format!("--ssl-cert={}", certs.cert.display()),
+        format!("--ssl-key={}", certs.key.display()),
+        format!("--ssl-ca={}", certs.ca.display()),
+    ];
+    let db = MariaDb::start_with(200, tls_args).await;
+    let mut admin = db.admin().await;
+    use mysql_async::prelude::Queryable;
+    admin
+        .query_drop(format!(
+            "CREATE USER 'lambda'@'%' IDENTIFIED BY '{APP_PASSWORD}'; \
+             GRANT ALL ON shop.* TO 'lambda'@'%'"
+        ))
+        .await
+        .unwrap();
+    let (key_id, key_secret) = ("AKIDSLUICEBENCH", "sluice-bench-secret");
+    let port = common::mariadb::free_port();
+    let config = format!(
+        "[server]\nlisten = \"127.0.0.1:{port}\"\n\
+         [server.tls]\ncert = \"{}\"\nkey = \"{}\"\n\
+         [backend]\naddress = \"{}\"\nmax_connections_percent = 50\n\
+         [iam]\nhostnames = [\"127.0.0.1:{port}\"]\nregions = [\"us-east-1\"]\n\
+         [[iam.keys]]\naccess_key_id = \"{key_id}\"\nsecret_access_key = \"{key_secret}\"\nusers = [\"lambda\"]\n\
+         [[users]]\nname = \"{APP_USER}\"\npassword = \"{APP_PASSWORD}\"\n\
+         [[users]]\nname = \"lambda\"\npassword = \"{APP_PASSWORD}\"\niam = \"required\"\n\
+         [log]\nlevel = \"warn\"\n",
+        certs.cert.display(),
+        certs.key.display(),
+        db.address()
+    );
+    let sluice = SluiceProcess::start(&config, port, Stdio::inherit()).await;
+    let code = format!(
+        "import boto3; print(boto3.client('rds', region_name='us-east-1', aws_access_key_id='{key_id}', \
+         aws_secret_access_key='{key_secret}').generate_db_auth_token('127.0.0.1', {port}, 'lambda'))"
+    );
+    let out = Command::new(common::clients::python())
+        .args(["-c", &code])
+        .output()
+        .expect("python makes a token");
+    let token = String::from_utf8(out.stdout).unwrap().trim().to_string();
+    let tls = SslOpts::default().with_root_certs(vec![certs.ca.clone().into()]);
+    let direct = db.direct_opts().ssl_opts(tls.clone());
+    let password = direct.clone().tcp_port(sluice.port);
+    let iam = password
+        .clone()
+        .user(Some("lambda"))
+        .pass(Some(token))
+        .enable_cleartext_plugin(true);
+    // Warm-up (TLS session set-up paths, the token's first verification), not reported.
+    for opts in [&direct, &password, &iam] {
+        connect_run(opts.clone(), 16, 200).await;
+    }
+    const ROUNDS: usize = 4;
+    println!("\n## connection set-up with TLS: 16 workers, 2,000 new connections per run, A B C x {ROUNDS}\n");
+    println!("| path | connections/s | p50 set-up | p99 set-up | errors |");
+    println!("|---|---|---|---|---|");
+    let mut p50 = [0.0; 3];
+    for rep in 0..3 * ROUNDS {
+        let which = rep % 3;
+        let opts = [&direct, &password, &iam][which].clone();
+        let r = connect_run(opts, 16, 2_000).await;
+        p50[which] += r.percentile(0.5).as_secs_f64() / ROUNDS as f64;
+        println!(
+            "| {} | {:.0} | {:.2} ms | {:.2} ms | {} |",
+            ["direct", "Sluice + password", "Sluice + IAM token"][which],
+            r.rate(),
+            r.percentile(0.5).as_secs_f64() * 1e3,
+            r.percentile(0.99).as_secs_f64() * 1e3,
+            r.errors,
+        );
+    }
+    println!(
+        "\nmedian set-up time, IAM / password through Sluice: {:.2} (target <= 1.10); Sluice + password / direct: {:.2}",
+        p50[2] / p50[1],
+        p50[1] / p50[0]
+    );
+}
+
+/// `n` connections opened (TLS, login, the driver's first query) and closed by
+/// `workers` concurrent workers; each one's set-up time.
+async fn connect_run(
+    opts: mysql_async::OptsBuilder,
+    workers: usize,
+    n: usize,
+) -> storm::StormReport {
+    use std::sync::atomic::{AtomicUsize, Ordering};
+    use std::sync::Arc;
+    let next = Arc::new(AtomicUsize::new(0));
+    let start = std::time::Instant::now();
+    let mut tasks = Vec::new();
+    for _ in 0..workers {
+        let (next, opts) = (next.clone(), opts.clone());
+        tasks.push(tokio::spawn(async move {
+            let mut r = storm::StormReport::default();
+            while next.fetch_add(1, Ordering::Relaxed) < n {
+                let t = std::time::Instant::now();
+                match mysql_async::Conn::new(opts.clone()).await {
+                    Ok(conn) => {
+                        r.latencies.push(t.elapsed());
+                        r.ok += 1;
+                        let _ = conn.disconnect().await;
+                    }
+                    Err(_) => r.errors += 1,
+                }
+            }
+            r
+        }));
+    }
+    let mut total = storm::StormReport::default();
+    for t in tasks {
+        let r = t.await.unwrap();
+        total.ok += r.ok;
+        total.errors += r.errors;
+        total.latencies.extend(r.latencies);
+    }
+    total.elapsed = start.elapsed();
+    total
 }
 
 fn num_cpus() -> usize {

@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # Load harness: sysbench and the connection storm, direct vs through Sluice, in one run.
 #   SLUICE_BENCH_SECONDS=10   seconds per sysbench run
-#   SLUICE_BENCH_ONLY=storm   or sysbench, to run one part
+#   SLUICE_BENCH_ONLY=storm   or sysbench, prepared, preamble, connect: one part
 set -euo pipefail
 cd "$(dirname "$0")/.."
 missing=()
