@@ -1,6 +1,7 @@
-//! IAM auth tokens come from unauthenticated clients: parsing any bytes must not panic,
-//! and a token that parses must survive verification (which signs with aws-sigv4) and
-//! be refused unless its signature is right.
+//! IAM auth tokens come from unauthenticated clients: parsing any bytes must not panic
+//! (RDS tokens and `sts` mode's presigned requests alike), and an RDS token that parses
+//! must survive verification (which signs with aws-sigv4) and be refused unless its
+//! signature is right.
 #![no_main]
 
 use std::collections::HashMap;
@@ -8,9 +9,21 @@ use std::time::Duration;
 
 use libfuzzer_sys::fuzz_target;
 use sluice::auth::iam::local::{verify, AccessKey, Expectations};
+use sluice::auth::iam::sts::StsRequest;
 use sluice::auth::iam::Token;
 
 fuzz_target!(|data: &[u8]| {
+    if let Ok(request) = StsRequest::parse(data) {
+        // What is sent to STS is what was checked: one origin, path "/", no fragment.
+        assert!(
+            request.url.starts_with(&request.origin)
+                || request
+                    .url
+                    .to_ascii_lowercase()
+                    .starts_with(&request.origin)
+        );
+        assert!(!request.url.contains('#'));
+    }
     let Ok(token) = Token::parse(data) else {
         return;
     };

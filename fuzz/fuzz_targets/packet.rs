@@ -18,9 +18,15 @@ fuzz_target!(|data: &[u8]| {
             let _ = layout.with_types(rest, &types);
         }
     }
-    for (i, expect) in [Expect::Results, Expect::Prepare, Expect::FieldList, Expect::Fetch, Expect::Single]
-        .into_iter()
-        .enumerate()
+    for (i, expect) in [
+        Expect::Results,
+        Expect::Prepare,
+        Expect::FieldList,
+        Expect::Fetch,
+        Expect::Single,
+    ]
+    .into_iter()
+    .enumerate()
     {
         let mut tracker = Tracker::new(expect, i % 2 == 0);
         let mut rest = data;

@@ -15,9 +15,17 @@ fuzz_target!(|data: &[u8]| {
     // statement with no user variable (nothing in a value escapes its quotes).
     let mut wanted = Variables::default();
     wanted.record("sql_mode", data, &Variables::default());
-    if let Some(sql) = Variables::replay(&wanted, &Variables::default(), &Variables::default(), true) {
+    if let Some(sql) =
+        Variables::replay(&wanted, &Variables::default(), &Variables::default(), true)
+    {
         let class = classify::classify(sql.as_bytes(), true);
         assert_eq!(class.pin, None, "{sql}");
-        assert_eq!(lexer::tokens(sql.as_bytes()).filter(|t| *t == lexer::Token::Punct(b';')).count(), 0, "{sql}");
+        assert_eq!(
+            lexer::tokens(sql.as_bytes())
+                .filter(|t| *t == lexer::Token::Punct(b';'))
+                .count(),
+            0,
+            "{sql}"
+        );
     }
 });
