@@ -285,17 +285,14 @@ impl Session<'_> {
         let parse_now = conn.vars.only(PARSE_VARIABLES);
         let escapes = conn.status & status::NO_BACKSLASH_ESCAPES == 0;
         let to_key = Variables::replay(key.parse(), &parse_now, &conn.baseline, escapes);
-        // The way back is quoted as the key's sql_mode reads quotes.
-        let key_escapes = !key
-            .parse()
-            .get("sql_mode")
-            .is_some_and(|m| contains_word(m, b"NO_BACKSLASH_ESCAPES"));
-        let back = Variables::replay(&parse_now, key.parse(), &conn.baseline, key_escapes);
         before.extend(to_key.as_deref().map(Internal::Query));
-        after.extend(schema_now.as_deref().map(Internal::InitDb));
-        after.extend(back.as_deref().map(Internal::Query));
         run_all(conn, &before).await?;
         conn.vars.assign(key.parse(), PARSE_VARIABLES);
+        // The way back is quoted as the sql_mode now in force reads quotes.
+        let escapes = conn.status & status::NO_BACKSLASH_ESCAPES == 0;
+        let back = Variables::replay(&parse_now, key.parse(), &conn.baseline, escapes);
+        after.extend(schema_now.as_deref().map(Internal::InitDb));
+        after.extend(back.as_deref().map(Internal::Query));
         let reply = conn.prepare(key.sql()).await?;
         run_all(conn, &after).await?;
         conn.vars.assign(&parse_now, PARSE_VARIABLES);
@@ -334,10 +331,4 @@ async fn run_all(conn: &mut BackendConn, batch: &[Internal<'_>]) -> Result<(), B
         Some(e) => Err(BackendError::StateLost(Box::new(e))),
         None => Ok(()),
     }
-}
-
-/// `word` is one of the comma-separated names in a tracked sql_mode value.
-fn contains_word(list: &[u8], word: &[u8]) -> bool {
-    list.split(|&b| b == b',')
-        .any(|w| w.eq_ignore_ascii_case(word))
 }
