@@ -52,7 +52,8 @@ pub struct AwsConfig {
     /// Seconds one Secrets Manager call may take.
     #[serde(default = "default_aws_timeout")]
     pub request_timeout: Seconds,
-    /// Seconds after a rotation (the creation of the new AWSCURRENT version) during which
+    /// Seconds after a rotation (the new AWSCURRENT version's creation, or when Sluice saw
+    /// it become current if later) during which
     /// password clients may still log in with AWSPREVIOUS. 0: the old password stops
     /// working at once.
     #[serde(default = "default_previous_grace")]

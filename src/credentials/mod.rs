@@ -227,7 +227,8 @@ impl Credentials {
 
 /// AWSCURRENT's password, then AWSPREVIOUS's while the rotation that replaced it is less
 /// than `grace` old (a rotation revokes the old password, but clients that cached it get
-/// time to read the new one). Unknown rotation time: no grace.
+/// time to read the new one). The rotation's time is the new version's creation, or when
+/// Sluice saw it become current if that was later. Unknown rotation time: no grace.
 fn passwords(
     secret: &SecretRef,
     value: &secrets::SecretVersions,

@@ -202,8 +202,8 @@ impl SecretStore {
         let entry = entries.entry(secret.clone()).or_default();
         entry.fetched = Some(Instant::now());
         entry.failed = fetched.is_err();
-        let value = match fetched {
-            Ok(value) => Arc::new(value),
+        let mut value = match fetched {
+            Ok(value) => value,
             Err(e) => {
                 self.metrics
                     .secret_fetches
@@ -214,14 +214,22 @@ impl SecretStore {
             }
         };
         self.metrics.secret_fetches.with_label_values(&["ok"]).inc();
-        let changed = entry
-            .value
-            .as_ref()
-            .is_some_and(|old| old.current != value.current);
+        let old = entry.value.as_ref();
+        let changed = old.is_some_and(|old| old.current != value.current);
         if changed {
             self.metrics.secret_rotations.inc();
             tracing::info!(secret = %secret.id, "secret changed (rotation)");
+            // The version may have been created long before it became current (a slow
+            // rotation): the previous password's grace starts no earlier than now.
+            value.current_since = Some(
+                value
+                    .current_since
+                    .map_or(SystemTime::now(), |t| t.max(SystemTime::now())),
+            );
+        } else if let Some(old) = old.filter(|o| o.current == value.current) {
+            value.current_since = value.current_since.max(old.current_since);
         }
+        let value = Arc::new(value);
         entry.value = Some(value.clone());
         Ok((value, changed))
     }
