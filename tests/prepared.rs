@@ -344,3 +344,47 @@ async fn undeliverable_long_data_fails_the_execute_and_the_connection_stays_in_s
         "error 9501 Timed-out waiting to acquire database connection | 42"
     );
 }
+
+/// A transaction never silently outlives its backend: when re-preparing a statement on
+/// the transaction's backend fails in a way that closes it (the statement's schema was
+/// dropped), the client gets the error and loses its connection, as with a direct one,
+/// instead of its later statements and COMMIT running in autocommit elsewhere.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_transaction_is_not_lost_silently_when_a_re_prepare_fails() {
+    let db = MariaDb::start(10).await;
+    let mut admin = db.admin().await;
+    admin
+        .query_drop("CREATE DATABASE gone; CREATE TABLE gone.t (id INT)")
+        .await
+        .unwrap();
+    // One backend keeping one statement.
+    let backend = "max_connections_percent = 10\nmax_prepared_statements = 1";
+    let proxy = Proxy::start(&config_for(&db, backend, "")).await;
+    let mut a = proxy.conn().await;
+    a.query_drop("USE gone").await.unwrap();
+    let stmt = a.prep("SELECT COUNT(*) FROM t").await.unwrap();
+    a.query_drop("USE shop").await.unwrap();
+    // Another client's statement pushes A's out of the backend.
+    let mut b = proxy.conn().await;
+    let one: Option<i64> = b.exec_first("SELECT ?", (1,)).await.unwrap();
+    assert_eq!(one, Some(1));
+    b.disconnect().await.unwrap();
+    admin.query_drop("DROP DATABASE gone").await.unwrap();
+
+    a.query_drop("BEGIN").await.unwrap();
+    a.query_drop("INSERT INTO items (owner, note) VALUES (7, 'in a transaction')")
+        .await
+        .unwrap();
+    let failed: Result<Option<i64>, _> = a.exec_first(&stmt, ()).await;
+    assert!(
+        matches!(failed, Err(mysql_async::Error::Server(ref s)) if s.code == 1049),
+        "{failed:?}"
+    );
+    // The transaction died with its backend, and so did the connection.
+    assert!(a.query_drop("COMMIT").await.is_err());
+    let kept: Option<i64> = admin
+        .query_first("SELECT COUNT(*) FROM shop.items WHERE owner = 7")
+        .await
+        .unwrap();
+    assert_eq!(kept, Some(0));
+}

@@ -21,6 +21,8 @@ pub enum FrontendError {
     TooManyConnections,
     #[error("backend connection lost mid-response: {0}")]
     Backend(#[from] BackendError),
+    #[error("the backend holding the session's transaction or pinned state failed")]
+    SessionStateLost,
 }
 
 impl FrontendError {
@@ -35,7 +37,7 @@ impl FrontendError {
             Self::AccessDenied => "auth",
             Self::CredentialsUnavailable => "credentials_unavailable",
             Self::TooManyConnections => "too_many_connections",
-            Self::Backend(_) => "backend",
+            Self::Backend(_) | Self::SessionStateLost => "backend",
         }
     }
 }

@@ -40,7 +40,7 @@ pub struct Session<'a> {
     /// The session's FOUND_ROWS() and ROW_COUNT(), for when its backend has moved on.
     scope: ScopeValues,
     /// The last statement left warnings or an error on the held backend.
-    diagnostics_pending: bool,
+    pub(super) diagnostics_pending: bool,
     /// Those diagnostics as the server listed them, read before the backend went back to
     /// the pool, for a later `SHOW WARNINGS` and the like.
     kept: Option<KeptDiagnostics>,
@@ -57,7 +57,7 @@ pub struct Session<'a> {
     diagnostics_ours: bool,
     /// Holding the backend of the previous statement, whose warnings, affected rows or
     /// insert id a next statement may ask for, until this deadline.
-    affinity_until: Option<Instant>,
+    pub(super) affinity_until: Option<Instant>,
 }
 
 /// A command on its way to the backend: the client's frame (possibly rewritten in place,
@@ -226,6 +226,7 @@ impl<'a> Session<'a> {
         let command = Command::from_byte(byte);
         // The statement clears the previous one's diagnostics even if it leaves none.
         let mut clears_diagnostics = false;
+        let mut execute_pin = None;
         let relay = match command {
             Command::Quit => return Ok(false),
             Command::Ping if self.lease.is_none() => {
@@ -305,7 +306,9 @@ impl<'a> Session<'a> {
                     .map(|s| s.class)
                     .unwrap_or_default();
                 clears_diagnostics = class.clears_diagnostics;
-                self.apply(class)
+                // Its pin applies once the execute is known to run (after the checks).
+                execute_pin = class.pin;
+                Self::relay_for(class)
             }
             Command::InitDb | Command::Ping | Command::StmtReset => Relay::Respond(Expect::Results),
         };
@@ -319,6 +322,9 @@ impl<'a> Session<'a> {
             },
             _ => frame,
         };
+        if let Some(reason) = execute_pin {
+            self.pin(reason);
+        }
         self.ctx.metrics.queries.inc();
         self.silent = match command {
             Command::StmtSendLongData => statement_id(frame.payload()),
@@ -340,6 +346,10 @@ impl<'a> Session<'a> {
         if let Some(reason) = class.pin {
             self.pin(reason);
         }
+        Self::relay_for(class)
+    }
+
+    fn relay_for(class: classify::Classification) -> Relay {
         if class.reads_insert_id || class.reads_diagnostics {
             Relay::RespondReadingScope {
                 insert_id: class.reads_insert_id,
@@ -400,10 +410,31 @@ impl<'a> Session<'a> {
         seq: u8,
         e: &BackendError,
     ) -> Result<(), FrontendError> {
-        if e.server_code().is_none() {
-            self.drop_backend();
+        if e.server_code().is_some() {
+            return self.reply_backend_error(seq, e).await;
         }
-        self.reply_backend_error(seq, e).await
+        // An open transaction or pinned state died with the connection. Carrying on
+        // would let the client's next statements autocommit elsewhere, so the client
+        // loses its connection too (after the error), as with a direct one.
+        let lost_state = self.lease.is_some() && (self.in_transaction || self.pin.is_some());
+        self.drop_backend();
+        self.reply_backend_error(seq, e).await?;
+        if lost_state {
+            self.in_transaction = false;
+            self.unpin();
+            return Err(FrontendError::SessionStateLost);
+        }
+        Ok(())
+    }
+
+    /// The backend failed while running the command of statement `current` (execute,
+    /// fetch or reset): that statement's long data was being consumed, so only the
+    /// session's other statements get a deferred error.
+    fn lose_backend_during(&mut self, current: Option<u32>) {
+        if let Some(id) = current {
+            self.held.forget(id);
+        }
+        self.drop_backend();
     }
 
     /// Closes the held backend after a failure. Long data the session had sent there is
@@ -478,10 +509,13 @@ impl<'a> Session<'a> {
             self.settle(false);
             return Ok(());
         };
+        // Should the backend fail now, this statement's own long data and cursor are gone
+        // with the command that used them: nothing to report at a later execute.
+        let current = statement.map(|(_, id)| id);
         let reply_seq = match self.forward(first).await {
             Ok(seq) => seq,
             Err(e) => {
-                self.drop_backend();
+                self.lose_backend_during(current);
                 return Err(e);
             }
         };
@@ -552,12 +586,12 @@ impl<'a> Session<'a> {
             }
             Err(RelayError::Client(e)) => {
                 // The client is gone mid-response; the backend is mid-stream: close it.
-                self.drop_backend();
+                self.lose_backend_during(current);
                 Err(FrontendError::Protocol(e.into()))
             }
             Err(RelayError::Backend { sent, error }) => {
                 tracing::warn!(error = %error, "backend connection lost mid-statement");
-                self.drop_backend();
+                self.lose_backend_during(current);
                 // An open transaction or pinned state died with the backend. Carrying on
                 // would let the client's next statements autocommit on another
                 // connection, so the client loses its connection too, as it would have

@@ -38,11 +38,11 @@ impl Session<'_> {
             let msg = "This version of Sluice doesn't yet support 'KILL'";
             return self.reply(&err_packet(1, 1235, "42000", msg)).await;
         }
-        let key = Arc::new(StmtKey::new(
+        let key = Arc::new(self.stmts.distinct(StmtKey::new(
             self.client.schema.clone(),
             self.vars.only(PARSE_VARIABLES),
             sql.to_vec(),
-        ));
+        )));
         if !self.hold_backend(&frame, Expect::Prepare).await? {
             return Ok(());
         }
@@ -77,7 +77,9 @@ impl Session<'_> {
         // The first packet's payload starts after its 4-byte header with 0x00, then the id.
         let mut answer = response.to_vec();
         set_statement_id(&mut answer[4..], id);
-        self.settle(false);
+        // Warnings the previous statement left are read before the backend goes back
+        // (the affinity window), as for any statement.
+        self.settle(self.diagnostics_pending);
         self.reply(&answer).await
     }
 
@@ -88,22 +90,37 @@ impl Session<'_> {
         let Some(id) = statement_id(frame.payload()) else {
             return Ok(());
         };
-        let Some(stmt) = self.stmts.remove(id) else {
+        if self.stmts.get(id).is_none() {
             return Ok(());
-        };
+        }
         self.forget_deferred(id);
-        if self.held.forget(id) {
-            if let Some(lease) = self.lease.as_mut() {
-                let conn = lease.conn();
-                if let Some(server_id) = conn.statements.remove(&stmt.key) {
-                    if conn.close_statements(&[server_id]).await.is_err() {
-                        self.drop_backend();
-                    }
+        self.discard_held(id).await;
+        self.stmts.remove(id);
+        // Closing runs nothing: a window kept open for the previous statement's
+        // warnings stays open.
+        if self.affinity_until.is_none() {
+            self.settle(false);
+        }
+        Ok(())
+    }
+
+    /// Drops what statement `id` holds on the held backend (long data, a cursor) by
+    /// closing its server statement there; it is prepared again when next used.
+    async fn discard_held(&mut self, id: u32) {
+        if !self.held.forget(id) {
+            return;
+        }
+        let Some(key) = self.stmts.get(id).map(|s| s.key.clone()) else {
+            return;
+        };
+        if let Some(lease) = self.lease.as_mut() {
+            let conn = lease.conn();
+            if let Some(server_id) = conn.statements.remove(&key) {
+                if conn.close_statements(&[server_id]).await.is_err() {
+                    self.drop_backend();
                 }
             }
         }
-        self.settle(false);
-        Ok(())
     }
 
     /// Answers statement commands that need no backend: unknown ids (as MySQL does), a
@@ -139,7 +156,9 @@ impl Session<'_> {
         }
         if command == Command::StmtExecute {
             if let Some(mut err) = self.take_deferred(id) {
-                // Its long data never reached a server: running it would use none.
+                // Its long data never (all) reached a server: running it would use none,
+                // and chunks that did arrive must not meet the next execute.
+                self.discard_held(id).await;
                 err[3] = self.skip_rest(&frame).await?;
                 self.ctx().metrics.query_errors.inc();
                 self.reply(&err).await?;

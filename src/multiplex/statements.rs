@@ -33,10 +33,22 @@ pub struct StmtKey {
     schema: Option<Vec<u8>>,
     parse: Variables,
     sql: Vec<u8>,
+    /// 0, or a number private to one session: a session that prepares the same statement
+    /// twice gets two server statements, since each holds its own long data and cursor.
+    instance: u32,
 }
 
 impl StmtKey {
     pub fn new(schema: Option<Vec<u8>>, parse: Variables, sql: Vec<u8>) -> Self {
+        Self::with_instance(schema, parse, sql, 0)
+    }
+
+    pub fn with_instance(
+        schema: Option<Vec<u8>>,
+        parse: Variables,
+        sql: Vec<u8>,
+        instance: u32,
+    ) -> Self {
         use std::hash::{BuildHasher, Hash, Hasher};
         // One seed for the process: keys made on any thread must hash alike.
         static SEED: std::sync::OnceLock<std::collections::hash_map::RandomState> =
@@ -45,11 +57,13 @@ impl StmtKey {
         schema.hash(&mut h);
         parse.hash(&mut h);
         sql.hash(&mut h);
+        instance.hash(&mut h);
         Self {
             hash: h.finish(),
             schema,
             parse,
             sql,
+            instance,
         }
     }
 
@@ -93,6 +107,9 @@ pub struct ClientStatements {
     next_id: u32,
     /// SQL text held, in bytes.
     bytes: usize,
+    /// How many of the session's statements use each key.
+    keys: HashMap<Arc<StmtKey>, usize>,
+    next_instance: u32,
 }
 
 /// Statements one client session may hold open (MySQL's own default for a whole server
@@ -109,6 +126,7 @@ impl ClientStatements {
             return None;
         }
         self.bytes = bytes;
+        *self.keys.entry(stmt.key.clone()).or_default() += 1;
         self.next_id = self.next_id.wrapping_add(1).max(1);
         while self.stmts.contains_key(&self.next_id) {
             self.next_id = self.next_id.wrapping_add(1).max(1);
@@ -128,11 +146,28 @@ impl ClientStatements {
     pub fn remove(&mut self, id: u32) -> Option<ClientStmt> {
         let stmt = self.stmts.remove(&id)?;
         self.bytes -= stmt.key.sql().len();
+        if let Some(n) = self.keys.get_mut(&stmt.key) {
+            *n -= 1;
+            if *n == 0 {
+                self.keys.remove(&stmt.key);
+            }
+        }
         Some(stmt)
+    }
+
+    /// The key a new statement gets: `key` itself, unless the session already has a
+    /// statement with it; then one private to this session.
+    pub fn distinct(&mut self, key: StmtKey) -> StmtKey {
+        if !self.keys.contains_key(&key) {
+            return key;
+        }
+        self.next_instance = self.next_instance.wrapping_add(1).max(1);
+        StmtKey::with_instance(key.schema, key.parse, key.sql, self.next_instance)
     }
 
     pub fn clear(&mut self) {
         self.stmts.clear();
+        self.keys.clear();
         self.bytes = 0;
     }
 
@@ -263,6 +298,26 @@ mod tests {
         assert!(c.get(1).is_none());
         assert_eq!(c.add(stmt()), Some(3));
         assert_eq!(c.len(), 2);
+    }
+
+    #[test]
+    fn a_session_preparing_the_same_statement_twice_gets_two_keys() {
+        let mut c = ClientStatements::default();
+        let sql = || StmtKey::new(None, Variables::default(), b"SELECT ?".to_vec());
+        let first = Arc::new(c.distinct(sql()));
+        let stmt = |key: Arc<StmtKey>| ClientStmt {
+            key,
+            params: 1,
+            class: Classification::default(),
+            types: None,
+        };
+        let a = c.add(stmt(first.clone())).unwrap();
+        let second = Arc::new(c.distinct(sql()));
+        assert_ne!(second, first);
+        c.add(stmt(second)).unwrap();
+        // Once the first is closed, the shared key is free again.
+        c.remove(a);
+        assert_eq!(c.distinct(sql()), *first);
     }
 
     #[test]

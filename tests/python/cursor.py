@@ -1,7 +1,7 @@
 """A read-only cursor (COM_STMT_EXECUTE with CURSOR_TYPE_READ_ONLY, then COM_STMT_FETCH
 in batches) while other clients use the pool between fetches, and the same client runs
-another prepared statement between fetches and then pauses (the cursor must survive
-statements that open none).
+other prepared statements between fetches, one of them the cursor's own text prepared
+again, and then pauses (the cursor must survive statements that open none).
 
 usage: cursor.py PORT      prints the ids fetched per batch and the final status
 """
@@ -24,20 +24,31 @@ for _ in range(columns):
     read_packet(s)
 opened = eof_status(read_packet(s)) & CURSOR_EXISTS != 0
 other_id, other_columns, _ = prepare(s, b"SELECT price FROM menus WHERE id = 1")
+# The cursor's own text prepared a second time by the same session: a statement of its own.
+same_id, same_columns, _ = prepare(s, b"SELECT id, name FROM menus ORDER BY id")
+
+
+def execute_plain(stmt, columns):
+    """Runs a statement without a cursor; the first int column of each row."""
+    send(s, 0, bytes([0x17]) + struct.pack("<IBI", stmt, 0, 1))
+    p = read_packet(s)
+    assert p[0] != 0xFF, error(p)
+    for _ in range(columns):
+        read_packet(s)
+    read_packet(s)  # EOF after the columns
+    values = []
+    while True:
+        row = read_packet(s)
+        if row[0] == 0xFE and len(row) < 9:
+            assert eof_status(row) & CURSOR_EXISTS == 0, row
+            return values
+        values.append(struct.unpack("<i", row[2:6])[0])
 
 
 def execute_other():
-    """Runs the second statement without a cursor; its one price."""
-    send(s, 0, bytes([0x17]) + struct.pack("<IBI", other_id, 0, 1))
-    p = read_packet(s)
-    assert p[0] != 0xFF, error(p)
-    for _ in range(other_columns):
-        read_packet(s)
-    read_packet(s)  # EOF after the columns
-    row = read_packet(s)
-    end = read_packet(s)
-    assert end[0] == 0xFE and eof_status(end) & CURSOR_EXISTS == 0, end
-    return struct.unpack("<i", row[2:6])[0]
+    """Runs the other statements without a cursor."""
+    assert len(execute_plain(same_id, same_columns)) == 9
+    return execute_plain(other_id, other_columns)[0]
 
 
 others = [pymysql.connect(host="127.0.0.1", port=port, user="app", password="app-password",
