@@ -138,10 +138,6 @@ impl Credentials {
         self.users.get(name)
     }
 
-    pub fn secret_store(&self) -> Option<&Arc<SecretStore>> {
-        self.secrets.as_ref()
-    }
-
     /// The login for backend connections of `user` (the client-facing name).
     pub async fn backend_login(&self, user: &str) -> Result<Login, CredentialsError> {
         let u = self

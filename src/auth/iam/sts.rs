@@ -17,7 +17,7 @@ use http_body_util::{BodyExt, Empty};
 use hyper_util::client::legacy::connect::HttpConnector;
 use hyper_util::client::legacy::Client;
 
-use super::token::{parse_amz_date, query_params, MAX_EXPIRES, MAX_TOKEN_LEN};
+use super::token::{parse_amz_date, password_text, query_params, MAX_EXPIRES};
 use super::IamError;
 
 pub const PREFIX: &str = "sluice-sts-v1.";
@@ -65,11 +65,7 @@ const PARAMS: [&str; 9] = [
 impl StsRequest {
     pub fn parse(raw: &[u8]) -> Result<Self, IamError> {
         let bad = IamError::Malformed;
-        let raw = raw.strip_suffix(&[0]).unwrap_or(raw);
-        if raw.len() > MAX_TOKEN_LEN {
-            return Err(bad("token too long"));
-        }
-        let text = std::str::from_utf8(raw).map_err(|_| bad("not UTF-8"))?;
+        let text = password_text(raw)?;
         let url = if text.starts_with("https://") || text.starts_with("http://") {
             text.to_string()
         } else {

@@ -60,11 +60,7 @@ impl Token {
     /// password, is dropped).
     pub fn parse(raw: &[u8]) -> Result<Self, IamError> {
         let bad = |why: &'static str| IamError::Malformed(why);
-        let raw = raw.strip_suffix(&[0]).unwrap_or(raw);
-        if raw.len() > MAX_TOKEN_LEN {
-            return Err(bad("token too long"));
-        }
-        let text = std::str::from_utf8(raw).map_err(|_| bad("not UTF-8"))?;
+        let text = password_text(raw)?;
         let (authority, query) = text.split_once("/?").ok_or(bad("no /? after host:port"))?;
         let (host, port) = authority.rsplit_once(':').ok_or(bad("no port"))?;
         if host.is_empty() || host.contains(['/', '@', '?', '#']) {
@@ -139,6 +135,16 @@ impl Token {
     pub fn expires_at(&self) -> SystemTime {
         self.signed_at + self.expires
     }
+}
+
+/// A clear-password answer as text: a trailing NUL (clients add one) dropped, bounded
+/// in size, UTF-8.
+pub(super) fn password_text(raw: &[u8]) -> Result<&str, IamError> {
+    let raw = raw.strip_suffix(&[0]).unwrap_or(raw);
+    if raw.len() > MAX_TOKEN_LEN {
+        return Err(IamError::Malformed("token too long"));
+    }
+    std::str::from_utf8(raw).map_err(|_| IamError::Malformed("not UTF-8"))
 }
 
 /// The values of a query string's parameters, in the order of `names`, percent-decoded.
