@@ -22,15 +22,15 @@ mod common;
 use std::process::{Command, Stdio};
 
 use common::process::SluiceProcess;
-use common::{storm, MariaDb, APP_PASSWORD, APP_USER};
+use common::{storm, TestDb, APP_PASSWORD, APP_USER};
 
 /// Starts the release binary (a separate process, so its CPU time is its own).
-async fn start_sluice(db: &MariaDb, percent: u32) -> SluiceProcess {
-    let port = common::mariadb::free_port();
+async fn start_sluice(db: &TestDb, percent: u32) -> SluiceProcess {
+    let port = common::db::free_port();
     let workers = std::env::var("SLUICE_BENCH_WORKERS")
         .map(|w| format!("worker_threads = {w}\n"))
         .unwrap_or_default();
-    let admin = std::net::SocketAddr::from(([127, 0, 0, 1], common::mariadb::free_port()));
+    let admin = std::net::SocketAddr::from(([127, 0, 0, 1], common::db::free_port()));
     let config = format!(
         "[server]\nlisten = \"127.0.0.1:{port}\"\n{workers}[admin]\nlisten = \"{admin}\"\n\
          [backend]\naddress = \"{}\"\nmax_connections_percent = {percent}\n\
@@ -159,7 +159,7 @@ fn mean(a: Sysbench, b: Sysbench) -> Sysbench {
 }
 
 async fn sysbench_suite(seconds: u64) {
-    let db = MariaDb::start(300).await;
+    let db = TestDb::start(300).await;
     db.cli_socket("CREATE DATABASE sbtest");
     sysbench("oltp_read_only", db.port, 4, seconds, "prepare", "disable");
     let sluice = start_sluice(&db, 70).await;
@@ -213,7 +213,7 @@ async fn sysbench_suite(seconds: u64) {
 /// sysbench with server-side prepared statements (sysbench's default), which Sluice
 /// shares across backends instead of pinning.
 async fn prepared_suite(seconds: u64) {
-    let db = MariaDb::start(300).await;
+    let db = TestDb::start(300).await;
     db.cli_socket("CREATE DATABASE sbtest");
     sysbench("oltp_read_only", db.port, 4, seconds, "prepare", "disable");
     let sluice = start_sluice(&db, 70).await;
@@ -258,7 +258,7 @@ async fn sluice_prepared(sluice: &SluiceProcess) -> f64 {
 async fn preamble_suite() {
     // Sluice's cap is 30 (10 % of 300): far fewer backends than concurrent clients, the
     // case multiplexing exists for. Were the preambles to pin, 70 clients would queue.
-    let db = MariaDb::start(300).await;
+    let db = TestDb::start(300).await;
     let sluice = start_sluice(&db, 10).await;
     println!("\n## ORM preamble sessions: 100 workers, 2,000 sessions, Sluice cap 30, A B\n");
     println!("| path | sessions/s | ok | errors | p50 | p99 | backend peak | sessions per backend connection | pins |");
@@ -295,7 +295,7 @@ async fn preamble_suite() {
 }
 
 async fn storm_suite() {
-    let db = MariaDb::start(65).await;
+    let db = TestDb::start(65).await;
     let sluice = start_sluice(&db, 70).await;
     let direct_opts = db.direct_opts();
     let proxied_opts = direct_opts.clone().tcp_port(sluice.port);
@@ -375,7 +375,7 @@ async fn connect_suite() {
         format!("--ssl-key={}", certs.key.display()),
         format!("--ssl-ca={}", certs.ca.display()),
     ];
-    let db = MariaDb::start_with(200, tls_args).await;
+    let db = TestDb::start_with(200, tls_args).await;
     let mut admin = db.admin().await;
     use mysql_async::prelude::Queryable;
     admin
@@ -386,7 +386,7 @@ async fn connect_suite() {
         .await
         .unwrap();
     let (key_id, key_secret) = ("AKIDSLUICEBENCH", "sluice-bench-secret");
-    let port = common::mariadb::free_port();
+    let port = common::db::free_port();
     let config = format!(
         "[server]\nlisten = \"127.0.0.1:{port}\"\n\
          [server.tls]\ncert = \"{}\"\nkey = \"{}\"\n\

@@ -9,10 +9,10 @@ use std::process::Command;
 use std::time::Duration;
 
 use common::clients::{python, python_script};
+use common::db::free_port;
 use common::fake_sts::FakeSts;
-use common::mariadb::free_port;
 use common::moto::{Moto, REGION};
-use common::{certs, storm, MariaDb, Proxy, APP_PASSWORD, APP_USER};
+use common::{certs, storm, Proxy, TestDb, APP_PASSWORD, APP_USER};
 use mysql_async::prelude::*;
 use mysql_async::SslOpts;
 
@@ -23,14 +23,7 @@ const KEY_SECRET: &str = "sluice-test-secret";
 
 /// Sluice on `port` with TLS, user app's backend login in secret `sluice/app`, and
 /// `iam_user` ("required" or "disabled").
-fn config(
-    db: &MariaDb,
-    moto: &Moto,
-    c: &certs::Certs,
-    port: u16,
-    iam: &str,
-    extra: &str,
-) -> String {
+fn config(db: &TestDb, moto: &Moto, c: &certs::Certs, port: u16, iam: &str, extra: &str) -> String {
     format!(
         "[server]\nlisten = \"127.0.0.1:{port}\"\nhandshake_timeout = 10\n\
          [server.tls]\ncert = \"{cert}\"\nkey = \"{key}\"\n\
@@ -76,7 +69,7 @@ async fn aws_setup() -> (Moto, certs::Certs, u16) {
 /// A rotation as AWS's rotation functions do it: createSecret (the new value as
 /// AWSPENDING), setSecret (the database), a pause (testSecret), then finishSecret
 /// (AWSCURRENT moves; the old value becomes AWSPREVIOUS).
-async fn rotate(db: &MariaDb, moto: &Moto, password: &str) {
+async fn rotate(db: &TestDb, moto: &Moto, password: &str) {
     let version = moto.put_pending("sluice/app", APP_USER, password).await;
     let mut admin = db.admin().await;
     admin
@@ -112,7 +105,7 @@ fn tls_opts(proxy: &Proxy, c: &certs::Certs, password: &str) -> mysql_async::Opt
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn the_lambda_handler_logs_in_with_an_iam_token_and_the_backend_login_is_a_secret() {
-    let db = MariaDb::start(20).await;
+    let db = TestDb::start(20).await;
     let (moto, c, port) = aws_setup().await;
     let proxy = Proxy::start(&config(&db, &moto, &c, port, "required", "")).await;
 
@@ -207,7 +200,7 @@ async fn the_lambda_handler_logs_in_with_an_iam_token_and_the_backend_login_is_a
 /// password.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn an_iam_storm_over_tls_survives_a_password_rotation() {
-    let db = MariaDb::start(65).await;
+    let db = TestDb::start(65).await;
     let (moto, c, port) = aws_setup().await;
     // Backend connections live one second, so new ones are opened after the rotation.
     let proxy = Proxy::start(&config(&db, &moto, &c, port, "required", "").replace(
@@ -242,7 +235,7 @@ async fn an_iam_storm_over_tls_survives_a_password_rotation() {
 /// than Sluice's copy makes it read the secret again.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn password_clients_follow_the_secret_through_a_rotation() {
-    let db = MariaDb::start(20).await;
+    let db = TestDb::start(20).await;
     let (moto, c, port) = aws_setup().await;
     // The previous password works for 6 s after the new version was created.
     let cfg = config(&db, &moto, &c, port, "disabled", "").replace(
@@ -278,7 +271,7 @@ async fn password_clients_follow_the_secret_through_a_rotation() {
 /// and recover when it returns; with the secret cached, everything keeps working.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_secrets_manager_outage_is_survived_and_reported() {
-    let db = MariaDb::start(20).await;
+    let db = TestDb::start(20).await;
     let mut moto = Moto::start().await;
     moto.put_login("sluice/app", APP_USER, APP_PASSWORD).await;
     let c = certs::generate();
@@ -336,7 +329,7 @@ async fn a_secrets_manager_outage_is_survived_and_reported() {
 /// token is refused, cached or not.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn iam_keys_from_a_secret_and_their_revocation() {
-    let db = MariaDb::start(20).await;
+    let db = TestDb::start(20).await;
     let (moto, c, port) = aws_setup().await;
     let keys = |id: &str| {
         serde_json::json!([{"access_key_id": id, "secret_access_key": KEY_SECRET, "users": [APP_USER]}])
@@ -380,7 +373,7 @@ async fn iam_keys_from_a_secret_and_their_revocation() {
 /// hosts not on the allow-list are never contacted; STS down is a 2003, not a 1045.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn sts_mode_logs_in_the_role_sts_names() {
-    let db = MariaDb::start(20).await;
+    let db = TestDb::start(20).await;
     let (moto, c, port) = aws_setup().await;
     let sts = FakeSts::start((KEY_ID, KEY_SECRET)).await;
     let stranger = FakeSts::start((KEY_ID, KEY_SECRET)).await;
@@ -473,7 +466,7 @@ async fn rds_mode_proves_tokens_by_logging_in_to_the_database() {
         format!("--ssl-key={}", c.key.display()),
         format!("--ssl-ca={}", c.ca.display()),
     ];
-    let db = MariaDb::start_with(30, args).await;
+    let db = TestDb::start_with(30, args).await;
     let moto = Moto::start().await;
     moto.put_login("sluice/lambda-pool", APP_USER, APP_PASSWORD)
         .await;

@@ -4,16 +4,16 @@
 mod common;
 
 use common::proxy::config_for;
-use common::{certs, MariaDb, Proxy, APP_PASSWORD, APP_USER};
+use common::{certs, Proxy, TestDb, APP_PASSWORD, APP_USER};
 use mysql_async::prelude::*;
 
-async fn tls_backend(c: &certs::Certs) -> MariaDb {
+async fn tls_backend(c: &certs::Certs) -> TestDb {
     let args = vec![
         format!("--ssl-cert={}", c.cert.display()),
         format!("--ssl-key={}", c.key.display()),
         format!("--ssl-ca={}", c.ca.display()),
     ];
-    MariaDb::start_with(30, args).await
+    TestDb::start_with(30, args).await
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -71,7 +71,7 @@ async fn backend_login_with_caching_sha2_password() {
     // MariaDB has no caching_sha2_password, so the backend here is a second Sluice that
     // offers it (full authentication over TLS on first login, fast path after).
     let c = certs::generate();
-    let db = MariaDb::start(30).await;
+    let db = TestDb::start(30).await;
     let inner_config = config_for(&db, "", "").replacen(
         "[admin]",
         &format!(

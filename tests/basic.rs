@@ -4,12 +4,12 @@
 mod common;
 
 use common::clients::{mariadb_cli, mariadb_ok, python_script};
-use common::{MariaDb, Proxy, APP_PASSWORD, MENUS};
+use common::{Proxy, TestDb, APP_PASSWORD, MENUS};
 use mysql_async::prelude::*;
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn mariadb_cli_reads_the_menus() {
-    let db = MariaDb::start(65).await;
+    let db = TestDb::start(65).await;
     let proxy = Proxy::for_db(&db).await;
     let out = mariadb_ok(
         proxy.port(),
@@ -32,7 +32,7 @@ async fn mariadb_cli_reads_the_menus() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn wrong_password_gets_1045() {
-    let db = MariaDb::start(65).await;
+    let db = TestDb::start(65).await;
     let proxy = Proxy::for_db(&db).await;
     let out = mariadb_cli(proxy.port(), "wrong", &[], "SELECT 1");
     assert!(!out.status.success());
@@ -59,7 +59,7 @@ async fn wrong_password_gets_1045() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn pymysql_lambda_handler() {
-    let db = MariaDb::start(65).await;
+    let db = TestDb::start(65).await;
     let proxy = Proxy::for_db(&db).await;
     let out = python_script(
         "lambda_handler.py",
@@ -88,7 +88,7 @@ async fn pymysql_lambda_handler() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn mysql_async_queries_commit_and_rollback() {
-    let db = MariaDb::start(65).await;
+    let db = TestDb::start(65).await;
     let proxy = Proxy::for_db(&db).await;
     let mut c = proxy.conn().await;
     let rows: Vec<(i32, String, i32, String, i32)> =

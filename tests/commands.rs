@@ -7,12 +7,12 @@ mod common;
 use std::process::Command;
 
 use common::clients::{mariadb_cli, mariadb_ok, python_script};
-use common::{MariaDb, Proxy, APP_PASSWORD};
+use common::{Proxy, TestDb, APP_PASSWORD};
 use mysql_async::prelude::*;
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn large_results_and_continuation_packets() {
-    let db = MariaDb::start(20).await;
+    let db = TestDb::start(20).await;
     let proxy = Proxy::for_db(&db).await;
     let mut c = proxy.conn().await;
     // About 50 MB in 50,000 rows.
@@ -51,7 +51,7 @@ async fn large_results_and_continuation_packets() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn commands_behave_as_direct() {
-    let db = MariaDb::start(30).await;
+    let db = TestDb::start(30).await;
     let proxy = Proxy::for_db(&db).await;
     // COM_INIT_DB from the CLI's `use`, and the schema follows the client.
     let out = mariadb_ok(
@@ -132,7 +132,7 @@ async fn commands_behave_as_direct() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn change_user_and_reset_connection_start_clean_sessions() {
-    let db = MariaDb::start(30).await;
+    let db = TestDb::start(30).await;
     let proxy = Proxy::for_db(&db).await;
     let mut c = proxy.conn().await;
     c.query_drop("SET @x := 5").await.unwrap();

@@ -4,13 +4,13 @@
 mod common;
 
 use common::proxy::config_for;
-use common::{MariaDb, Proxy};
+use common::{Proxy, TestDb};
 use mysql_async::prelude::*;
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn interleaved_clients_read_their_own_connection_values() {
     // max_connections 10 × 10%: one backend connection shared by everyone.
-    let db = MariaDb::start(10).await;
+    let db = TestDb::start(10).await;
     let proxy = Proxy::start(&config_for(&db, "max_connections_percent = 10", "")).await;
     let mut a = proxy.conn().await;
     let mut b = proxy.conn().await;
@@ -63,7 +63,7 @@ async fn interleaved_clients_read_their_own_connection_values() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn held_backends_never_show_the_previous_users_values() {
-    let db = MariaDb::start(10).await;
+    let db = TestDb::start(10).await;
     let proxy = Proxy::start(&config_for(&db, "max_connections_percent = 10", "")).await;
     let mut b = proxy.conn().await;
     let mut a = proxy.conn().await;
@@ -93,7 +93,7 @@ async fn held_backends_never_show_the_previous_users_values() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn found_rows_row_count_and_warnings_are_the_clients_own_later() {
     // One backend connection for both clients.
-    let db = MariaDb::start(10).await;
+    let db = TestDb::start(10).await;
     let proxy = Proxy::start(&config_for(&db, "max_connections_percent = 10", "")).await;
     let mut direct = mysql_async::Conn::new(db.direct_opts()).await.unwrap();
     let mut a = proxy.conn().await;
@@ -191,7 +191,7 @@ async fn found_rows_row_count_and_warnings_are_the_clients_own_later() {
 /// answers from what it kept only while that is still the session's list.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn later_statements_clear_kept_warnings_as_the_server_would() {
-    let db = MariaDb::start(10).await;
+    let db = TestDb::start(10).await;
     let proxy = Proxy::start(&config_for(&db, "max_connections_percent = 20", "")).await;
     let mut direct = mysql_async::Conn::new(db.direct_opts()).await.unwrap();
     let mut via = proxy.conn().await;

@@ -7,13 +7,13 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use common::proxy::config_for;
-use common::{MariaDb, Proxy};
+use common::{Proxy, TestDb};
 use mysql_async::prelude::*;
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn two_hundred_open_transactions_share_the_capped_pool() {
     // max_connections 20 × 50% = a cap of 10 backend connections.
-    let db = MariaDb::start(20).await;
+    let db = TestDb::start(20).await;
     db.reset_max_used_connections().await;
     let proxy = Arc::new(Proxy::start(&config_for(&db, "max_connections_percent = 50", "")).await);
     let mut tasks = Vec::new();
@@ -68,7 +68,7 @@ async fn two_hundred_open_transactions_share_the_capped_pool() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn pinned_state_never_reaches_other_clients() {
-    let db = MariaDb::start(20).await;
+    let db = TestDb::start(20).await;
     let proxy = Arc::new(Proxy::start(&config_for(&db, "max_connections_percent = 20", "")).await);
     // A cap of 4: the pinned client holds one, the others share three.
     let mut pinned = proxy.conn().await;
@@ -139,7 +139,7 @@ async fn pinned_state_never_reaches_other_clients() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn each_pin_reason_is_counted() {
-    let db = MariaDb::start(40).await;
+    let db = TestDb::start(40).await;
     let proxy = Proxy::for_db(&db).await;
     let cases = [
         ("SELECT GET_LOCK('sluice', 1)", "named_lock"),
@@ -196,7 +196,7 @@ async fn each_pin_reason_is_counted() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_client_without_a_schema_never_sees_another_clients_schema() {
-    let db = MariaDb::start(10).await;
+    let db = TestDb::start(10).await;
     // A cap of one: the only backend connection has been on `shop` before B comes.
     let proxy = Proxy::start(&config_for(&db, "max_connections_percent = 10", "")).await;
     let mut a = proxy.conn().await;

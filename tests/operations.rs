@@ -8,12 +8,12 @@ use std::time::{Duration, Instant};
 
 use common::clients::python_script;
 use common::proxy::config_for;
-use common::{MariaDb, Proxy};
+use common::{Proxy, TestDb};
 use mysql_async::prelude::*;
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn drain_lets_open_transactions_finish() {
-    let db = MariaDb::start(20).await;
+    let db = TestDb::start(20).await;
     let config = config_for(&db, "", "").replace(
         "handshake_timeout = 5",
         "handshake_timeout = 5\ndrain_timeout = 10",
@@ -53,7 +53,7 @@ async fn drain_lets_open_transactions_finish() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn idle_clients_are_disconnected() {
-    let db = MariaDb::start(20).await;
+    let db = TestDb::start(20).await;
     let config = config_for(&db, "", "").replace(
         "handshake_timeout = 5",
         "handshake_timeout = 5\nidle_client_timeout = 1",
@@ -76,7 +76,7 @@ async fn idle_clients_are_disconnected() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn client_limit_gives_1040() {
-    let db = MariaDb::start(20).await;
+    let db = TestDb::start(20).await;
     let config = config_for(&db, "", "").replace(
         "handshake_timeout = 5",
         "handshake_timeout = 5\nmax_client_connections = 2",
@@ -147,7 +147,7 @@ fn check_config_accepts_good_files_and_rejects_bad_ones() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn idle_in_transaction_is_rolled_back_and_the_backend_returned() {
     // One backend connection, so the frozen client's must come back to the pool.
-    let db = MariaDb::start(10).await;
+    let db = TestDb::start(10).await;
     let config = config_for(&db, "max_connections_percent = 10", "").replace(
         "handshake_timeout = 5",
         "handshake_timeout = 5\nidle_transaction_timeout = 1",
@@ -178,7 +178,7 @@ async fn idle_in_transaction_is_rolled_back_and_the_backend_returned() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_client_that_vanishes_in_a_transaction_leaves_nothing_behind() {
-    let db = MariaDb::start(10).await;
+    let db = TestDb::start(10).await;
     let proxy = Proxy::start(&config_for(&db, "max_connections_percent = 10", "")).await;
     let out = python_script("vanish.py", &[proxy.port().to_string()]);
     assert_eq!(out.trim(), "locked");

@@ -10,7 +10,7 @@ use common::process::SluiceProcess;
 use std::time::{Duration, Instant};
 
 use common::proxy::config_for;
-use common::{MariaDb, Proxy};
+use common::{Proxy, TestDb};
 use mysql_async::prelude::*;
 
 async fn eventually(what: &str, mut check: impl AsyncFnMut() -> bool) {
@@ -23,7 +23,7 @@ async fn eventually(what: &str, mut check: impl AsyncFnMut() -> bool) {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn cap_follows_max_connections_and_idle_connections_expire() {
-    let db = MariaDb::start(40).await;
+    let db = TestDb::start(40).await;
     let extra = "max_connections_percent = 50\ncapacity_refresh_interval = 0.5\nidle_timeout = 1";
     let proxy = Proxy::start(&config_for(&db, extra, "")).await;
     assert_eq!(
@@ -65,7 +65,7 @@ async fn cap_follows_max_connections_and_idle_connections_expire() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn an_idle_connection_the_server_closed_is_not_handed_out() {
     // A cap of 1, so the second client can only get the first one's backend.
-    let db = MariaDb::start(5).await;
+    let db = TestDb::start(5).await;
     let proxy = Proxy::start(&config_for(&db, "max_connections_percent = 20", "")).await;
     let mut a = proxy.conn().await;
     // Replayed on the backend, which keeps it when it goes back to the pool.
@@ -87,7 +87,7 @@ async fn an_idle_connection_the_server_closed_is_not_handed_out() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn init_query_runs_on_every_backend_connection() {
-    let db = MariaDb::start(40).await;
+    let db = TestDb::start(40).await;
     let extra = "init_query = \"SET SESSION sql_select_limit = 3\"";
     let proxy = Proxy::start(&config_for(&db, extra, "")).await;
     let mut c = proxy.conn().await;
@@ -105,8 +105,8 @@ async fn init_query_runs_on_every_backend_connection() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn sigterm_drains_the_real_binary() {
-    let db = MariaDb::start(40).await;
-    let port = common::mariadb::free_port();
+    let db = TestDb::start(40).await;
+    let port = common::db::free_port();
     let config = config_for(&db, "", "").replace(
         "127.0.0.1:0\"\nhandshake",
         &format!("127.0.0.1:{port}\"\nhandshake"),

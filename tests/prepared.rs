@@ -8,12 +8,12 @@ use std::sync::Arc;
 
 use common::clients::python_script;
 use common::proxy::{config_for, Proxy};
-use common::{MariaDb, APP_PASSWORD, APP_USER};
+use common::{TestDb, APP_PASSWORD, APP_USER};
 use mysql_async::prelude::*;
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn many_clients_share_a_few_backends_without_pinning() {
-    let db = MariaDb::start(20).await;
+    let db = TestDb::start(20).await;
     // A cap of 4.
     let proxy = Arc::new(Proxy::start(&config_for(&db, "max_connections_percent = 20", "")).await);
     let mut tasks = Vec::new();
@@ -92,7 +92,7 @@ async fn many_clients_share_a_few_backends_without_pinning() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn every_type_and_long_data_read_back_as_directly() {
-    let db = MariaDb::start(20).await;
+    let db = TestDb::start(20).await;
     let proxy = Proxy::start(&config_for(&db, "max_connections_percent = 20", "")).await;
     let direct = python_script(
         "prepared_types.py",
@@ -124,7 +124,7 @@ async fn every_type_and_long_data_read_back_as_directly() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn parameter_types_follow_the_statement_to_another_backend() {
-    let db = MariaDb::start(10).await;
+    let db = TestDb::start(10).await;
     // A cap of 2: the second execute must run on the other backend.
     let proxy = Proxy::start(&config_for(&db, "max_connections_percent = 20", "")).await;
     let direct = python_script("types_once.py", &[db.port.to_string()]);
@@ -142,7 +142,7 @@ async fn parameter_types_follow_the_statement_to_another_backend() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_cursor_keeps_its_backend_until_the_last_row() {
-    let db = MariaDb::start(10).await;
+    let db = TestDb::start(10).await;
     // A cap of 2: the cursor holds one backend, three other clients share the other.
     let proxy = Proxy::start(&config_for(&db, "max_connections_percent = 20", "")).await;
     let direct = python_script("cursor.py", &[db.port.to_string()]);
@@ -159,7 +159,7 @@ async fn a_cursor_keeps_its_backend_until_the_last_row() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn twenty_thousand_statements_stay_under_max_prepared_stmt_count() {
     let limit = 100;
-    let db = MariaDb::start_with(20, vec![format!("--max-prepared-stmt-count={limit}")]).await;
+    let db = TestDb::start_with(20, vec![format!("--max-prepared-stmt-count={limit}")]).await;
     let proxy = Proxy::start(&config_for(&db, "max_connections_percent = 20", "")).await;
     // The client keeps every statement open (its own cache holds them all): directly it
     // would fail at the server's limit.
@@ -196,7 +196,7 @@ async fn twenty_thousand_statements_stay_under_max_prepared_stmt_count() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn sysbench_with_server_side_prepared_statements_does_not_pin() {
-    let db = MariaDb::start(40).await;
+    let db = TestDb::start(40).await;
     db.cli_socket("CREATE DATABASE sbtest");
     let proxy = Proxy::start(&config_for(&db, "max_connections_percent = 10", "")).await;
     let sysbench = |port: u16, cmd: &str| {
@@ -257,7 +257,7 @@ async fn sysbench_with_server_side_prepared_statements_does_not_pin() {
 /// the lock never stays on a backend another client gets.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_prepared_get_lock_pins_its_session() {
-    let db = MariaDb::start(10).await;
+    let db = TestDb::start(10).await;
     // A cap of 2.
     let proxy = Proxy::start(&config_for(&db, "max_connections_percent = 20", "")).await;
     let mut holder = proxy.conn().await;
@@ -289,7 +289,7 @@ async fn a_prepared_get_lock_pins_its_session() {
 /// keeps that meaning after the session changes sql_mode and its backend changes.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn prepared_text_keeps_the_sql_mode_it_was_prepared_under() {
-    let db = MariaDb::start(20).await;
+    let db = TestDb::start(20).await;
     // One backend keeping one statement: each client's execute prepares its statement
     // there again, evicting the other's.
     let backend = "max_connections_percent = 5\nmax_prepared_statements = 1";
@@ -335,7 +335,7 @@ async fn prepared_text_keeps_the_sql_mode_it_was_prepared_under() {
 /// reported at the execute, which has a response, never in place of one.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn undeliverable_long_data_fails_the_execute_and_the_connection_stays_in_step() {
-    let db = MariaDb::start(10).await;
+    let db = TestDb::start(10).await;
     let backend = "max_connections_percent = 10\nconnection_borrow_timeout = 1";
     let proxy = Proxy::start(&config_for(&db, backend, "")).await;
     let out = python_script("long_data_error.py", &[proxy.port().to_string()]);
@@ -351,7 +351,7 @@ async fn undeliverable_long_data_fails_the_execute_and_the_connection_stays_in_s
 /// instead of its later statements and COMMIT running in autocommit elsewhere.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_transaction_is_not_lost_silently_when_a_re_prepare_fails() {
-    let db = MariaDb::start(10).await;
+    let db = TestDb::start(10).await;
     let mut admin = db.admin().await;
     admin
         .query_drop("CREATE DATABASE gone; CREATE TABLE gone.t (id INT)")

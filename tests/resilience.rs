@@ -7,7 +7,7 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use common::proxy::config_for;
-use common::{MariaDb, Proxy};
+use common::{Proxy, TestDb};
 use mysql_async::prelude::*;
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::TcpStream;
@@ -15,7 +15,7 @@ use tokio::net::TcpStream;
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn borrow_timeout_gives_9501_and_the_session_survives() {
     // max_connections 10 × 10% = a cap of one backend connection.
-    let db = MariaDb::start(10).await;
+    let db = TestDb::start(10).await;
     let config = config_for(
         &db,
         "max_connections_percent = 10\nconnection_borrow_timeout = 1",
@@ -67,7 +67,7 @@ async fn borrow_timeout_gives_9501_and_the_session_survives() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn backend_restart_gives_clean_errors_then_recovers() {
-    let mut db = MariaDb::start(40).await;
+    let mut db = TestDb::start(40).await;
     let config = config_for(
         &db,
         "connection_borrow_timeout = 5\nconnect_timeout = 2",
@@ -141,7 +141,7 @@ async fn send_raw(addr: std::net::SocketAddr, bytes: &[u8], within: Duration) ->
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn bad_input_is_refused_and_others_are_unaffected() {
-    let db = MariaDb::start(40).await;
+    let db = TestDb::start(40).await;
     let config = config_for(&db, "", "").replace(
         "handshake_timeout = 5",
         "handshake_timeout = 1\nmax_packet_size = 65536",
@@ -192,7 +192,7 @@ async fn bad_input_is_refused_and_others_are_unaffected() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_transaction_lost_with_its_backend_ends_the_client_session() {
-    let mut db = MariaDb::start(40).await;
+    let mut db = TestDb::start(40).await;
     let proxy = Proxy::start(&config_for(&db, "connect_timeout = 2", "")).await;
     let mut in_tx = proxy.conn().await;
     let mut idle = proxy.conn().await;
@@ -223,7 +223,7 @@ async fn a_transaction_lost_with_its_backend_ends_the_client_session() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_client_that_stops_reading_does_not_keep_the_backend() {
-    let db = MariaDb::start(10).await;
+    let db = TestDb::start(10).await;
     // One backend connection; a client that stops reading is dropped after 1 s.
     let config = config_for(&db, "max_connections_percent = 10", "").replace(
         "handshake_timeout = 5",

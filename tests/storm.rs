@@ -4,14 +4,14 @@
 
 mod common;
 
-use common::{storm, MariaDb, Proxy};
+use common::{storm, Proxy, TestDb};
 
 const WORKERS: usize = 100;
 const INVOCATIONS: usize = 10_000;
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn connection_storm_direct_then_through_sluice() {
-    let db = MariaDb::start(65).await;
+    let db = TestDb::start(65).await;
     let r = storm::run(db.direct_opts(), WORKERS, INVOCATIONS).await;
     println!("direct: {}", r.summary());
     assert_eq!(r.wrong_results, 0);

@@ -5,7 +5,7 @@ mod common;
 
 use common::clients::{mariadb_cli, mariadb_ok, python_script};
 use common::proxy::config_for;
-use common::{certs, MariaDb, Proxy, APP_PASSWORD};
+use common::{certs, Proxy, TestDb, APP_PASSWORD};
 use mysql_async::prelude::*;
 use mysql_async::SslOpts;
 
@@ -30,7 +30,7 @@ async fn tls_conn(proxy: &Proxy, c: &certs::Certs) -> mysql_async::Conn {
 
 /// `[server.tls]` must follow `[server]`; the harness's template puts extra tables last,
 /// so TLS settings are spliced in after the server table.
-fn config_with_tls(db: &MariaDb, c: &certs::Certs, require: bool, server_extra: &str) -> String {
+fn config_with_tls(db: &TestDb, c: &certs::Certs, require: bool, server_extra: &str) -> String {
     config_for(db, "", "").replacen(
         "[admin]",
         &format!("{server_extra}\n{}\n[admin]", tls_table(c, require)),
@@ -40,7 +40,7 @@ fn config_with_tls(db: &MariaDb, c: &certs::Certs, require: bool, server_extra: 
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn clients_over_tls() {
-    let db = MariaDb::start(65).await;
+    let db = TestDb::start(65).await;
     let c = certs::generate();
     let proxy = Proxy::start(&config_with_tls(&db, &c, false, "")).await;
     let ca = format!("--ssl-ca={}", c.ca.display());
@@ -90,7 +90,7 @@ async fn clients_over_tls() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn plaintext_is_refused_with_3159_when_tls_is_required() {
-    let db = MariaDb::start(65).await;
+    let db = TestDb::start(65).await;
     let c = certs::generate();
     let proxy = Proxy::start(&config_with_tls(&db, &c, true, "")).await;
     let out = mariadb_cli(proxy.port(), APP_PASSWORD, &["--skip-ssl"], "SELECT 1");
@@ -119,7 +119,7 @@ async fn plaintext_is_refused_with_3159_when_tls_is_required() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn caching_sha2_password_fast_and_full_paths() {
-    let db = MariaDb::start(65).await;
+    let db = TestDb::start(65).await;
     let c = certs::generate();
     let config = config_with_tls(&db, &c, false, "auth_plugin = \"caching_sha2_password\"");
     let proxy = Proxy::start(&config).await;

@@ -9,7 +9,7 @@ use std::sync::Arc;
 
 use common::clients::python_script;
 use common::proxy::{config_for, Proxy};
-use common::MariaDb;
+use common::TestDb;
 use mysql_async::prelude::*;
 use mysql_async::{Conn, Row, Value};
 
@@ -63,7 +63,7 @@ const SCRIPT: &[&str] = &[
     "SELECT COUNT(*) FROM shop.short_notes",
 ];
 
-fn fresh_tables(db: &MariaDb) {
+fn fresh_tables(db: &TestDb) {
     db.cli_socket(
         "DROP TABLE IF EXISTS shop.short_notes; \
          CREATE TABLE shop.short_notes (id INT AUTO_INCREMENT PRIMARY KEY, note VARCHAR(5)) \
@@ -153,7 +153,7 @@ async fn hammer(proxy: Arc<Proxy>, i: usize, stop: Arc<AtomicBool>) -> usize {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn scripted_session_is_identical_through_a_shared_pool() {
-    let db = MariaDb::start(20).await;
+    let db = TestDb::start(20).await;
     fresh_tables(&db);
     let direct = run_script(Conn::new(db.direct_opts()).await.unwrap()).await;
     // Binary protocol: every type, NULLs, long data and a cursor (Connector/Python and a
@@ -249,7 +249,7 @@ const PREAMBLES: &[&str] = &[
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn driver_preambles_do_not_pin() {
-    let db = MariaDb::start(20).await;
+    let db = TestDb::start(20).await;
     let proxy = Proxy::for_db(&db).await;
     for sql in PREAMBLES {
         let mut c = proxy.conn().await;

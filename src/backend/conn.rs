@@ -12,7 +12,7 @@ use super::BackendError;
 use crate::auth::{caching_sha2, native, Plugin};
 use crate::credentials::Login;
 use crate::multiplex::statements::BackendStatements;
-use crate::multiplex::variables::{replayable, Variables};
+use crate::multiplex::variables::{classify, Tracked, Variables};
 use crate::net::MaybeTls;
 use crate::protocol::command::{
     COM_INIT_DB, COM_QUERY, COM_QUIT, COM_RESET_CONNECTION, COM_STMT_CLOSE, COM_STMT_PREPARE,
@@ -529,7 +529,7 @@ impl BackendConn {
                 }
                 Change::SystemVariable { name, value } => {
                     if let Ok(name) = std::str::from_utf8(name) {
-                        if replayable(name) {
+                        if classify(name) == Tracked::Replay {
                             self.vars.record(name, value, &self.baseline);
                         }
                     }

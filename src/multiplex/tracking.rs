@@ -2,7 +2,7 @@
 //! means for the client session: a new schema, system variables to record (and replay
 //! elsewhere), or state that pins.
 
-use super::variables::replayable;
+use super::variables::{classify, Tracked};
 use super::PinReason;
 use crate::protocol::session_track::{changes, Change};
 use crate::protocol::status;
@@ -31,11 +31,13 @@ pub fn observe(status_flags: u16, block: Option<&[u8]>) -> Observation {
                 explained = true;
             }
             Ok(Change::SystemVariable { name, value }) => {
-                match std::str::from_utf8(name) {
-                    Ok(name) if replayable(name) => {
-                        obs.variables.push((name.into(), value.into()));
-                    }
-                    _ => {
+                let name = std::str::from_utf8(name).unwrap_or("");
+                match classify(name) {
+                    Tracked::Replay => obs.variables.push((name.into(), value.into())),
+                    // A report explains nothing: `SET @x := 1` on MySQL comes with
+                    // statement_id and a bare state change, and must still pin.
+                    Tracked::Report => continue,
+                    Tracked::Pin => {
                         obs.pin.get_or_insert(PinReason::SystemVariable);
                     }
                 }
@@ -98,6 +100,27 @@ mod tests {
         let o = observe(CHANGED, Some(b"\x00\x0c\x09insert_id\x015\x02\x02\x011"));
         assert_eq!(o.pin, Some(PinReason::SystemVariable));
         assert!(o.variables.is_empty());
+    }
+
+    #[test]
+    fn mysql_statement_id_is_neither_state_nor_an_explanation() {
+        // MySQL 9.7 with session_track_system_variables='*': `DO 1`, then `SET @x := 1`.
+        let id = b"\x00\x10\x0cstatement_id\x0213";
+        let o = observe(CHANGED, Some(id));
+        assert_eq!(o, Observation::default());
+        let user_variable = [&id[..], b"\x02\x02\x011"].concat();
+        let o = observe(CHANGED, Some(&user_variable));
+        assert_eq!(o.pin, Some(PinReason::UnexplainedState));
+        assert!(o.variables.is_empty());
+        let time_zone = [
+            &b"\x00\x11\x09time_zone\x06+09:00"[..],
+            id,
+            b"\x02\x02\x011",
+        ]
+        .concat();
+        let o = observe(CHANGED, Some(&time_zone));
+        assert_eq!(o.pin, None);
+        assert_eq!(o.variables.len(), 1);
     }
 
     #[test]

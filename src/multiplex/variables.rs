@@ -17,8 +17,9 @@ pub struct Variables {
 }
 
 /// Variables whose tracked value cannot be carried to another connection: one-shot
-/// values consumed by the next statement, values tied to the connection itself, and the
-/// trackers Sluice relies on.
+/// values consumed by the next statement, values tied to the connection itself or to
+/// replication (MySQL's binary-log applier sets these; a replay would need privileges
+/// and change what the next statement logs), and the trackers Sluice relies on.
 const NOT_REPLAYABLE: &[&str] = &[
     "insert_id",
     "last_insert_id",
@@ -28,18 +29,46 @@ const NOT_REPLAYABLE: &[&str] = &[
     "timestamp",
     "pseudo_thread_id",
     "pseudo_slave_mode",
+    "pseudo_replica_mode",
     "gtid_next",
     "gtid_seq_no",
+    "original_commit_timestamp",
+    "original_server_version",
+    "immediate_server_version",
     "character_set_database",
     "collation_database",
 ];
 
-/// Whether a change of `name` can be replayed on another connection.
-pub fn replayable(name: &str) -> bool {
+/// Variables the tracker reports without any statement setting them: MySQL reports
+/// `statement_id` (read-only, a new number for every statement) after each statement
+/// when `session_track_system_variables='*'`. They are neither state nor an
+/// explanation of a state change.
+const REPORTS: &[&str] = &["statement_id"];
+
+/// What a tracked change of one system variable means for the session.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Tracked {
+    /// Session state, carried to whichever backend runs the client's next statement.
+    Replay,
+    /// A report about the statement, not state: ignored.
+    Report,
+    /// State that cannot be carried to another connection: the session pins.
+    Pin,
+}
+
+/// How a tracked change of `name` is handled.
+pub fn classify(name: &str) -> Tracked {
     let lower = name.to_ascii_lowercase();
-    is_identifier(name)
+    if REPORTS.contains(&lower.as_str()) {
+        Tracked::Report
+    } else if is_identifier(name)
         && !lower.starts_with("session_track_")
         && !NOT_REPLAYABLE.contains(&lower.as_str())
+    {
+        Tracked::Replay
+    } else {
+        Tracked::Pin
+    }
 }
 
 fn is_identifier(name: &str) -> bool {
@@ -266,13 +295,22 @@ mod tests {
             "TIMESTAMP",
             "session_track_schema",
             "rand_seed1",
+            "original_commit_timestamp",
             "a b",
         ] {
-            assert!(!replayable(name), "{name}");
+            assert_eq!(classify(name), Tracked::Pin, "{name}");
         }
-        for name in ["autocommit", "sql_mode", "tx_isolation", "wait_timeout"] {
-            assert!(replayable(name), "{name}");
+        for name in [
+            "autocommit",
+            "sql_mode",
+            "tx_isolation",
+            "transaction_isolation",
+            "transaction_read_only",
+            "wait_timeout",
+        ] {
+            assert_eq!(classify(name), Tracked::Replay, "{name}");
         }
+        assert_eq!(classify("statement_id"), Tracked::Report);
     }
 
     #[test]

@@ -3,16 +3,16 @@
 
 pub mod certs;
 pub mod clients;
+pub mod db;
 pub mod fake_rds;
 pub mod fake_sts;
-pub mod mariadb;
 pub mod metrics;
 pub mod moto;
 pub mod process;
 pub mod proxy;
 pub mod storm;
 
-pub use mariadb::MariaDb;
+pub use db::{Flavor, TestDb};
 pub use proxy::Proxy;
 
 /// The menus table of the user story, as (id, name, price, image_prefix, takeout).

@@ -8,7 +8,7 @@ use std::time::Duration;
 use aws_sdk_secretsmanager::Client;
 
 use super::clients::python;
-use super::mariadb::free_port;
+use super::db::free_port;
 
 pub const REGION: &str = "us-east-1";
 

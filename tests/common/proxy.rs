@@ -7,7 +7,7 @@ use sluice::config::Config;
 use sluice::server::Server;
 use tokio::sync::oneshot;
 
-use super::{MariaDb, APP_PASSWORD, APP_USER};
+use super::{TestDb, APP_PASSWORD, APP_USER};
 
 pub struct Proxy {
     pub addr: SocketAddr,
@@ -18,7 +18,7 @@ pub struct Proxy {
 
 /// The base configuration for a test: the given backend, user app, the knobs in `extra`
 /// (TOML appended to the [backend] table, or whole tables).
-pub fn config_for(db: &MariaDb, backend_extra: &str, tables: &str) -> String {
+pub fn config_for(db: &TestDb, backend_extra: &str, tables: &str) -> String {
     let mut backend = backend_extra.to_string();
     for (key, default) in [
         ("max_connections_percent", "70"),
@@ -55,7 +55,7 @@ impl Proxy {
         }
     }
 
-    pub async fn for_db(db: &MariaDb) -> Self {
+    pub async fn for_db(db: &TestDb) -> Self {
         Self::start(&config_for(db, "", "")).await
     }
 
