@@ -71,8 +71,10 @@ pub struct ServerConfig {
     /// Version string in the greeting. Empty: the backend's own version string.
     #[serde(default)]
     pub server_version: String,
-    /// Plugin named in the greeting: `mysql_native_password` or `caching_sha2_password`.
-    /// Clients may answer with either; both are verified.
+    /// Plugin named in the greeting: `auto` (the backend's own default:
+    /// `caching_sha2_password` for MySQL, `mysql_native_password` for MariaDB),
+    /// `mysql_native_password` or `caching_sha2_password`. Clients may answer with
+    /// either; both are verified.
     #[serde(default)]
     pub auth_plugin: AuthPluginName,
     /// Threads serving sessions, one single-threaded runtime each. Absent: one per CPU core.
@@ -97,6 +99,7 @@ pub struct ServerTlsConfig {
 #[serde(rename_all = "snake_case")]
 pub enum AuthPluginName {
     #[default]
+    Auto,
     MysqlNativePassword,
     CachingSha2Password,
 }

@@ -472,10 +472,22 @@ async fn rds_mode_proves_tokens_by_logging_in_to_the_database() {
         .await;
     let good = token_for("127.0.0.1", db.port, "lambda");
     let mut admin = db.admin().await;
-    admin
+    let create = admin
         .query_drop(format!("CREATE USER 'lambda'@'%' IDENTIFIED BY '{good}'"))
-        .await
-        .unwrap();
+        .await;
+    if db.is_mysql() {
+        // A token (over 256 bytes) cannot be a MySQL password: caching_sha2_password takes
+        // at most 256 bytes, and community MySQL has no server-side clear-password
+        // plugin, so only MariaDB can stand in for IAM RDS here. On MySQL `rds` mode is
+        // tested against the stand-in IAM RDS of the next test.
+        assert!(good.len() > 256, "{}", good.len());
+        match create {
+            Err(mysql_async::Error::Server(e)) => assert_eq!(e.code, 1396),
+            other => panic!("MySQL took a token as a password: {other:?}"),
+        }
+        return;
+    }
+    create.unwrap();
     let port = free_port();
     let cfg = format!(
         "[server]\nlisten = \"127.0.0.1:{port}\"\nhandshake_timeout = 10\n\

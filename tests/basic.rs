@@ -1,9 +1,10 @@
-//! Real clients through Sluice in front of a real MariaDB: the mariadb CLI, pymysql and
-//! mysql_async; queries, transactions, multi-statements, wrong passwords.
+//! Real clients through Sluice in front of a real MySQL or MariaDB: the mariadb CLI,
+//! MySQL 9's own mysql CLI, pymysql and mysql_async; queries, transactions,
+//! multi-statements, wrong passwords; the greeting a client sees.
 
 mod common;
 
-use common::clients::{mariadb_cli, mariadb_ok, python_script};
+use common::clients::{mariadb_cli, mariadb_ok, mysql_cli, python_script};
 use common::{Proxy, TestDb, APP_PASSWORD, MENUS};
 use mysql_async::prelude::*;
 
@@ -27,6 +28,57 @@ async fn mariadb_cli_reads_the_menus() {
         "SELECT 1; SELECT 2, 3; DO 1; SELECT COUNT(*) FROM menus",
     );
     assert_eq!(out, "1\n2\t3\n9\n");
+    proxy.stop().await;
+}
+
+/// MySQL 9's own client library has no mysql_native_password: it logs in with
+/// caching_sha2_password, over plaintext and over TLS-less defaults (`PREFERRED`).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn mysql_9_cli_logs_in_and_reads_the_menus() {
+    let db = TestDb::start(65).await;
+    let proxy = Proxy::for_db(&db).await;
+    let read = |port: u16| {
+        let sql = "SELECT name, @@character_set_client, @@collation_connection \
+                   FROM menus WHERE id = 4";
+        let out = mysql_cli(port, &["shop"], sql);
+        assert!(
+            out.status.success(),
+            "mysql CLI: {}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        String::from_utf8_lossy(&out.stdout).into_owned()
+    };
+    let direct = read(db.port);
+    if db.is_mysql() {
+        assert_eq!(direct, "ラーメン\tutf8mb4\tutf8mb4_0900_ai_ci\n");
+    } else {
+        // MariaDB 10.11 does not know the client's collation (id 255,
+        // utf8mb4_0900_ai_ci) and falls back to latin1: directly as through Sluice.
+        assert_eq!(direct, "????\tlatin1\tlatin1_swedish_ci\n");
+    }
+    for _ in 0..2 {
+        assert_eq!(read(proxy.port()), direct);
+    }
+    let out = mysql_cli(proxy.port(), &["-pwrong", "shop"], "SELECT 1");
+    assert!(String::from_utf8_lossy(&out.stderr).contains("ERROR 1045"));
+    proxy.stop().await;
+}
+
+/// The greeting a client sees through Sluice names the backend's version (MySQL's own,
+/// not MariaDB's `5.5.5-` form) and the backend's default plugin.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_greeting_is_the_backends() {
+    let db = TestDb::start(65).await;
+    let proxy = Proxy::for_db(&db).await;
+    let direct = python_script("server_info.py", &[db.port.to_string()]);
+    let proxied = python_script("server_info.py", &[proxy.port().to_string()]);
+    assert_eq!(proxied, direct);
+    let plugin = if db.is_mysql() {
+        "caching_sha2_password"
+    } else {
+        "mysql_native_password"
+    };
+    assert!(direct.trim().ends_with(plugin), "{direct}");
     proxy.stop().await;
 }
 

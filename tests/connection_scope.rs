@@ -186,9 +186,10 @@ async fn found_rows_row_count_and_warnings_are_the_clients_own_later() {
     assert_eq!(seen[1], seen[0], "through Sluice");
 }
 
-/// A statement after the one that warned decides what `SHOW WARNINGS` lists: one that
-/// reads a table clears the list, one that reads none keeps it (MariaDB's rule). Sluice
-/// answers from what it kept only while that is still the session's list.
+/// A statement after the one that warned decides what `SHOW WARNINGS` lists: on MariaDB
+/// one that reads a table clears the list and one that reads none keeps it; on MySQL
+/// every statement but SHOW WARNINGS / ERRORS clears it. Sluice answers from what it kept
+/// only while that is still the session's list.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn later_statements_clear_kept_warnings_as_the_server_would() {
     let db = TestDb::start(10).await;
@@ -219,6 +220,75 @@ async fn later_statements_clear_kept_warnings_as_the_server_would() {
         seen.push(lists);
     }
     assert!(seen[0][0].contains("[] Some(0)"), "direct: {:?}", seen[0]);
-    assert!(seen[0][1].contains("1292"), "direct: {:?}", seen[0]);
+    if db.is_mysql() {
+        // MySQL clears the list for every statement but the diagnostics statements.
+        assert!(
+            seen[0].iter().all(|l| l.ends_with("[] Some(0)")),
+            "direct: {:?}",
+            seen[0]
+        );
+    } else {
+        // MariaDB keeps it for a statement that reads no table.
+        assert!(seen[0][1].contains("1292"), "direct: {:?}", seen[0]);
+    }
     assert_eq!(seen[1], seen[0], "through Sluice");
+}
+
+/// An insert id that no OK packet carries (`SELECT LAST_INSERT_ID(42)`, `DO
+/// LAST_INSERT_ID(55)`, MariaDB's `INSERT … RETURNING`) is the client's own afterwards,
+/// on the same backend at once and after other clients used it, as directly.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn insert_ids_set_without_an_ok_packet_are_the_clients_own() {
+    let db = TestDb::start(10).await;
+    let proxy = Proxy::start(&config_for(&db, "max_connections_percent = 10", "")).await;
+    let mut other = proxy.conn().await;
+    let direct = mysql_async::Conn::new(db.direct_opts()).await.unwrap();
+    let mut seen = Vec::new();
+    for mut c in [direct, proxy.conn().await] {
+        let mut reads = Vec::new();
+        c.query_drop("INSERT INTO items (owner, note) VALUES (7, 'ok packet')")
+            .await
+            .unwrap();
+        // Right after, on the same backend with nobody in between.
+        let _: Option<u64> = c.query_first("SELECT LAST_INSERT_ID(42)").await.unwrap();
+        reads.push(last_insert_id(&mut c).await);
+        c.query_drop("DO LAST_INSERT_ID(55)").await.unwrap();
+        reads.push(last_insert_id(&mut c).await);
+        // After another client ran statements on the only backend.
+        c.query_drop("DO LAST_INSERT_ID(66)").await.unwrap();
+        tokio::time::sleep(std::time::Duration::from_millis(250)).await;
+        other
+            .query_drop("INSERT INTO items (owner) VALUES (8)")
+            .await
+            .unwrap();
+        let _: Option<u64> = other
+            .query_first("SELECT LAST_INSERT_ID(99)")
+            .await
+            .unwrap();
+        reads.push(last_insert_id(&mut c).await);
+        if !db.is_mysql() {
+            // MariaDB only (MySQL has no RETURNING): the generated id is LAST_INSERT_ID(),
+            // though the OK packet that would carry it is replaced by a result set.
+            let ids: Vec<u64> = c
+                .query("INSERT INTO items (owner) VALUES (9) RETURNING id")
+                .await
+                .unwrap();
+            tokio::time::sleep(std::time::Duration::from_millis(250)).await;
+            other.query_drop("DO 1").await.unwrap();
+            let id = last_insert_id(&mut c).await;
+            reads.push(Some(u64::from(id == ids.first().copied())));
+        }
+        seen.push(reads);
+    }
+    let expected: Vec<Option<u64>> = if db.is_mysql() {
+        vec![Some(42), Some(55), Some(66)]
+    } else {
+        vec![Some(42), Some(55), Some(66), Some(1)]
+    };
+    assert_eq!(seen[0], expected, "direct");
+    assert_eq!(seen[1], expected, "through Sluice");
+}
+
+async fn last_insert_id(c: &mut mysql_async::Conn) -> Option<u64> {
+    c.query_first("SELECT LAST_INSERT_ID()").await.unwrap()
 }

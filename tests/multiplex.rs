@@ -9,6 +9,7 @@ use std::time::Duration;
 use common::proxy::config_for;
 use common::{Proxy, TestDb};
 use mysql_async::prelude::*;
+use mysql_async::Conn;
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn two_hundred_open_transactions_share_the_capped_pool() {
@@ -214,4 +215,32 @@ async fn a_client_without_a_schema_never_sees_another_clients_schema() {
     // And A still finds its own.
     let n: Option<i64> = a.query_first("SELECT COUNT(*) FROM menus").await.unwrap();
     assert_eq!(n, Some(9));
+}
+
+/// A pinned session's backend is reset before the next client gets it; the next client
+/// still has the character set and collation its handshake asked for (MySQL's reset
+/// puts the server's default back, MariaDB's keeps the handshake's). mysql_async sets
+/// them in the handshake only, with no `SET NAMES` after it.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_reset_backend_keeps_the_handshake_character_set() {
+    let db = TestDb::start(10).await;
+    let proxy = Proxy::start(&config_for(&db, "max_connections_percent = 10", "")).await;
+    const CHARSET: &str = "SELECT @@character_set_client, @@collation_connection";
+    let mut direct = Conn::new(db.direct_opts()).await.unwrap();
+    let expected: Option<(String, String)> = direct.query_first(CHARSET).await.unwrap();
+    let mut pinned = proxy.conn().await;
+    pinned.query_drop("SET @pinned := 1").await.unwrap();
+    let got: Option<(String, String)> = pinned.query_first(CHARSET).await.unwrap();
+    assert_eq!(got, expected);
+    pinned.disconnect().await.unwrap();
+    // The only backend was pinned, then reset for this client.
+    let mut next = proxy.conn().await;
+    let got: Option<(String, String)> = next.query_first(CHARSET).await.unwrap();
+    assert_eq!(got, expected);
+    assert_eq!(
+        proxy
+            .metric("sluice_pins_total{reason=\"user_variable\"}")
+            .await,
+        1.0
+    );
 }

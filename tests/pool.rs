@@ -64,9 +64,12 @@ async fn cap_follows_max_connections_and_idle_connections_expire() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn an_idle_connection_the_server_closed_is_not_handed_out() {
-    // A cap of 1, so the second client can only get the first one's backend.
+    // A cap of 1, so the second client can only get the first one's backend, which may
+    // stay idle (by default only half the cap may: zero here, and the reaper would close
+    // it before the server does).
     let db = TestDb::start(5).await;
-    let proxy = Proxy::start(&config_for(&db, "max_connections_percent = 20", "")).await;
+    let backend = "max_connections_percent = 20\nmax_idle_connections_percent = 20";
+    let proxy = Proxy::start(&config_for(&db, backend, "")).await;
     let mut a = proxy.conn().await;
     // Replayed on the backend, which keeps it when it goes back to the pool.
     a.query_drop("SET SESSION wait_timeout = 1").await.unwrap();

@@ -73,7 +73,10 @@ async fn clients_over_tls() {
     // A large result over TLS reaches its end (encrypted bytes are flushed, not left
     // queued in the TLS layer while the client waits).
     let rows: Vec<String> = conn
-        .query("SELECT REPEAT('t', 100000) FROM seq_1_to_200")
+        .query(format!(
+            "SELECT REPEAT('t', 100000) FROM {}",
+            common::numbers(200)
+        ))
         .await
         .unwrap();
     assert_eq!(rows.len(), 200);

@@ -9,7 +9,7 @@ use std::sync::Arc;
 
 use common::clients::python_script;
 use common::proxy::{config_for, Proxy};
-use common::TestDb;
+use common::{Flavor, TestDb};
 use mysql_async::prelude::*;
 use mysql_async::{Conn, Row, Value};
 
@@ -76,7 +76,8 @@ fn fresh_tables(db: &TestDb) {
 async fn run_script(mut c: Conn) -> Vec<String> {
     let mut seen = Vec::new();
     for sql in SCRIPT {
-        let line = match c.query::<Row, _>(*sql).await {
+        let sql = &Flavor::current().dialect(sql);
+        let line = match c.query::<Row, _>(sql).await {
             Ok(rows) => {
                 // Exact bytes (Value's Debug shortens long ones).
                 let rows: Vec<Vec<String>> = rows
@@ -130,6 +131,7 @@ async fn hammer(proxy: Arc<Proxy>, i: usize, stop: Arc<AtomicBool>) -> usize {
         ),
     };
     c.query_drop(set).await.unwrap();
+    let check = &Flavor::current().dialect(check);
     let mut rounds = 0;
     while !stop.load(Ordering::Relaxed) {
         let got: Option<String> = c.query_first(check).await.unwrap();
@@ -253,7 +255,7 @@ async fn driver_preambles_do_not_pin() {
     let proxy = Proxy::for_db(&db).await;
     for sql in PREAMBLES {
         let mut c = proxy.conn().await;
-        c.query_drop(*sql).await.unwrap();
+        c.query_drop(db.flavor.dialect(sql)).await.unwrap();
         c.query_drop("SELECT * FROM menus").await.unwrap();
         c.disconnect().await.unwrap();
     }

@@ -12,11 +12,12 @@ use super::BackendError;
 use crate::auth::{caching_sha2, native, Plugin};
 use crate::credentials::Login;
 use crate::multiplex::statements::BackendStatements;
-use crate::multiplex::variables::{classify, Tracked, Variables};
+use crate::multiplex::variables::{classify, Tracked, Variables, CONNECTION_CHARSET};
 use crate::net::MaybeTls;
 use crate::protocol::command::{
     COM_INIT_DB, COM_QUERY, COM_QUIT, COM_RESET_CONNECTION, COM_STMT_CLOSE, COM_STMT_PREPARE,
 };
+use crate::protocol::flavor::Flavor;
 use crate::protocol::handshake::{
     parse_auth_switch, Greeting, HandshakeResponse, AUTH_MORE_DATA_HEADER, AUTH_SWITCH_HEADER,
 };
@@ -82,6 +83,8 @@ pub struct BackendConn {
     pub created: Instant,
     pub last_used: Instant,
     pub server_version: Vec<u8>,
+    /// MySQL or MariaDB, from the greeting's version.
+    flavor: Flavor,
     /// Status flags of the server's greeting.
     pub server_status: u16,
     /// Status flags of the last OK or EOF this connection sent (NO_BACKSLASH_ESCAPES
@@ -223,6 +226,7 @@ impl BackendConn {
             thread_id: greeting.connection_id,
             created: Instant::now(),
             last_used: Instant::now(),
+            flavor: Flavor::from_version(&greeting.server_version),
             server_version: greeting.server_version,
             server_status: greeting.status,
             status: greeting.status,
@@ -288,6 +292,11 @@ impl BackendConn {
     /// COM_QUIT, then waits (briefly) for the server to close its end, plus a moment:
     /// the server counts a connection out only after closing its socket, and the pool
     /// reuses this connection's slot once this returns.
+    /// The server family this connection talks to.
+    pub fn flavor(&self) -> Flavor {
+        self.flavor
+    }
+
     pub async fn quit(mut self) {
         let _ = tokio::time::timeout(Duration::from_secs(1), async {
             if self.write(&packet::packet(0, &[COM_QUIT])).await.is_ok() {
@@ -443,7 +452,21 @@ impl BackendConn {
             commands += 1;
         }
         let show = if learn { SHOW_VARIABLES } else { "" };
-        for sql in [SESSION_TRACKING, target.init_query.as_str(), show] {
+        // MySQL's reset puts the character set back to the server's default (MariaDB
+        // keeps the handshake's): restate this partition's, as a fresh connection has it.
+        let charset = reset
+            .then(|| {
+                let wanted = self.baseline.only(CONNECTION_CHARSET);
+                Variables::replay(&wanted, &Variables::default(), &self.baseline, true)
+            })
+            .flatten()
+            .unwrap_or_default();
+        for sql in [
+            SESSION_TRACKING,
+            charset.as_str(),
+            target.init_query.as_str(),
+            show,
+        ] {
             if !sql.is_empty() {
                 packet::push_packet(&mut batch, 0, &com_query(sql));
                 commands += 1;

@@ -2,10 +2,9 @@
 //! a fresh session, as a direct connection would.
 
 use super::authenticate::{authenticate, Exchange};
+use super::handshake::greeting_plugin;
 use super::session::{partition_key, Session};
 use super::FrontendError;
-use crate::auth::Plugin;
-use crate::config::AuthPluginName;
 use crate::protocol::packet::Frame;
 use crate::protocol::response::err_packet;
 use crate::protocol::wire::Reader;
@@ -65,10 +64,7 @@ pub async fn change_user(session: &mut Session<'_>, frame: Frame) -> Result<(), 
     };
     let ctx = session.ctx();
     let user = ctx.credentials.user(request.user);
-    let default_plugin = match ctx.config.server.auth_plugin {
-        AuthPluginName::MysqlNativePassword => Plugin::Native,
-        AuthPluginName::CachingSha2Password => Plugin::CachingSha2,
-    };
+    let default_plugin = greeting_plugin(ctx, ctx.pool.server_version().as_deref());
     let scramble = session.client.scramble.clone();
     let exchange = Exchange {
         user: request.user,

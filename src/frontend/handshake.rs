@@ -8,8 +8,10 @@ use tokio::net::TcpStream;
 
 use super::authenticate::{authenticate, Exchange};
 use super::{Context, FrontendError};
+use crate::auth::Plugin;
 use crate::config::AuthPluginName;
 use crate::net::MaybeTls;
+use crate::protocol::flavor::Flavor;
 use crate::protocol::handshake::{Greeting, HandshakeResponse};
 use crate::protocol::packet::{self, read_exact_packet, PacketReader};
 use crate::protocol::response::err_packet;
@@ -74,14 +76,10 @@ pub async fn handshake(
     if ctx.tls.is_some() {
         server_caps |= caps::SSL;
     }
-    let plugin = match server.auth_plugin {
-        AuthPluginName::MysqlNativePassword => crate::auth::Plugin::Native,
-        AuthPluginName::CachingSha2Password => crate::auth::Plugin::CachingSha2,
-    };
+    let backend_version = ctx.pool.server_version();
+    let plugin = greeting_plugin(ctx, backend_version.as_deref());
     let version = if server.server_version.is_empty() {
-        ctx.pool
-            .server_version()
-            .unwrap_or_else(|| FALLBACK_VERSION.to_vec())
+        backend_version.unwrap_or_else(|| FALLBACK_VERSION.to_vec())
     } else {
         server.server_version.as_bytes().to_vec()
     };
@@ -160,6 +158,20 @@ pub async fn handshake(
         peer,
         scramble,
     })
+}
+
+/// The plugin the greeting (and COM_CHANGE_USER) asks for. `auto` follows the backend:
+/// MySQL 8.4 and 9 clients may have no mysql_native_password at all, and MariaDB's
+/// clients expect it. Before any backend connection, MySQL's is assumed.
+pub fn greeting_plugin(ctx: &Context, backend_version: Option<&[u8]>) -> Plugin {
+    match ctx.config.server.auth_plugin {
+        AuthPluginName::MysqlNativePassword => Plugin::Native,
+        AuthPluginName::CachingSha2Password => Plugin::CachingSha2,
+        AuthPluginName::Auto => match backend_version.map(Flavor::from_version) {
+            Some(Flavor::MariaDb) => Plugin::Native,
+            _ => Plugin::CachingSha2,
+        },
+    }
 }
 
 pub async fn write(stream: &mut MaybeTls, bytes: &[u8]) -> Result<(), FrontendError> {

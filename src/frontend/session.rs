@@ -9,13 +9,17 @@ use super::{Context, FrontendError};
 use crate::backend::conn::Internal;
 use crate::backend::{BackendError, Lease, PartitionKey};
 use crate::multiplex::held::HeldStatements;
-use crate::multiplex::scope::{DiagnosticsRead, KeptDiagnostics, ScopeValues};
+use crate::multiplex::scope::{
+    DiagnosticsRead, KeptDiagnostics, ScopeRead, ScopeValues, FOUND_ROWS_DEPRECATED,
+};
 use crate::multiplex::statements::ClientStatements;
 use crate::multiplex::{classify, PinReason, Variables};
 use crate::protocol::command::Command;
+use crate::protocol::flavor::Flavor;
 use crate::protocol::packet::{Frame, MAX_PAYLOAD};
 use crate::protocol::prepared::statement_id;
 use crate::protocol::response::{self, err_packet, ok_packet, Expect};
+use crate::protocol::result_set::Ending;
 use crate::protocol::{caps, status, ProtocolError};
 
 pub struct Session<'a> {
@@ -52,12 +56,21 @@ pub struct Session<'a> {
     /// The held backend's LAST_INSERT_ID() is this session's (restored, or set by its
     /// own insert), not the previous user's.
     insert_id_ours: bool,
+    /// The statement being run may set LAST_INSERT_ID() with no OK packet saying so.
+    sets_insert_id: bool,
+    /// The held backend holds the session's LAST_INSERT_ID(), a value Sluice has not
+    /// seen (set by `LAST_INSERT_ID(expr)`, `RETURNING`, a procedure): it is read from
+    /// the backend before the backend goes back to the pool.
+    insert_id_pending: bool,
     /// The held backend's warnings, ROW_COUNT() and FOUND_ROWS() are this session's
     /// (reset, or replaced by its own statements), not the previous user's.
     diagnostics_ours: bool,
     /// Holding the backend of the previous statement, whose warnings, affected rows or
     /// insert id a next statement may ask for, until this deadline.
     pub(super) affinity_until: Option<Instant>,
+    /// The server family of the backends, learnt from the first one this session holds
+    /// (MySQL until then); it decides which statements clear the kept warnings.
+    pub(super) flavor: Flavor,
 }
 
 /// A command on its way to the backend: the client's frame (possibly rewritten in place,
@@ -110,8 +123,11 @@ impl<'a> Session<'a> {
             status_flags: ctx.pool.server_status().unwrap_or(status::AUTOCOMMIT),
             last_insert_id: 0,
             insert_id_ours: false,
+            sets_insert_id: false,
+            insert_id_pending: false,
             diagnostics_ours: false,
             affinity_until: None,
+            flavor: Flavor::default(),
         }
     }
 
@@ -226,6 +242,7 @@ impl<'a> Session<'a> {
         let command = Command::from_byte(byte);
         // The statement clears the previous one's diagnostics even if it leaves none.
         let mut clears_diagnostics = false;
+        let flavor = self.flavor;
         let mut execute_pin = None;
         let relay = match command {
             Command::Quit => return Ok(false),
@@ -271,7 +288,10 @@ impl<'a> Session<'a> {
                 let scope_read = classify::scope_read_query(sql, self.backslash_escapes());
                 if let Some((read, column)) = scope_read.as_ref() {
                     if let Some(value) = self.scope.answer(*read, self.lease.is_some()) {
-                        return self.answer_scope_read(column, value).await.map(|()| true);
+                        return self
+                            .answer_scope_read(*read, column, value)
+                            .await
+                            .map(|()| true);
                     }
                 }
                 if let Some(read) = classify::diagnostics_read(sql, self.backslash_escapes()) {
@@ -288,7 +308,8 @@ impl<'a> Session<'a> {
                     self.reply(&err_packet(seq, 1235, "42000", msg)).await?;
                     return Ok(true);
                 }
-                clears_diagnostics = class.clears_diagnostics;
+                clears_diagnostics = class.clears_diagnostics(flavor);
+                self.sets_insert_id = class.sets_insert_id;
                 self.apply(class)
             }
             Command::SetOption => {
@@ -305,7 +326,8 @@ impl<'a> Session<'a> {
                     .and_then(|id| self.stmts.get(id))
                     .map(|s| s.class)
                     .unwrap_or_default();
-                clears_diagnostics = class.clears_diagnostics;
+                clears_diagnostics = class.clears_diagnostics(flavor);
+                self.sets_insert_id = class.sets_insert_id;
                 // Its pin applies once the execute is known to run (after the checks).
                 execute_pin = class.pin;
                 Self::relay_for(class)
@@ -332,6 +354,7 @@ impl<'a> Session<'a> {
         };
         let result = self.execute(frame, relay).await;
         self.silent = None;
+        self.sets_insert_id = false;
         if clears_diagnostics || self.diagnostics_pending {
             // What Sluice kept is no longer the session's list: the backend that ran this
             // statement holds the right one (and is read before it goes back).
@@ -378,7 +401,8 @@ impl<'a> Session<'a> {
         self.affinity_until = None;
         if self.lease.is_none() {
             match self.borrow().await {
-                Ok(lease) => {
+                Ok(mut lease) => {
+                    self.flavor = lease.conn().flavor();
                     self.lease = Some(lease);
                     self.insert_id_ours = false;
                     self.diagnostics_ours = false;
@@ -443,6 +467,8 @@ impl<'a> Session<'a> {
         if self.lease.take().is_none() {
             return;
         }
+        // An id only that backend knew is lost with it; the last one seen stands.
+        self.insert_id_pending = false;
         for id in self.held.ids().collect::<Vec<_>>() {
             if !self.held.has_cursor(id) {
                 let msg = "Lost connection to MySQL server during query";
@@ -574,6 +600,11 @@ impl<'a> Session<'a> {
                 }
                 if outcome.last_insert_id != 0 {
                     self.last_insert_id = outcome.last_insert_id;
+                    self.insert_id_pending = false;
+                } else if self.sets_insert_id && self.lease.is_some() {
+                    // The backend has the session's id now, whatever it was before.
+                    self.insert_id_pending = true;
+                    self.insert_id_ours = true;
                 }
                 self.scope.ran(outcome.result_rows, outcome.row_count);
                 self.diagnostics_pending = outcome.diagnostics;
@@ -581,7 +612,7 @@ impl<'a> Session<'a> {
                 // the previous user's diagnostics with this session's.
                 self.insert_id_ours |= outcome.last_insert_id != 0;
                 self.diagnostics_ours |= outcome.leaves_connection_scope;
-                self.settle(outcome.leaves_connection_scope);
+                self.settle(outcome.leaves_connection_scope || self.insert_id_pending);
                 Ok(())
             }
             Err(RelayError::Client(e)) => {
@@ -804,8 +835,30 @@ impl<'a> Session<'a> {
 
     /// `SELECT FOUND_ROWS()` / `SELECT ROW_COUNT()` when the session's value is not on
     /// the backend it holds: answered with the result set the server would send.
-    async fn answer_scope_read(&mut self, column: &[u8], value: i64) -> Result<(), FrontendError> {
+    async fn answer_scope_read(
+        &mut self,
+        read: ScopeRead,
+        column: &[u8],
+        value: i64,
+    ) -> Result<(), FrontendError> {
         self.ctx.metrics.queries.inc();
+        if read == ScopeRead::FoundRows && self.flavor == Flavor::MySql {
+            // As MySQL does: the deprecation warning, which is then the session's list.
+            let (code, message) = FOUND_ROWS_DEPRECATED;
+            let collation = u16::from(self.client.charset);
+            self.kept = Some(KeptDiagnostics::one_warning(
+                code,
+                message,
+                collation,
+                self.answer_ending(0),
+            ));
+            let answer = response::bigint_result(column, value, self.answer_ending(1));
+            return self.reply(&answer).await;
+        }
+        // A statement that leaves no warning: on MySQL it clears the kept list.
+        if self.flavor == Flavor::MySql {
+            self.kept = None;
+        }
         let answer = self.bigint_answer(column, value);
         self.reply(&answer).await
     }
@@ -834,7 +887,7 @@ impl<'a> Session<'a> {
         let window = self.ctx.config.backend.affinity_window.get();
         // Without a window, the warnings are still read before the backend goes back
         // (the timer fires at once).
-        if affinity && (!window.is_zero() || self.diagnostics_pending) {
+        if affinity && (!window.is_zero() || self.diagnostics_pending || self.insert_id_pending) {
             self.affinity_until = Some(Instant::now() + window);
         } else if let Some(lease) = self.lease.take() {
             lease.release();
@@ -844,12 +897,19 @@ impl<'a> Session<'a> {
     /// `SHOW WARNINGS` / `SHOW ERRORS` / `SELECT @@warning_count` / `@@error_count`: from
     /// what Sluice kept when the session's backend has gone back to the pool; else from
     /// the backend, keeping what Sluice kept (reading diagnostics does not clear them).
+    /// On MySQL the two `SELECT`s answer the count and then clear the list, as any
+    /// statement but SHOW WARNINGS / SHOW ERRORS does there.
     async fn read_diagnostics(
         &mut self,
         frame: Frame,
         read: DiagnosticsRead,
     ) -> Result<(), FrontendError> {
         self.ctx.metrics.queries.inc();
+        let clears = self.flavor == Flavor::MySql
+            && matches!(
+                read,
+                DiagnosticsRead::WarningCount(_) | DiagnosticsRead::ErrorCount(_)
+            );
         if let (None, Some(kept)) = (&self.lease, &self.kept) {
             let answer = match read {
                 DiagnosticsRead::ShowWarnings => kept.warnings.clone(),
@@ -861,6 +921,9 @@ impl<'a> Session<'a> {
                     self.bigint_answer(&column, i64::try_from(kept.error_count).unwrap_or(0))
                 }
             };
+            if clears {
+                self.kept = None;
+            }
             return self.reply(&answer).await;
         }
         let kept = (self.kept.take(), self.diagnostics_pending);
@@ -872,16 +935,23 @@ impl<'a> Session<'a> {
             },
         )
         .await?;
-        (self.kept, self.diagnostics_pending) = kept;
+        (self.kept, self.diagnostics_pending) = if clears { (None, false) } else { kept };
         Ok(())
     }
 
     /// A one-row BIGINT result set for a value Sluice answers itself.
     fn bigint_answer(&self, column: &[u8], value: i64) -> Vec<u8> {
-        let deprecate_eof = self.client.capabilities & caps::DEPRECATE_EOF != 0;
-        let status = self.status_flags
-            & (status::AUTOCOMMIT | status::IN_TRANS | status::NO_BACKSLASH_ESCAPES);
-        response::bigint_result(column, value, deprecate_eof, status)
+        response::bigint_result(column, value, self.answer_ending(0))
+    }
+
+    /// How a result set Sluice answers itself ends for this client.
+    fn answer_ending(&self, warnings: u16) -> Ending {
+        Ending {
+            deprecate_eof: self.client.capabilities & caps::DEPRECATE_EOF != 0,
+            status: self.status_flags
+                & (status::AUTOCOMMIT | status::IN_TRANS | status::NO_BACKSLASH_ESCAPES),
+            warnings,
+        }
     }
 
     /// The affinity window ran out before the client's next statement. Warnings the last
@@ -909,6 +979,19 @@ impl<'a> Session<'a> {
             match kept.await {
                 Ok(kept) => self.kept = Some(kept),
                 // The backend failed: it is closed with the lease, nothing is lost.
+                Err(_) => return,
+            }
+        }
+        if std::mem::take(&mut self.insert_id_pending) {
+            // After the warnings: on MySQL this SELECT clears them.
+            match lease.conn().query("SELECT LAST_INSERT_ID()").await {
+                Ok(rows) => {
+                    let value = rows
+                        .first()
+                        .and_then(|r| r.first())
+                        .and_then(|v| std::str::from_utf8(v.as_deref()?).ok()?.parse::<u64>().ok());
+                    self.last_insert_id = value.unwrap_or(self.last_insert_id);
+                }
                 Err(_) => return,
             }
         }
@@ -940,6 +1023,7 @@ impl<'a> Session<'a> {
         self.affinity_until = None;
         self.last_insert_id = 0;
         self.insert_id_ours = false;
+        self.insert_id_pending = false;
         self.diagnostics_ours = false;
         self.vars.clear();
         self.stmts.clear();

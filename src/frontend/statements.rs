@@ -11,6 +11,7 @@ use crate::backend::BackendError;
 use crate::multiplex::statements::{ClientStmt, StmtKey, PARSE_VARIABLES};
 use crate::multiplex::{classify, Variables};
 use crate::protocol::command::Command;
+use crate::protocol::flavor::Flavor;
 use crate::protocol::packet::Frame;
 use crate::protocol::prepared::{set_statement_id, statement_id, ExecuteLayout};
 use crate::protocol::response::{err_packet, ok_packet, Expect};
@@ -177,7 +178,13 @@ impl Session<'_> {
                 Ok(None)
             }
             Command::StmtFetch if !held_here || !self.held.has_cursor(id) => {
-                let msg = format!("The statement ({id}) has no open cursor");
+                // MySQL ends the message with a full stop, MariaDB does not.
+                let stop = if self.flavor == Flavor::MySql {
+                    "."
+                } else {
+                    ""
+                };
+                let msg = format!("The statement ({id}) has no open cursor{stop}");
                 self.ctx().metrics.query_errors.inc();
                 self.reply(&err_packet(seq, 1421, "HY000", &msg)).await?;
                 Ok(None)

@@ -5,6 +5,7 @@
 use super::lexer::{is, tokens_with, Token};
 use super::scope::{DiagnosticsRead, ScopeRead};
 use super::PinReason;
+use crate::protocol::flavor::Flavor;
 
 /// What the text of one statement says about the session.
 #[derive(Debug, Default, Clone, Copy, PartialEq, Eq)]
@@ -20,11 +21,30 @@ pub struct Classification {
     /// KILL [CONNECTION | QUERY] n: the ids clients know are Sluice's, not the server's,
     /// so relaying it would kill someone else's backend work.
     pub kill: bool,
-    /// It clears the previous statement's warnings even when it leaves none itself. The
-    /// server clears them for a statement that names a table or has a subquery, and keeps
-    /// them for one that does neither (`SELECT 1`, `SET ...`, `DO 1`); read from the text,
-    /// like the server's own test (tables referenced, or more than one query block).
-    pub clears_diagnostics: bool,
+    /// It names a table or has a subquery (read from the text, like MariaDB's own test:
+    /// tables referenced, or more than one query block).
+    pub uses_tables: bool,
+    /// It may set the session's LAST_INSERT_ID() without any OK packet saying so:
+    /// `LAST_INSERT_ID(expr)`, `… RETURNING …` (MariaDB's INSERT / REPLACE / DELETE),
+    /// `CALL`. Sluice then reads the value from the backend before it lets it go.
+    pub sets_insert_id: bool,
+    /// Every statement in it is a diagnostics statement (`SHOW WARNINGS`, `SHOW ERRORS`,
+    /// `SHOW COUNT(*) …`, `GET DIAGNOSTICS`), which reads the list without clearing it.
+    pub diagnostics_only: bool,
+}
+
+impl Classification {
+    /// Whether the statement clears the previous statement's warnings even when it leaves
+    /// none itself. MariaDB clears them for a statement that names a table or has a
+    /// subquery, and keeps them for one that does neither (`SELECT 1`, `SET …`, `DO 1`).
+    /// MySQL clears them for every statement but the diagnostics statements, including
+    /// `SELECT @@warning_count`, which answers the count first.
+    pub fn clears_diagnostics(&self, flavor: Flavor) -> bool {
+        match flavor {
+            Flavor::MariaDb => self.uses_tables,
+            Flavor::MySql => !self.diagnostics_only,
+        }
+    }
 }
 
 /// Classifies one statement in a single pass of the lexer. `backslash_escapes` is false
@@ -41,17 +61,47 @@ pub fn classify(sql: &[u8], backslash_escapes: bool) -> Classification {
     } else {
         toks.split(|t| *t == Token::Punct(b';')).collect()
     };
-    let mut class = Classification::default();
+    let mut class = Classification {
+        diagnostics_only: true,
+        ..Classification::default()
+    };
     for stmt in statements {
         let Some(first) = stmt.first() else { continue };
+        class.diagnostics_only &= is_diagnostics_statement(stmt);
         class.pin = class.pin.or(pin_for_tokens(stmt));
         let (insert_id, diagnostics) = reads_connection_scope(stmt);
         class.reads_insert_id |= insert_id;
         class.reads_diagnostics |= diagnostics;
         class.kill |= is(first, "KILL");
-        class.clears_diagnostics |= uses_tables(stmt);
+        class.uses_tables |= uses_tables(stmt);
+        class.sets_insert_id |= sets_insert_id(stmt);
     }
     class
+}
+
+/// `LAST_INSERT_ID(` with an argument, `RETURNING`, or a `CALL`.
+fn sets_insert_id(toks: &[Token<'_>]) -> bool {
+    is(&toks[0], "CALL")
+        || toks.iter().enumerate().any(|(i, t)| {
+            is(t, "RETURNING")
+                || (is(t, "LAST_INSERT_ID")
+                    && toks.get(i + 1) == Some(&Token::Punct(b'('))
+                    && toks.get(i + 2).is_some_and(|n| *n != Token::Punct(b')')))
+        })
+}
+
+/// `SHOW WARNINGS …`, `SHOW ERRORS …`, `SHOW COUNT(*) WARNINGS|ERRORS`, `GET [CURRENT]
+/// DIAGNOSTICS …`: statements that read the diagnostics area and leave it as it was.
+fn is_diagnostics_statement(toks: &[Token<'_>]) -> bool {
+    let word = |i: usize, k: &str| toks.get(i).is_some_and(|t| is(t, k));
+    if word(0, "GET") {
+        return word(1, "DIAGNOSTICS") || (word(1, "CURRENT") && word(2, "DIAGNOSTICS"));
+    }
+    if !word(0, "SHOW") {
+        return false;
+    }
+    let listed = if word(1, "COUNT") { 5 } else { 1 };
+    word(listed, "WARNINGS") || word(listed, "ERRORS")
 }
 
 /// For exactly `SELECT FOUND_ROWS() [[AS] alias]` or `SELECT ROW_COUNT() [[AS] alias]`
@@ -250,7 +300,7 @@ mod tests {
 
     #[test]
     fn statements_that_clear_the_previous_diagnostics() {
-        let clears = |s: &str| classify(s.as_bytes(), true).clears_diagnostics;
+        let clears = |s: &str| classify(s.as_bytes(), true).clears_diagnostics(Flavor::MariaDb);
         for sql in [
             "SELECT COUNT(*) FROM menus",
             "update menus set price = 1",
@@ -271,6 +321,32 @@ mod tests {
             "SET NAMES utf8mb4",
             "SELECT 'FROM t'",
             "BEGIN",
+        ] {
+            assert!(!clears(sql), "{sql}");
+        }
+    }
+
+    /// As measured on MySQL 9.7: only the diagnostics statements keep the list.
+    #[test]
+    fn on_mysql_every_statement_but_the_diagnostics_ones_clears() {
+        let clears = |s: &str| classify(s.as_bytes(), true).clears_diagnostics(Flavor::MySql);
+        for sql in [
+            "SELECT 1",
+            "DO 1",
+            "SET @a = 1",
+            "SELECT @@warning_count",
+            "BEGIN",
+            "SHOW VARIABLES LIKE 'x'",
+            "SHOW WARNINGS; SELECT 1",
+        ] {
+            assert!(clears(sql), "{sql}");
+        }
+        for sql in [
+            "SHOW WARNINGS",
+            "show errors limit 1",
+            "SHOW COUNT(*) WARNINGS",
+            "GET DIAGNOSTICS @n = NUMBER",
+            "GET CURRENT DIAGNOSTICS CONDITION 1 @m = MESSAGE_TEXT",
         ] {
             assert!(!clears(sql), "{sql}");
         }
@@ -344,7 +420,23 @@ mod tests {
     #[test]
     fn insert_id_and_diagnostics_are_told_apart() {
         let c = classify(b"SELECT LAST_INSERT_ID()", true);
-        assert!(c.reads_insert_id && !c.reads_diagnostics);
+        assert!(c.reads_insert_id && !c.reads_diagnostics && !c.sets_insert_id);
+        for sql in [
+            "SELECT LAST_INSERT_ID(42)",
+            "do last_insert_id(55)",
+            "INSERT INTO t (a) VALUES (1) RETURNING id",
+            "UPDATE t SET id = LAST_INSERT_ID(id + 1)",
+            "CALL add_item(1)",
+        ] {
+            assert!(classify(sql.as_bytes(), true).sets_insert_id, "{sql}");
+        }
+        for sql in [
+            "SELECT 'LAST_INSERT_ID(1)'",
+            "INSERT INTO t VALUES (1)",
+            "SELECT 1",
+        ] {
+            assert!(!classify(sql.as_bytes(), true).sets_insert_id, "{sql}");
+        }
         let c = classify(b"SHOW WARNINGS", true);
         assert!(!c.reads_insert_id && c.reads_diagnostics);
     }

@@ -2,6 +2,10 @@
 //! `SELECT FOUND_ROWS()`, `SELECT ROW_COUNT()`, `SHOW WARNINGS` and the like get the
 //! session's own values even on a backend whose last statement was another client's.
 
+use crate::protocol::result_set::{
+    text_result, Column, Ending, NOT_NULL, TYPE_LONG, TYPE_VAR_STRING, UNSIGNED,
+};
+
 /// A read Sluice can answer itself.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum ScopeRead {
@@ -28,6 +32,53 @@ pub struct KeptDiagnostics {
     pub errors: Vec<u8>,
     pub warning_count: u64,
     pub error_count: u64,
+}
+
+/// MySQL (8.0.17 and later) warns about every `FOUND_ROWS()`; a `SELECT FOUND_ROWS()`
+/// Sluice answers itself must leave this warning as the server would.
+pub const FOUND_ROWS_DEPRECATED: (u16, &str) = (
+    1287,
+    "FOUND_ROWS() is deprecated and will be removed in a future release. Consider using COUNT(*) instead.",
+);
+
+impl KeptDiagnostics {
+    /// The diagnostics of a statement that left one warning: what `SHOW WARNINGS` and
+    /// `SHOW ERRORS` would list, as result sets for a client with these capabilities
+    /// (`collation` for the text columns, as the session's results are encoded).
+    pub fn one_warning(code: u16, message: &str, collation: u16, end: Ending) -> Self {
+        let text = |name: &'static [u8], length| Column {
+            name,
+            kind: TYPE_VAR_STRING,
+            collation,
+            length,
+            flags: NOT_NULL,
+        };
+        let columns = [
+            text(b"Level", 28),
+            Column {
+                name: b"Code",
+                kind: TYPE_LONG,
+                collation: 63,
+                length: 4,
+                flags: NOT_NULL | UNSIGNED,
+            },
+            text(b"Message", 2048),
+        ];
+        let code = code.to_string();
+        let row: &[Option<&[u8]>] = &[
+            Some(b"Warning"),
+            Some(code.as_bytes()),
+            Some(message.as_bytes()),
+        ];
+        // Listing diagnostics leaves no warning of its own.
+        let end = Ending { warnings: 0, ..end };
+        Self {
+            warnings: text_result(&columns, &[row], end),
+            errors: text_result(&columns, &[], end),
+            warning_count: 1,
+            error_count: 0,
+        }
+    }
 }
 
 /// The session's FOUND_ROWS() and ROW_COUNT(), and whether the held backend knows them.

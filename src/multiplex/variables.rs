@@ -45,6 +45,15 @@ const NOT_REPLAYABLE: &[&str] = &[
 /// explanation of a state change.
 const REPORTS: &[&str] = &["statement_id"];
 
+/// The connection's character set, as the handshake chose it. MySQL's
+/// COM_RESET_CONNECTION puts these back to the server's defaults, not the handshake's.
+pub const CONNECTION_CHARSET: &[&str] = &[
+    "character_set_client",
+    "character_set_connection",
+    "character_set_results",
+    "collation_connection",
+];
+
 /// What a tracked change of one system variable means for the session.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Tracked {

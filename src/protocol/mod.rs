@@ -1,10 +1,12 @@
 //! MySQL wire format: framing, commands, responses, handshakes. No I/O policy lives here.
 
 pub mod command;
+pub mod flavor;
 pub mod handshake;
 pub mod packet;
 pub mod prepared;
 pub mod response;
+pub mod result_set;
 pub mod session_track;
 pub mod wire;
 

@@ -1,5 +1,6 @@
 //! Server responses: OK, ERR and EOF packets, and where a response ends.
 
+use super::result_set;
 use super::wire::{put_lenenc_bytes, put_lenenc_int, Reader};
 use super::{packet, status, ProtocolError};
 
@@ -124,41 +125,17 @@ pub fn err_packet(seq: u8, code: u16, sql_state: &str, message: &str) -> Vec<u8>
 }
 
 /// A one-row, one-column text result set of a BIGINT, as the server sends for
-/// `SELECT FOUND_ROWS()` or `SELECT ROW_COUNT()`: column count, definition, [EOF], row, EOF (or OK when the
-/// client negotiated CLIENT_DEPRECATE_EOF). Sequence ids from 1.
-pub fn bigint_result(column: &[u8], value: i64, deprecate_eof: bool, status: u16) -> Vec<u8> {
-    use super::wire::{put_lenenc_bytes, put_lenenc_int};
-    let mut out = Vec::with_capacity(96 + column.len());
-    let mut seq = 1u8;
-    let mut push = |out: &mut Vec<u8>, payload: &[u8]| {
-        packet::push_packet(out, seq, payload);
-        seq = seq.wrapping_add(1);
+/// `SELECT FOUND_ROWS()` or `SELECT ROW_COUNT()`, with `warnings` in its final EOF.
+pub fn bigint_result(column: &[u8], value: i64, end: result_set::Ending) -> Vec<u8> {
+    let def = result_set::Column {
+        name: column,
+        kind: result_set::TYPE_LONGLONG,
+        collation: 63,
+        length: 21,
+        flags: result_set::NOT_NULL | result_set::BINARY,
     };
-    push(&mut out, &[1]);
-    let mut def = Vec::with_capacity(48 + column.len());
-    for part in [&b"def"[..], b"", b"", b"", column, b""] {
-        put_lenenc_bytes(&mut def, part);
-    }
-    put_lenenc_int(&mut def, 0x0c);
-    def.extend_from_slice(&63u16.to_le_bytes()); // binary collation
-    def.extend_from_slice(&21u32.to_le_bytes()); // display length
-    def.push(0x08); // MYSQL_TYPE_LONGLONG
-    def.extend_from_slice(&0x0081u16.to_le_bytes()); // NOT_NULL | BINARY
-    def.extend_from_slice(&[0, 0, 0]); // decimals, filler
-    push(&mut out, &def);
-    let [lo, hi] = status.to_le_bytes();
-    if !deprecate_eof {
-        push(&mut out, &[EOF_HEADER, 0, 0, lo, hi]);
-    }
-    let mut row = Vec::with_capacity(21);
-    put_lenenc_bytes(&mut row, value.to_string().as_bytes());
-    push(&mut out, &row);
-    if deprecate_eof {
-        push(&mut out, &[EOF_HEADER, 0, 0, lo, hi, 0, 0]);
-    } else {
-        push(&mut out, &[EOF_HEADER, 0, 0, lo, hi]);
-    }
-    out
+    let text = value.to_string();
+    result_set::text_result(&[def], &[&[Some(text.as_bytes())]], end)
 }
 
 /// A plain OK packet for commands Sluice answers itself.

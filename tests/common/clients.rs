@@ -63,3 +63,24 @@ pub fn python_script(script: &str, args: &[String]) -> String {
     );
     String::from_utf8(out.stdout).unwrap()
 }
+
+/// Runs Oracle MySQL 9's own `mysql` CLI (from the sid root; built without
+/// mysql_native_password) as user app against 127.0.0.1:`port`.
+pub fn mysql_cli(port: u16, extra: &[&str], sql: &str) -> Output {
+    Command::new("chroot")
+        .arg(super::db::sid_root())
+        .args([
+            "mysql",
+            "-h127.0.0.1",
+            &format!("-P{port}"),
+            &format!("-u{APP_USER}"),
+            &format!("-p{APP_PASSWORD}"),
+            "--default-character-set=utf8mb4",
+            "-N",
+            "-B",
+        ])
+        .args(extra)
+        .args(["-e", sql])
+        .output()
+        .expect("the mysql CLI runs (chroot into the sid root)")
+}

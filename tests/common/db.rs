@@ -38,6 +38,18 @@ impl Flavor {
         self == Flavor::MySql
     }
 
+    /// `sql` with MariaDB 10.11's variable names replaced by MySQL's where MySQL has
+    /// only its own (`tx_isolation` and `tx_read_only` were removed in MySQL 8.0, and
+    /// MariaDB 10.11 has no `transaction_isolation`), so one script runs on both.
+    pub fn dialect(self, sql: &str) -> String {
+        match self {
+            Flavor::MariaDb => sql.to_string(),
+            Flavor::MySql => sql
+                .replace("@@tx_isolation", "@@transaction_isolation")
+                .replace("@@tx_read_only", "@@transaction_read_only"),
+        }
+    }
+
     pub fn name(self) -> &'static str {
         match self {
             Flavor::MySql => "mysql",

@@ -30,3 +30,18 @@ pub const MENUS: [(i32, &str, i32, &str, i32); 9] = [
 
 pub const APP_USER: &str = "app";
 pub const APP_PASSWORD: &str = "app-password";
+
+/// A derived table `seq` with one column `seq` holding 1..=`n` (n ≤ 100,000), in SQL both
+/// servers run (MariaDB's `seq_1_to_N` tables are MariaDB's own; MySQL's recursive CTEs
+/// stop at 1,000 rows by default).
+pub fn numbers(n: u32) -> String {
+    assert!(n <= 100_000);
+    let digits = "(SELECT 0 d UNION ALL SELECT 1 UNION ALL SELECT 2 UNION ALL SELECT 3 \
+                  UNION ALL SELECT 4 UNION ALL SELECT 5 UNION ALL SELECT 6 UNION ALL SELECT 7 \
+                  UNION ALL SELECT 8 UNION ALL SELECT 9)";
+    format!(
+        "(SELECT a.d + 10 * b.d + 100 * c.d + 1000 * e.d + 10000 * f.d + 1 AS seq \
+         FROM {digits} a, {digits} b, {digits} c, {digits} e, {digits} f \
+         HAVING seq <= {n} ORDER BY seq) AS seq"
+    )
+}

@@ -1,9 +1,14 @@
 """A packet-level MySQL client for what the drivers never do on their own (parameter
-types sent only once, cursors). Logs in as app with mysql_native_password."""
+types sent only once, cursors). Logs in as app with caching_sha2_password, which both
+Sluice and MySQL 8.4/9 accept (MySQL 9 has no mysql_native_password); a server that
+asks for another plugin (MariaDB switches to mysql_native_password) gets that one."""
 import socket
 import struct
 
-from pymysql._auth import scramble_native_password
+from pymysql._auth import scramble_caching_sha2, scramble_native_password, sha2_rsa_encrypt
+
+
+PASSWORD = b"app-password"
 
 
 def read_packet(s):
@@ -29,10 +34,29 @@ def login(port):
     # LONG_PASSWORD, CONNECT_WITH_DB, PROTOCOL_41, TRANSACTIONS, SECURE_CONNECTION,
     # PLUGIN_AUTH; classic EOF packets.
     caps = 0x1 | 0x8 | 0x200 | 0x2000 | 0x8000 | 0x80000
-    auth = scramble_native_password(b"app-password", salt)
+    auth = scramble_caching_sha2(PASSWORD, salt)
     send(s, 1, struct.pack("<IIB", caps, 1 << 24, 45) + b"\0" * 23 + b"app\0"
-         + bytes([len(auth)]) + auth + b"shop\0" + b"mysql_native_password\0")
-    assert read_packet(s)[0] == 0, "login failed"
+         + bytes([len(auth)]) + auth + b"shop\0" + b"caching_sha2_password\0")
+    seq = 2
+    reply = read_packet(s)
+    if reply[0] == 0xFE:  # AuthSwitchRequest
+        plugin, _, data = reply[1:].partition(b"\0")
+        salt = data.rstrip(b"\0")
+        if plugin == b"mysql_native_password":
+            answer = scramble_native_password(PASSWORD, salt)
+        else:
+            answer = scramble_caching_sha2(PASSWORD, salt)
+        send(s, 3, answer)
+        seq = 4
+        reply = read_packet(s)
+    if reply[:2] == b"\x01\x03":  # caching_sha2 fast path: OK follows
+        reply = read_packet(s)
+    elif reply[:2] == b"\x01\x04":  # full authentication: ask for the RSA key
+        send(s, seq + 1, b"\x02")
+        key = read_packet(s)[1:]
+        send(s, seq + 3, sha2_rsa_encrypt(PASSWORD, salt, key))
+        reply = read_packet(s)
+    assert reply[0] == 0, "login failed: %r" % reply
     return s
 
 
