@@ -42,7 +42,7 @@ pub struct ServerConfig {
     /// Address clients connect to.
     pub listen: SocketAddr,
     /// Accept queue length passed to listen(2). A storm of new connections must not
-    /// overflow it (design.md §11).
+    /// overflow it.
     #[serde(default = "default_backlog")]
     pub listen_backlog: u32,
     /// Client connections above this are refused with error 1040.

@@ -1,4 +1,4 @@
-//! One typed registry of every metric Sluice exports (design.md §8).
+//! One typed registry of every metric Sluice exports.
 
 use prometheus::{
     Encoder, Histogram, HistogramOpts, IntCounter, IntCounterVec, IntGauge, IntGaugeVec, Opts,

@@ -42,7 +42,7 @@ const BASE_CAPS: u32 = caps::LONG_PASSWORD
     | caps::CONNECT_ATTRS
     | caps::SESSION_TRACK;
 
-/// Switches on the trackers multiplexing relies on (design.md §5).
+/// Switches on the trackers multiplexing relies on.
 const SESSION_TRACKING: &str = "SET SESSION session_track_schema=ON, \
 session_track_state_change=ON, session_track_system_variables='*', \
 session_track_transaction_info='CHARACTERISTICS'";

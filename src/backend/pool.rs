@@ -1,5 +1,5 @@
 //! The pool: a global cap on backend connections, idle connections per partition, and a
-//! FIFO queue of borrowers (design.md §6).
+//! FIFO queue of borrowers.
 
 use std::collections::{HashMap, VecDeque};
 use std::sync::{Arc, Mutex, MutexGuard};

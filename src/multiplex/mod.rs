@@ -1,6 +1,6 @@
 //! Multiplexing rules: what a statement or a server reply says about session state, the
 //! state a session carries from backend to backend, and when a client session must stay
-//! on one backend connection (design.md §5).
+//! on one backend connection.
 
 pub mod classify;
 pub mod held;

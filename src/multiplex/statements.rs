@@ -1,4 +1,4 @@
-//! Prepared statements without pinning (design.md §5): the ids a client sees are Sluice's
+//! Prepared statements without pinning: the ids a client sees are Sluice's
 //! own; every backend connection prepares a statement lazily the first time a client
 //! needs it there, maps it to its own server id, and closes its least recently used
 //! statements beyond a bound, so `max_prepared_stmt_count` is never exhausted.

@@ -35,7 +35,7 @@ pub mod caps {
     pub const DEPRECATE_EOF: u32 = 0x0100_0000;
 
     /// Flags that change how a backend connection behaves for the client that uses it.
-    /// Connections are only shared between clients that agree on these (design.md §5).
+    /// Connections are only shared between clients that agree on these.
     pub const SEMANTIC: u32 = FOUND_ROWS | MULTI_STATEMENTS | DEPRECATE_EOF;
 }
 

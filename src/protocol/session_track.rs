@@ -71,7 +71,7 @@ mod tests {
 
     #[test]
     fn parses_the_items_mariadb_sends_for_set_names() {
-        // `SET NAMES latin1` on MariaDB 10.11 (design.md §10): three variables and type 2.
+        // `SET NAMES latin1` on MariaDB 10.11: three variables and type 2.
         let mut block = Vec::new();
         for name in [
             "character_set_client",

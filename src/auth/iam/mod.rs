@@ -1,5 +1,5 @@
 //! IAM authentication of clients: a token sent as a `mysql_clear_password` answer over
-//! TLS, checked in the configured mode (design.md §7) and remembered until it expires
+//! TLS, checked in the configured mode and remembered until it expires
 //! (cache.rs):
 //! - `local` (local.rs, keys.rs): an RDS IAM auth token (token.rs), its SigV4 signature
 //!   recomputed from access keys Sluice knows;
