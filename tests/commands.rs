@@ -177,3 +177,36 @@ async fn change_user_and_reset_connection_start_clean_sessions() {
         .unwrap_err();
     assert!(format!("{e:?}").contains("1045"), "{e:?}");
 }
+
+/// Capability flags that change how the server parses or answers reach the backend:
+/// IGNORE_SPACE (`COUNT (*)` parses, sql_mode shows it) and INTERACTIVE (wait_timeout is
+/// interactive_timeout), for clients with and without them on one Sluice.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn client_flags_that_change_the_session_reach_the_backend() {
+    let db = TestDb::start(30).await;
+    db.cli_socket("SET GLOBAL interactive_timeout = 1234");
+    let proxy = Proxy::for_db(&db).await;
+    const IGNORE_SPACE: u32 = 0x100;
+    const INTERACTIVE: u32 = 0x400;
+    for flags in [0, IGNORE_SPACE, INTERACTIVE, IGNORE_SPACE | INTERACTIVE, 0] {
+        let run =
+            |port: u16| python_script("client_flags.py", &[port.to_string(), flags.to_string()]);
+        let direct = run(db.port);
+        assert_eq!(
+            direct.contains("IGNORE_SPACE"),
+            flags & IGNORE_SPACE != 0,
+            "{direct}"
+        );
+        assert_eq!(
+            direct.contains("error"),
+            flags & IGNORE_SPACE == 0,
+            "{direct}"
+        );
+        assert_eq!(
+            direct.contains("1234"),
+            flags & INTERACTIVE != 0,
+            "{direct}"
+        );
+        assert_eq!(run(proxy.port()), direct, "flags {flags:#x}");
+    }
+}

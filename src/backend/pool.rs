@@ -13,6 +13,7 @@ use super::BackendError;
 use crate::credentials::Credentials;
 use crate::metrics::Metrics;
 use crate::multiplex::Variables;
+use crate::protocol::flavor::Flavor;
 
 /// Connections are shared only between clients with the same key: the backend user, the
 /// semantic capability flags (`caps::SEMANTIC`) and the handshake character set.
@@ -201,6 +202,15 @@ impl Pool {
     /// The backend's greeting status flags, once a connection has been made.
     pub fn server_status(&self) -> Option<u16> {
         self.lock().server_status
+    }
+
+    /// MySQL or MariaDB, once a connection has been made (MySQL until then).
+    pub fn flavor(&self) -> Flavor {
+        self.lock()
+            .server_version
+            .as_deref()
+            .map(Flavor::from_version)
+            .unwrap_or_default()
     }
 
     /// The version string of the backend, once a connection has been made.

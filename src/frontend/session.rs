@@ -68,8 +68,9 @@ pub struct Session<'a> {
     /// Holding the backend of the previous statement, whose warnings, affected rows or
     /// insert id a next statement may ask for, until this deadline.
     pub(super) affinity_until: Option<Instant>,
-    /// The server family of the backends, learnt from the first one this session holds
-    /// (MySQL until then); it decides which statements clear the kept warnings.
+    /// The server family of the backends (known from the capacity probe at start, and
+    /// from each backend the session holds); it decides which statements clear the
+    /// kept warnings and how Sluice's own answers look.
     pub(super) flavor: Flavor,
 }
 
@@ -127,7 +128,7 @@ impl<'a> Session<'a> {
             insert_id_pending: false,
             diagnostics_ours: false,
             affinity_until: None,
-            flavor: Flavor::default(),
+            flavor: ctx.pool.flavor(),
         }
     }
 

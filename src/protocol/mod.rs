@@ -35,8 +35,12 @@ pub mod caps {
     pub const DEPRECATE_EOF: u32 = 0x0100_0000;
 
     /// Flags that change how a backend connection behaves for the client that uses it.
-    /// Connections are only shared between clients that agree on these.
-    pub const SEMANTIC: u32 = FOUND_ROWS | MULTI_STATEMENTS | DEPRECATE_EOF;
+    /// Connections are only shared between clients that agree on these. IGNORE_SPACE
+    /// puts IGNORE_SPACE in the session's sql_mode (Connector/J, mysql2 and sqlx always
+    /// set it: `COUNT (*)` parses); INTERACTIVE gives the session `interactive_timeout`
+    /// as its `wait_timeout` (the mysql CLIs set it).
+    pub const SEMANTIC: u32 =
+        FOUND_ROWS | MULTI_STATEMENTS | DEPRECATE_EOF | IGNORE_SPACE | INTERACTIVE;
 }
 
 /// Server status flags (`SERVER_*`) carried by OK and EOF packets.
