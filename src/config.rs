@@ -65,6 +65,12 @@ pub struct ServerConfig {
     /// Seconds SIGTERM / SIGINT waits for open transactions before closing everything.
     #[serde(default = "default_drain_timeout")]
     pub drain_timeout: Seconds,
+    /// Relay `LOAD DATA LOCAL INFILE`: offer CLIENT_LOCAL_FILES to clients and pass the
+    /// server's file request to the client and the file back (the server must allow it
+    /// too: MySQL's `local_infile` is OFF by default). Off: never offered, and the server
+    /// refuses such statements with its own error, as for a client without the flag.
+    #[serde(default)]
+    pub local_infile: bool,
     /// Largest client message accepted, in bytes (continuation packets included).
     #[serde(default = "default_max_packet")]
     pub max_packet_size: usize,

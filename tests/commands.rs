@@ -7,6 +7,7 @@ mod common;
 use std::process::Command;
 
 use common::clients::{mariadb_cli, mariadb_ok, python_script};
+use common::proxy::config_for;
 use common::{Proxy, TestDb, APP_PASSWORD};
 use mysql_async::prelude::*;
 
@@ -209,4 +210,48 @@ async fn client_flags_that_change_the_session_reach_the_backend() {
         );
         assert_eq!(run(proxy.port()), direct, "flags {flags:#x}");
     }
+}
+
+/// With `server.local_infile`, LOAD DATA LOCAL INFILE is relayed: the server's file
+/// request goes to the client and the file to the server (MySQL must allow it too:
+/// `local_infile` is OFF there by default, ON in MariaDB). A client that does not
+/// enable it gets the server's own refusal, as directly.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn load_data_local_is_relayed_when_enabled() {
+    let db = TestDb::start(30).await;
+    db.cli_socket("SET GLOBAL local_infile = 1");
+    let config =
+        config_for(&db, "", "").replacen("[server]\n", "[server]\nlocal_infile = true\n", 1);
+    let proxy = Proxy::start(&config).await;
+    let file = tempfile::NamedTempFile::new().unwrap();
+    // About 3 MB: several packets.
+    let lines: String = (0..60_000)
+        .map(|i| format!("{i}\tline {i} of the file\n"))
+        .collect();
+    std::fs::write(file.path(), &lines).unwrap();
+    let sql = format!(
+        "LOAD DATA LOCAL INFILE '{}' INTO TABLE items (owner, note); \
+         SELECT COUNT(*), SUM(owner) FROM items",
+        file.path().display()
+    );
+    for port in [db.port, proxy.port()] {
+        let out = mariadb_cli(port, APP_PASSWORD, &["--local-infile=1", "shop"], &sql);
+        assert!(
+            out.status.success(),
+            "{}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        mariadb_ok(port, &["shop"], "DELETE FROM items");
+        assert_eq!(String::from_utf8_lossy(&out.stdout), "60000\t1799970000\n");
+    }
+    // Without the client's consent the server refuses, directly and through Sluice.
+    for port in [db.port, proxy.port()] {
+        let out = mariadb_cli(port, APP_PASSWORD, &["--local-infile=0", "shop"], &sql);
+        assert!(!out.status.success());
+    }
+    // The session and the pool carry on.
+    assert_eq!(
+        mariadb_ok(proxy.port(), &["shop"], "SELECT COUNT(*) FROM items"),
+        "0\n"
+    );
 }

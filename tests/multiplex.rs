@@ -6,6 +6,7 @@ mod common;
 use std::sync::Arc;
 use std::time::Duration;
 
+use common::clients::python_script;
 use common::proxy::config_for;
 use common::{Proxy, TestDb};
 use mysql_async::prelude::*;
@@ -243,4 +244,43 @@ async fn a_reset_backend_keeps_the_handshake_character_set() {
             .await,
         1.0
     );
+}
+
+/// Clients whose handshakes name different character sets and collations share the
+/// backends (no pool partition per character set, no connections closed to switch):
+/// each gets, statement after statement, what its handshake gives on a direct
+/// connection, including an id the server does not know.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn clients_with_other_handshake_character_sets_share_backends() {
+    let db = TestDb::start(10).await;
+    let proxy = Proxy::start(&config_for(&db, "max_connections_percent = 20", "")).await;
+    // utf8mb4_general_ci, latin1_swedish_ci, utf8mb4_0900_ai_ci (not in MariaDB 10.11),
+    // utf8mb4_unicode_ci, utf8mb3_general_ci, cp1251_general_ci.
+    let ids = [45u8, 8, 255, 224, 33, 51];
+    let run = |port: u16, id: u8| {
+        tokio::task::spawn_blocking(move || {
+            python_script("handshake_charset.py", &[port.to_string(), id.to_string()])
+        })
+    };
+    let mut direct = Vec::new();
+    for id in ids {
+        direct.push(run(db.port, id).await.unwrap());
+    }
+    assert!(direct[1].contains("latin1_swedish_ci"), "{}", direct[1]);
+    for _ in 0..2 {
+        let tasks: Vec<_> = ids.iter().map(|&id| run(proxy.port(), id)).collect();
+        for (i, t) in tasks.into_iter().enumerate() {
+            assert_eq!(t.await.unwrap(), direct[i], "collation id {}", ids[i]);
+        }
+    }
+    let m = proxy.metrics().await;
+    assert_eq!(
+        common::metrics::sample(
+            &m,
+            "sluice_database_connections_closed_total{reason=\"repartition\"}"
+        ),
+        0.0,
+        "{m}"
+    );
+    assert!(common::metrics::sample(&m, "sluice_session_state_replays_total") >= 1.0);
 }

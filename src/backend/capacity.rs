@@ -7,6 +7,7 @@ use std::time::{Duration, Instant};
 use super::conn::BackendConn;
 use super::pool::{Grant, PartitionKey, Pool};
 use super::BackendError;
+use crate::multiplex::charset::{Collations, COLLATIONS_QUERY};
 
 impl Pool {
     /// Learns the cap if it is still unknown; concurrent callers wait for one probe.
@@ -42,7 +43,6 @@ impl Pool {
             let key = PartitionKey {
                 user: user.clone(),
                 flags: 0,
-                charset: 45,
             };
             match self.open_conn(&key, None).await {
                 Ok(c) => return Ok(c),
@@ -107,6 +107,25 @@ impl Pool {
                 .and_then(|v| std::str::from_utf8(&v).ok()?.parse::<usize>().ok())
         };
         let max_connections = column(0).unwrap_or(1);
+        if self.lock().collations.is_none() {
+            let read = conn.query(COLLATIONS_QUERY);
+            match tokio::time::timeout(self.target.connect_timeout, read).await {
+                Ok(Ok(rows)) => {
+                    let collations = Collations::from_rows(rows.iter().filter_map(|r| {
+                        Some([
+                            r.first()?.as_deref()?,
+                            r.get(1)?.as_deref()?,
+                            r.get(2)?.as_deref()?,
+                        ])
+                    }));
+                    self.lock().collations = Some(Arc::new(collations));
+                }
+                // Without the table, clients' handshake character sets fall back to the
+                // server's (as for an unknown id) until a later probe reads it.
+                Ok(Err(e)) => tracing::warn!(error = %e, "reading the server's collations failed"),
+                Err(_) => tracing::warn!("reading the server's collations timed out"),
+            }
+        }
         let cap = (max_connections * self.settings.max_connections_percent as usize / 100).max(1);
         let max_idle = max_connections * self.settings.max_idle_connections_percent as usize / 100;
         {

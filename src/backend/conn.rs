@@ -11,6 +11,7 @@ use super::tls::BackendTls;
 use super::BackendError;
 use crate::auth::{caching_sha2, native, Plugin};
 use crate::credentials::Login;
+use crate::multiplex::charset::BACKEND_COLLATION;
 use crate::multiplex::statements::BackendStatements;
 use crate::multiplex::variables::{classify, Tracked, Variables, CONNECTION_CHARSET};
 use crate::net::MaybeTls;
@@ -146,7 +147,6 @@ impl BackendConn {
         let key = PartitionKey {
             user: login.user.clone(),
             flags: 0,
-            charset: 45,
         };
         let conn = tokio::time::timeout(
             target.connect_timeout,
@@ -195,7 +195,7 @@ impl BackendConn {
             let prefix = HandshakeResponse {
                 capabilities,
                 max_packet: MAX_PAYLOAD as u32,
-                charset: key.charset,
+                charset: BACKEND_COLLATION,
                 ..Default::default()
             }
             .encode_prefix();
@@ -207,7 +207,7 @@ impl BackendConn {
         let response = HandshakeResponse {
             capabilities,
             max_packet: MAX_PAYLOAD as u32,
-            charset: key.charset,
+            charset: BACKEND_COLLATION,
             user: login.user.as_bytes().to_vec(),
             auth_response: auth_response(plugin, &login.password, &greeting.scramble, &stream)?,
             database: schema.map(<[u8]>::to_vec),

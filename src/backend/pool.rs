@@ -12,16 +12,18 @@ use super::lease::Lease;
 use super::BackendError;
 use crate::credentials::Credentials;
 use crate::metrics::Metrics;
+use crate::multiplex::charset::Collations;
 use crate::multiplex::Variables;
 use crate::protocol::flavor::Flavor;
 
-/// Connections are shared only between clients with the same key: the backend user, the
-/// semantic capability flags (`caps::SEMANTIC`) and the handshake character set.
+/// Connections are shared only between clients with the same key: the backend user and
+/// the semantic capability flags (`caps::SEMANTIC`). The handshake character set is not
+/// part of it: every connection logs in with one collation and a client's own is
+/// replayed (`multiplex::charset`).
 #[derive(Debug, Clone, PartialEq, Eq, Hash)]
 pub struct PartitionKey {
     pub user: Arc<str>,
     pub flags: u32,
-    pub charset: u8,
 }
 
 /// Pool limits taken from the configuration.
@@ -75,6 +77,8 @@ pub(super) struct State {
     pub(super) waiters: VecDeque<Waiter>,
     pub(super) next_waiter: u64,
     pub(super) server_version: Option<Vec<u8>>,
+    /// The server's collations, read by the first capacity probe.
+    pub(super) collations: Option<Arc<Collations>>,
     /// Status flags of the backend's greeting (e.g. NO_BACKSLASH_ESCAPES from sql_mode).
     pub(super) server_status: Option<u16>,
     /// When the last capacity probe failed: borrowers arriving soon after fail at once
@@ -202,6 +206,11 @@ impl Pool {
     /// The backend's greeting status flags, once a connection has been made.
     pub fn server_status(&self) -> Option<u16> {
         self.lock().server_status
+    }
+
+    /// The server's collations by handshake id, once the capacity probe read them.
+    pub fn collations(&self) -> Option<Arc<Collations>> {
+        self.lock().collations.clone()
     }
 
     /// MySQL or MariaDB, once a connection has been made (MySQL until then).

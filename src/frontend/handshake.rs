@@ -79,6 +79,9 @@ pub async fn handshake(
     if ctx.tls.is_some() {
         server_caps |= caps::SSL;
     }
+    if server.local_infile {
+        server_caps |= caps::LOCAL_FILES;
+    }
     let backend_version = ctx.pool.server_version();
     let plugin = greeting_plugin(ctx, backend_version.as_deref());
     let version = if server.server_version.is_empty() {

@@ -9,7 +9,7 @@ use bytes::BytesMut;
 use crate::backend::conn::BackendConn;
 use crate::multiplex::tracking::{observe, Observation};
 use crate::net::MaybeTls;
-use crate::protocol::packet::{self, MAX_PAYLOAD};
+use crate::protocol::packet::{self, PacketReader, MAX_PAYLOAD};
 use crate::protocol::response::{Expect, OkPacket, Seen, Tracker};
 use crate::protocol::{caps, status, ProtocolError};
 
@@ -45,6 +45,18 @@ pub enum RelayError {
     Client(std::io::Error),
 }
 
+/// The client side of a relay: its stream, its read buffer (a LOCAL INFILE request makes
+/// the client send its file), what it negotiated, and how long it may stall.
+pub struct ClientSide<'c> {
+    pub stream: &'c mut MaybeTls,
+    pub reader: &'c mut PacketReader,
+    pub capabilities: u32,
+    /// A client that takes no bytes of the response for this long is given up on.
+    pub write_timeout: Duration,
+    /// A client that sends no bytes of its file for this long is given up on.
+    pub read_timeout: Duration,
+}
+
 /// Relays the response to the command just written to `conn`.
 ///
 /// Not cancellation safe: a response cut short leaves the backend mid-stream, so the
@@ -52,12 +64,17 @@ pub enum RelayError {
 /// A client that takes no bytes for `write_timeout` is given up on (the backend would
 /// otherwise be held by a frozen reader forever).
 pub async fn relay_response(
-    client: &mut MaybeTls,
+    side: ClientSide<'_>,
     conn: &mut BackendConn,
     expect: Expect,
-    client_caps: u32,
-    write_timeout: Duration,
 ) -> Result<Outcome, RelayError> {
+    let ClientSide {
+        stream: client,
+        reader: client_reader,
+        capabilities: client_caps,
+        write_timeout,
+        read_timeout,
+    } = side;
     let rewrite_ok = client_caps & caps::SESSION_TRACK == 0;
     let mut tracker = Tracker::new(expect, client_caps & caps::DEPRECATE_EOF != 0);
     let mut outcome = Outcome::default();
@@ -149,6 +166,15 @@ pub async fn relay_response(
                     outcome.diagnostics = true;
                     outcome.leaves_connection_scope = true;
                 }
+                Seen::LocalInfile if client_caps & caps::LOCAL_FILES != 0 => {
+                    // The request goes to the client, its file back to the server, then
+                    // the server's answer follows as for any statement.
+                    pending.unsplit(frame.into_bytes());
+                    flush(client, &mut pending, &mut sent, write_timeout).await?;
+                    send_file(client, client_reader, backend, read_timeout).await?;
+                    tracker.file_sent();
+                    continue;
+                }
                 Seen::LocalInfile => {
                     // Never negotiated, so a server that asks anyway is not followed.
                     return Err(RelayError::Backend {
@@ -173,6 +199,38 @@ pub async fn relay_response(
     }
     conn.last_used = std::time::Instant::now();
     Ok(outcome)
+}
+
+/// Passes the client's file packets to the server, up to and including the empty packet
+/// that ends the file (sent at once when the client has no such file).
+async fn send_file(
+    client: &mut MaybeTls,
+    reader: &mut PacketReader,
+    backend: &mut MaybeTls,
+    read_timeout: Duration,
+) -> Result<(), RelayError> {
+    loop {
+        let frame = match tokio::time::timeout(read_timeout, reader.read(client, MAX_PAYLOAD)).await
+        {
+            Ok(Ok(frame)) => frame,
+            Ok(Err(e)) => return Err(RelayError::Client(std::io::Error::other(e))),
+            Err(_) => {
+                let stalled = std::io::ErrorKind::TimedOut;
+                return Err(RelayError::Client(stalled.into()));
+            }
+        };
+        let last = frame.payload().is_empty();
+        backend
+            .send(&frame.into_bytes())
+            .await
+            .map_err(|e| RelayError::Backend {
+                sent: true,
+                error: e.into(),
+            })?;
+        if last {
+            return Ok(());
+        }
+    }
 }
 
 async fn flush(

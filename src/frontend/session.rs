@@ -4,8 +4,9 @@
 use std::time::Instant;
 
 use super::handshake::Client;
-use super::relay::{relay_response, RelayError};
+use super::relay::{relay_response, ClientSide, RelayError};
 use super::{Context, FrontendError};
+use crate::backend::conn::BackendConn;
 use crate::backend::conn::Internal;
 use crate::backend::{BackendError, Lease, PartitionKey};
 use crate::multiplex::held::HeldStatements;
@@ -68,6 +69,9 @@ pub struct Session<'a> {
     /// Holding the backend of the previous statement, whose warnings, affected rows or
     /// insert id a next statement may ask for, until this deadline.
     pub(super) affinity_until: Option<Instant>,
+    /// The handshake's character set is still to be recorded as session state (at the
+    /// first borrow, when the partition's baseline is known).
+    handshake_charset_pending: bool,
     /// The server family of the backends (known from the capacity probe at start, and
     /// from each backend the session holds); it decides which statements clear the
     /// kept warnings and how Sluice's own answers look.
@@ -129,6 +133,7 @@ impl<'a> Session<'a> {
             diagnostics_ours: false,
             affinity_until: None,
             flavor: ctx.pool.flavor(),
+            handshake_charset_pending: true,
         }
     }
 
@@ -404,6 +409,9 @@ impl<'a> Session<'a> {
             match self.borrow().await {
                 Ok(mut lease) => {
                     self.flavor = lease.conn().flavor();
+                    if self.handshake_charset_pending {
+                        self.apply_handshake_charset(lease.conn());
+                    }
                     self.lease = Some(lease);
                     self.insert_id_ours = false;
                     self.diagnostics_ours = false;
@@ -426,6 +434,16 @@ impl<'a> Session<'a> {
             return Ok(false);
         }
         Ok(true)
+    }
+
+    /// Records the character set and collation the client's handshake asked for as the
+    /// session's state (backend connections all log in with one collation, so clients
+    /// whose handshakes differ share them; the replay carries the difference).
+    fn apply_handshake_charset(&mut self, conn: &BackendConn) {
+        if let Some(collations) = self.ctx.pool.collations() {
+            collations.apply_handshake(self.client.charset, &mut self.vars, &conn.baseline);
+            self.handshake_charset_pending = false;
+        }
     }
 
     /// Reports a backend failure to the client; a connection that failed other than by
@@ -555,16 +573,15 @@ impl<'a> Session<'a> {
             }
         };
         let lease = self.lease.as_mut().expect("leased above");
-        let write_timeout = self.ctx.config.server.client_write_timeout.get();
-        match relay_response(
-            &mut self.client.stream,
-            lease.conn(),
-            expect,
-            self.client.capabilities,
-            write_timeout,
-        )
-        .await
-        {
+        let server = &self.ctx.config.server;
+        let side = ClientSide {
+            stream: &mut self.client.stream,
+            reader: &mut self.client.reader,
+            capabilities: self.client.capabilities,
+            write_timeout: server.client_write_timeout.get(),
+            read_timeout: server.idle_client_timeout.get(),
+        };
+        match relay_response(side, lease.conn(), expect).await {
             Ok(outcome) => {
                 if outcome.error {
                     self.ctx.metrics.query_errors.inc();
@@ -1027,6 +1044,7 @@ impl<'a> Session<'a> {
         self.insert_id_pending = false;
         self.diagnostics_ours = false;
         self.vars.clear();
+        self.handshake_charset_pending = true;
         self.stmts.clear();
         self.scope.reset();
         self.kept = None;
@@ -1109,6 +1127,5 @@ pub(super) fn partition_key(client: &Client) -> PartitionKey {
     PartitionKey {
         user: client.user.clone(),
         flags: client.capabilities & caps::SEMANTIC,
-        charset: client.charset,
     }
 }

@@ -2,6 +2,7 @@
 //! state a session carries from backend to backend, and when a client session must stay
 //! on one backend connection.
 
+pub mod charset;
 pub mod classify;
 pub mod held;
 pub mod lexer;

@@ -39,8 +39,10 @@ pub mod caps {
     /// puts IGNORE_SPACE in the session's sql_mode (Connector/J, mysql2 and sqlx always
     /// set it: `COUNT (*)` parses); INTERACTIVE gives the session `interactive_timeout`
     /// as its `wait_timeout` (the mysql CLIs set it).
+    /// LOCAL_FILES (offered only when `server.local_infile` is on) lets the server ask
+    /// the client for a file, which only a client that negotiated it can answer.
     pub const SEMANTIC: u32 =
-        FOUND_ROWS | MULTI_STATEMENTS | DEPRECATE_EOF | IGNORE_SPACE | INTERACTIVE;
+        FOUND_ROWS | MULTI_STATEMENTS | DEPRECATE_EOF | IGNORE_SPACE | INTERACTIVE | LOCAL_FILES;
 }
 
 /// Server status flags (`SERVER_*`) carried by OK and EOF packets.

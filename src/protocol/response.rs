@@ -411,6 +411,12 @@ impl Tracker {
         }
     }
 
+    /// The client's file was sent after a LOCAL INFILE request: the server answers
+    /// with an OK or ERR (and, in a multi-statement, the results after it).
+    pub fn file_sent(&mut self) {
+        self.state = State::First;
+    }
+
     /// An OK or EOF that ends a result (or the whole response).
     fn terminate(&mut self, payload: &[u8]) -> Result<Seen, ProtocolError> {
         let is_ok = payload[0] == OK_HEADER || (self.deprecate_eof && payload.len() > 5);

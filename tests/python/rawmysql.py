@@ -26,7 +26,7 @@ def send(s, seq, payload):
     s.sendall(struct.pack("<I", len(payload))[:3] + bytes([seq]) + payload)
 
 
-def login(port):
+def login(port, charset=45):
     s = socket.create_connection(("127.0.0.1", port))
     greeting = read_packet(s)
     rest = greeting[greeting.index(b"\0", 1) + 1:]
@@ -35,7 +35,7 @@ def login(port):
     # PLUGIN_AUTH; classic EOF packets.
     caps = 0x1 | 0x8 | 0x200 | 0x2000 | 0x8000 | 0x80000
     auth = scramble_caching_sha2(PASSWORD, salt)
-    send(s, 1, struct.pack("<IIB", caps, 1 << 24, 45) + b"\0" * 23 + b"app\0"
+    send(s, 1, struct.pack("<IIB", caps, 1 << 24, charset) + b"\0" * 23 + b"app\0"
          + bytes([len(auth)]) + auth + b"shop\0" + b"caching_sha2_password\0")
     seq = 2
     reply = read_packet(s)
@@ -77,3 +77,28 @@ def error(packet):
 
 def eof_status(packet):
     return struct.unpack("<H", packet[3:5])[0]
+
+
+def query_row(s, sql):
+    """Runs a COM_QUERY that returns one row; returns its values as strings (None for
+    NULL)."""
+    send(s, 0, b"\x03" + sql.encode())
+    first = read_packet(s)
+    assert first[0] not in (0x00, 0xFF), error(first) if first[0] == 0xFF else first
+    for _ in range(first[0]):
+        read_packet(s)  # column definitions
+    read_packet(s)  # EOF
+    row = read_packet(s)
+    while read_packet(s)[0] != 0xFE:
+        pass
+    values, i = [], 0
+    while i < len(row):
+        if row[i] == 0xFB:
+            values.append(None)
+            i += 1
+            continue
+        n = row[i]
+        i += 1
+        values.append(row[i:i + n].decode())
+        i += n
+    return values
