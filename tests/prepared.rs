@@ -388,3 +388,53 @@ async fn a_transaction_is_not_lost_silently_when_a_re_prepare_fails() {
         .unwrap();
     assert_eq!(kept, Some(0));
 }
+
+/// A statement prepared after DDL changed its table answers as a fresh prepare would,
+/// not as the server statement prepared before the DDL (shared from another session):
+/// go-sql-driver's TestString after TestInt. Each client prepares anew (no client-side
+/// statement cache), as that suite does.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn statements_prepared_after_ddl_see_the_new_table() {
+    let db = TestDb::start(10).await;
+    let proxy = Proxy::start(&config_for(&db, "max_connections_percent = 10", "")).await;
+    let mut seen = Vec::new();
+    for opts in [db.direct_opts(), proxy.opts()] {
+        let opts = opts.stmt_cache_size(0);
+        let mut out = Vec::new();
+        for column in ["INT", "VARCHAR(255)", "BIGINT", "TEXT", "INT"] {
+            let mut c = mysql_async::Conn::new(opts.clone()).await.unwrap();
+            c.query_drop("DROP TABLE IF EXISTS shop.retyped")
+                .await
+                .unwrap();
+            c.query_drop(format!(
+                "CREATE TABLE shop.retyped (value {column}) CHARACTER SET utf8mb3"
+            ))
+            .await
+            .unwrap();
+            let value = if column.contains("INT") {
+                "42"
+            } else {
+                "κόσμε üöäßñóùéàâÿœ'îë Árvíztűrő いろはにほへとちりぬるを"
+            };
+            let insert = c
+                .exec_drop("INSERT INTO shop.retyped VALUES (?)", (value,))
+                .await;
+            let read: Result<Vec<String>, _> = c
+                .exec("SELECT CAST(value AS CHAR) FROM shop.retyped", ())
+                .await;
+            out.push(format!(
+                "{column}: {:?} {:?}",
+                insert.map_err(|e| e.to_string()),
+                read.map_err(|e| e.to_string())
+            ));
+            c.disconnect().await.unwrap();
+        }
+        seen.push(out);
+    }
+    assert!(
+        seen[0].iter().all(|l| l.contains("Ok(())")),
+        "direct: {:?}",
+        seen[0]
+    );
+    assert_eq!(seen[1], seen[0], "through Sluice");
+}

@@ -2,6 +2,7 @@
 //! FIFO queue of borrowers.
 
 use std::collections::{HashMap, VecDeque};
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard};
 use std::time::{Duration, Instant};
 
@@ -168,6 +169,8 @@ pub struct Pool {
     pub(super) credentials: Arc<Credentials>,
     /// The users capacity probes may log in as, in the order tried.
     pub(super) probe_users: Vec<Arc<str>>,
+    /// See [`Pool::schema_generation`].
+    schema_generation: AtomicU64,
 }
 
 impl Pool {
@@ -186,6 +189,7 @@ impl Pool {
             capacity_lock: tokio::sync::Mutex::new(()),
             credentials,
             probe_users,
+            schema_generation: AtomicU64::new(0),
         })
     }
 
@@ -206,6 +210,17 @@ impl Pool {
     /// The backend's greeting status flags, once a connection has been made.
     pub fn server_status(&self) -> Option<u16> {
         self.lock().server_status
+    }
+
+    /// How many DDL statements Sluice has relayed: prepared statements are shared only
+    /// within one generation.
+    pub fn schema_generation(&self) -> u64 {
+        self.schema_generation.load(Ordering::Relaxed)
+    }
+
+    /// A DDL statement ran.
+    pub fn schema_changed(&self) {
+        self.schema_generation.fetch_add(1, Ordering::Relaxed);
     }
 
     /// The server's collations by handshake id, once the capacity probe read them.

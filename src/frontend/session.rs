@@ -249,6 +249,7 @@ impl<'a> Session<'a> {
         // The statement clears the previous one's diagnostics even if it leaves none.
         let mut clears_diagnostics = false;
         let flavor = self.flavor;
+        let mut changes_schema = false;
         let mut execute_pin = None;
         let relay = match command {
             Command::Quit => return Ok(false),
@@ -316,6 +317,7 @@ impl<'a> Session<'a> {
                 }
                 clears_diagnostics = class.clears_diagnostics(flavor);
                 self.sets_insert_id = class.sets_insert_id;
+                changes_schema = class.changes_schema;
                 self.apply(class)
             }
             Command::SetOption => {
@@ -334,6 +336,7 @@ impl<'a> Session<'a> {
                     .unwrap_or_default();
                 clears_diagnostics = class.clears_diagnostics(flavor);
                 self.sets_insert_id = class.sets_insert_id;
+                changes_schema = class.changes_schema;
                 // Its pin applies once the execute is known to run (after the checks).
                 execute_pin = class.pin;
                 Self::relay_for(class)
@@ -361,6 +364,10 @@ impl<'a> Session<'a> {
         let result = self.execute(frame, relay).await;
         self.silent = None;
         self.sets_insert_id = false;
+        if changes_schema {
+            // Whether or not it succeeded: a new generation only costs fresh prepares.
+            self.ctx.pool.schema_changed();
+        }
         if clears_diagnostics || self.diagnostics_pending {
             // What Sluice kept is no longer the session's list: the backend that ran this
             // statement holds the right one (and is read before it goes back).

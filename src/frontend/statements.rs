@@ -39,11 +39,13 @@ impl Session<'_> {
             let msg = "This version of Sluice doesn't yet support 'KILL'";
             return self.reply(&err_packet(1, 1235, "42000", msg)).await;
         }
-        let key = Arc::new(self.stmts.distinct(StmtKey::new(
+        let key = StmtKey::new(
             self.client.schema.clone(),
             self.vars.only(PARSE_VARIABLES),
             sql.to_vec(),
-        )));
+        )
+        .at_generation(self.ctx().pool.schema_generation());
+        let key = Arc::new(self.stmts.distinct(key));
         if !self.hold_backend(&frame, Expect::Prepare).await? {
             return Ok(());
         }

@@ -28,6 +28,9 @@ pub struct Classification {
     /// `LAST_INSERT_ID(expr)`, `… RETURNING …` (MariaDB's INSERT / REPLACE / DELETE),
     /// `CALL`. Sluice then reads the value from the backend before it lets it go.
     pub sets_insert_id: bool,
+    /// It is DDL (`CREATE`, `ALTER`, `DROP`, `RENAME`, `TRUNCATE`): statements prepared
+    /// after it must not share server statements prepared before it.
+    pub changes_schema: bool,
     /// Every statement in it is a diagnostics statement (`SHOW WARNINGS`, `SHOW ERRORS`,
     /// `SHOW COUNT(*) …`, `GET DIAGNOSTICS`), which reads the list without clearing it.
     pub diagnostics_only: bool,
@@ -75,6 +78,9 @@ pub fn classify(sql: &[u8], backslash_escapes: bool) -> Classification {
         class.kill |= is(first, "KILL");
         class.uses_tables |= uses_tables(stmt);
         class.sets_insert_id |= sets_insert_id(stmt);
+        class.changes_schema |= ["CREATE", "ALTER", "DROP", "RENAME", "TRUNCATE"]
+            .iter()
+            .any(|k| is(first, k));
     }
     class
 }
@@ -415,6 +421,27 @@ mod tests {
         assert!(classify(b"SELECT 1; KILL 5", true).kill);
         let proc = b"CREATE PROCEDURE p() BEGIN SELECT 1; KILL 5; END";
         assert!(!classify(proc, true).kill);
+    }
+
+    #[test]
+    fn ddl_is_recognised() {
+        for sql in [
+            "CREATE TABLE t (a INT)",
+            "alter table t add b int",
+            "DROP TABLE t",
+            "RENAME TABLE a TO b",
+            "TRUNCATE t",
+            "SELECT 1; DROP TABLE t",
+        ] {
+            assert!(classify(sql.as_bytes(), true).changes_schema, "{sql}");
+        }
+        for sql in [
+            "SELECT 'DROP TABLE t'",
+            "INSERT INTO t VALUES (1)",
+            "/* DROP */ SELECT 1",
+        ] {
+            assert!(!classify(sql.as_bytes(), true).changes_schema, "{sql}");
+        }
     }
 
     #[test]

@@ -36,11 +36,22 @@ pub struct StmtKey {
     /// 0, or a number private to one session: a session that prepares the same statement
     /// twice gets two server statements, since each holds its own long data and cursor.
     instance: u32,
+    /// The schema generation at prepare time (see [`StmtKey::at_generation`]).
+    generation: u64,
 }
 
 impl StmtKey {
     pub fn new(schema: Option<Vec<u8>>, parse: Variables, sql: Vec<u8>) -> Self {
-        Self::with_instance(schema, parse, sql, 0)
+        Self::build(schema, parse, sql, 0, 0)
+    }
+
+    /// The same statement prepared in schema generation `generation`: a statement
+    /// prepared after DDL (which bumps the generation) never shares a server statement
+    /// prepared before it. MySQL can fail an execute of such an old statement where a
+    /// fresh prepare succeeds (3988 after a column changed type), and the stored
+    /// prepare response would describe the old columns.
+    pub fn at_generation(self, generation: u64) -> Self {
+        Self::build(self.schema, self.parse, self.sql, self.instance, generation)
     }
 
     pub fn with_instance(
@@ -48,6 +59,16 @@ impl StmtKey {
         parse: Variables,
         sql: Vec<u8>,
         instance: u32,
+    ) -> Self {
+        Self::build(schema, parse, sql, instance, 0)
+    }
+
+    fn build(
+        schema: Option<Vec<u8>>,
+        parse: Variables,
+        sql: Vec<u8>,
+        instance: u32,
+        generation: u64,
     ) -> Self {
         use std::hash::{BuildHasher, Hash, Hasher};
         // One seed for the process: keys made on any thread must hash alike.
@@ -58,12 +79,14 @@ impl StmtKey {
         parse.hash(&mut h);
         sql.hash(&mut h);
         instance.hash(&mut h);
+        generation.hash(&mut h);
         Self {
             hash: h.finish(),
             schema,
             parse,
             sql,
             instance,
+            generation,
         }
     }
 
@@ -162,7 +185,13 @@ impl ClientStatements {
             return key;
         }
         self.next_instance = self.next_instance.wrapping_add(1).max(1);
-        StmtKey::with_instance(key.schema, key.parse, key.sql, self.next_instance)
+        StmtKey::build(
+            key.schema,
+            key.parse,
+            key.sql,
+            self.next_instance,
+            key.generation,
+        )
     }
 
     pub fn clear(&mut self) {
@@ -367,6 +396,14 @@ mod tests {
         let keep = [key("long data"), key("c")];
         assert!(b.insert(key("d"), 4, 0, r, 1, &keep).is_empty());
         assert_eq!(b.len(), 3);
+    }
+
+    #[test]
+    fn the_same_text_after_ddl_is_another_statement() {
+        let key =
+            |g| StmtKey::new(None, Variables::default(), b"SELECT ?".to_vec()).at_generation(g);
+        assert_eq!(key(3), key(3));
+        assert_ne!(key(3), key(4));
     }
 
     #[test]
