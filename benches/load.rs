@@ -2,17 +2,18 @@
 //! interleaved (A B A B) on the same machine, with their ratio.
 //!
 //! Run it with `scripts/bench.sh` (or `cargo bench --bench load`). Under `cargo test` it
-//! does nothing. Seconds per sysbench run: `SLUICE_BENCH_SECONDS` (default 10).
+//! does nothing. Seconds per sysbench run: `SLUICE_BENCH_SECONDS` (default 10). The
+//! server is the test harness's: `SLUICE_TEST_DB=mysql` (the default) or `mariadb`.
 //!
 //! - sysbench `oltp_point_select` and `oltp_read_only`, 4 tables × 10,000 rows, at 1, 32
 //!   and 64 threads, `--db-ps-mode=disable`;
 //! - the same at 32 and 64 threads with server-side prepared statements (`prepared`)
 //!   (`--db-ps-mode=auto`);
 //! - the connection storm of the user story (100 workers, 10,000 new connections running
-//!   `SELECT * FROM menus`, MariaDB max_connections=65, Sluice at 70%);
+//!   `SELECT * FROM menus`, max_connections=65, Sluice at 70%);
 //! - ORM preamble sessions (100 workers, 2,000 sessions): backend connections used and
 //!   sessions per backend connection;
-//! - connection set-up (`connect`): new TLS connections directly to MariaDB, through Sluice
+//! - connection set-up (`connect`): new TLS connections directly to the server, through Sluice
 //!   with a password, and through Sluice with an IAM token (`local` mode, the token
 //!   reused as Lambdas do, so verified once and then from the cache).
 
@@ -166,7 +167,7 @@ async fn sysbench_suite(seconds: u64) {
     let relay_port = start_bare_relay(db.port);
     let db_pid = db.pid();
     println!("\n## sysbench, 4 tables x 10,000 rows, --db-ps-mode=disable, {seconds} s per run, direct / Sluice / bare relay, twice, interleaved\n");
-    println!("| workload | threads | direct QPS | Sluice QPS | ratio | direct avg ms | Sluice avg ms | added per query | bare relay adds | Sluice CPU s | MariaDB CPU s (direct / Sluice) |");
+    println!("| workload | threads | direct QPS | Sluice QPS | ratio | direct avg ms | Sluice avg ms | added per query | bare relay adds | Sluice CPU s | server CPU s (direct / Sluice) |");
     println!("|---|---|---|---|---|---|---|---|---|---|---|");
     for workload in ["oltp_point_select", "oltp_read_only"] {
         for threads in [1, 32, 64] {
@@ -348,6 +349,7 @@ fn main() {
         .unwrap();
     rt.block_on(async {
         println!("machine: {} cores, {}", num_cpus(), cpu_model());
+        println!("server: {}", common::Flavor::current().name());
         if only.is_empty() || only == "sysbench" {
             sysbench_suite(seconds).await;
         }
