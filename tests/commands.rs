@@ -210,6 +210,13 @@ async fn client_flags_that_change_the_session_reach_the_backend() {
         );
         assert_eq!(run(proxy.port()), direct, "flags {flags:#x}");
     }
+    // Replayed as session state, not a pool partition of their own.
+    assert_eq!(
+        proxy
+            .metric("sluice_database_connections_closed_total{reason=\"repartition\"}")
+            .await,
+        0.0
+    );
 }
 
 /// With `server.local_infile`, LOAD DATA LOCAL INFILE is relayed: the server's file

@@ -7,7 +7,7 @@ use std::time::{Duration, Instant};
 use super::conn::BackendConn;
 use super::pool::{Grant, PartitionKey, Pool};
 use super::BackendError;
-use crate::multiplex::charset::{Collations, COLLATIONS_QUERY};
+use crate::multiplex::handshake_state::{Collations, COLLATIONS_QUERY};
 
 impl Pool {
     /// Learns the cap if it is still unknown; concurrent callers wait for one probe.

@@ -11,7 +11,7 @@ use super::tls::BackendTls;
 use super::BackendError;
 use crate::auth::{caching_sha2, native, Plugin};
 use crate::credentials::Login;
-use crate::multiplex::charset::BACKEND_COLLATION;
+use crate::multiplex::handshake_state::BACKEND_COLLATION;
 use crate::multiplex::statements::BackendStatements;
 use crate::multiplex::variables::{classify, Tracked, Variables, CONNECTION_CHARSET};
 use crate::net::MaybeTls;

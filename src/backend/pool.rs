@@ -13,14 +13,14 @@ use super::lease::Lease;
 use super::BackendError;
 use crate::credentials::Credentials;
 use crate::metrics::Metrics;
-use crate::multiplex::charset::Collations;
+use crate::multiplex::handshake_state::Collations;
 use crate::multiplex::Variables;
 use crate::protocol::flavor::Flavor;
 
 /// Connections are shared only between clients with the same key: the backend user and
 /// the semantic capability flags (`caps::SEMANTIC`). The handshake character set is not
 /// part of it: every connection logs in with one collation and a client's own is
-/// replayed (`multiplex::charset`).
+/// replayed (`multiplex::handshake_state`).
 #[derive(Debug, Clone, PartialEq, Eq, Hash)]
 pub struct PartitionKey {
     pub user: Arc<str>,

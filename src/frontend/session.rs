@@ -9,6 +9,7 @@ use super::{Context, FrontendError};
 use crate::backend::conn::BackendConn;
 use crate::backend::conn::Internal;
 use crate::backend::{BackendError, Lease, PartitionKey};
+use crate::multiplex::handshake_state;
 use crate::multiplex::held::HeldStatements;
 use crate::multiplex::scope::{
     DiagnosticsRead, KeptDiagnostics, ScopeRead, ScopeValues, FOUND_ROWS_DEPRECATED,
@@ -69,9 +70,9 @@ pub struct Session<'a> {
     /// Holding the backend of the previous statement, whose warnings, affected rows or
     /// insert id a next statement may ask for, until this deadline.
     pub(super) affinity_until: Option<Instant>,
-    /// The handshake's character set is still to be recorded as session state (at the
-    /// first borrow, when the partition's baseline is known).
-    handshake_charset_pending: bool,
+    /// What the handshake chose (character set, IGNORE_SPACE, INTERACTIVE) is still to be
+    /// recorded as session state (at the first borrow, when the baseline is known).
+    handshake_state_pending: bool,
     /// The server family of the backends (known from the capacity probe at start, and
     /// from each backend the session holds); it decides which statements clear the
     /// kept warnings and how Sluice's own answers look.
@@ -133,7 +134,7 @@ impl<'a> Session<'a> {
             diagnostics_ours: false,
             affinity_until: None,
             flavor: ctx.pool.flavor(),
-            handshake_charset_pending: true,
+            handshake_state_pending: true,
         }
     }
 
@@ -416,8 +417,8 @@ impl<'a> Session<'a> {
             match self.borrow().await {
                 Ok(mut lease) => {
                     self.flavor = lease.conn().flavor();
-                    if self.handshake_charset_pending {
-                        self.apply_handshake_charset(lease.conn());
+                    if self.handshake_state_pending {
+                        self.apply_handshake_state(lease.conn());
                     }
                     self.lease = Some(lease);
                     self.insert_id_ours = false;
@@ -443,13 +444,21 @@ impl<'a> Session<'a> {
         Ok(true)
     }
 
-    /// Records the character set and collation the client's handshake asked for as the
-    /// session's state (backend connections all log in with one collation, so clients
-    /// whose handshakes differ share them; the replay carries the difference).
-    fn apply_handshake_charset(&mut self, conn: &BackendConn) {
+    /// Records what the client's handshake chose as the session's state: its character
+    /// set and collation, and the effect of CLIENT_IGNORE_SPACE and CLIENT_INTERACTIVE
+    /// (backend connections all log in with one collation and without those flags, so
+    /// clients whose handshakes differ share them; the replay carries the difference).
+    fn apply_handshake_state(&mut self, conn: &BackendConn) {
         if let Some(collations) = self.ctx.pool.collations() {
+            let flags = self.client.capabilities;
             collations.apply_handshake(self.client.charset, &mut self.vars, &conn.baseline);
-            self.handshake_charset_pending = false;
+            handshake_state::apply_flags(
+                flags & caps::IGNORE_SPACE != 0,
+                flags & caps::INTERACTIVE != 0,
+                &mut self.vars,
+                &conn.baseline,
+            );
+            self.handshake_state_pending = false;
         }
     }
 
@@ -1051,7 +1060,7 @@ impl<'a> Session<'a> {
         self.insert_id_pending = false;
         self.diagnostics_ours = false;
         self.vars.clear();
-        self.handshake_charset_pending = true;
+        self.handshake_state_pending = true;
         self.stmts.clear();
         self.scope.reset();
         self.kept = None;

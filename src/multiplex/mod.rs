@@ -2,8 +2,8 @@
 //! state a session carries from backend to backend, and when a client session must stay
 //! on one backend connection.
 
-pub mod charset;
 pub mod classify;
+pub mod handshake_state;
 pub mod held;
 pub mod lexer;
 pub mod pin;

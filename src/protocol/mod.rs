@@ -34,15 +34,13 @@ pub mod caps {
     pub const SESSION_TRACK: u32 = 0x0080_0000;
     pub const DEPRECATE_EOF: u32 = 0x0100_0000;
 
-    /// Flags that change how a backend connection behaves for the client that uses it.
-    /// Connections are only shared between clients that agree on these. IGNORE_SPACE
-    /// puts IGNORE_SPACE in the session's sql_mode (Connector/J, mysql2 and sqlx always
-    /// set it: `COUNT (*)` parses); INTERACTIVE gives the session `interactive_timeout`
-    /// as its `wait_timeout` (the mysql CLIs set it).
-    /// LOCAL_FILES (offered only when `server.local_infile` is on) lets the server ask
-    /// the client for a file, which only a client that negotiated it can answer.
-    pub const SEMANTIC: u32 =
-        FOUND_ROWS | MULTI_STATEMENTS | DEPRECATE_EOF | IGNORE_SPACE | INTERACTIVE | LOCAL_FILES;
+    /// Flags that change how a backend connection behaves for the client that uses it,
+    /// and that no session variable can stand in for. Connections are only shared
+    /// between clients that agree on these. LOCAL_FILES (offered only when
+    /// `server.local_infile` is on) lets the server ask the client for a file, which only
+    /// a client that negotiated it can answer. (IGNORE_SPACE and INTERACTIVE only set
+    /// session variables, which are replayed instead: `multiplex::handshake_state`.)
+    pub const SEMANTIC: u32 = FOUND_ROWS | MULTI_STATEMENTS | DEPRECATE_EOF | LOCAL_FILES;
 }
 
 /// Server status flags (`SERVER_*`) carried by OK and EOF packets.

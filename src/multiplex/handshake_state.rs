@@ -1,5 +1,7 @@
-//! The character set a client's handshake asked for, carried as replayable session
-//! state rather than as a pool partition.
+//! What a client's handshake chose for its session, carried as replayable session state
+//! rather than as a pool partition: its character set and collation, and what the
+//! capability flags CLIENT_IGNORE_SPACE (IGNORE_SPACE in `sql_mode`) and
+//! CLIENT_INTERACTIVE (`wait_timeout` = `interactive_timeout`) do on a direct connection.
 //!
 //! Every backend connection logs in with one collation ([`BACKEND_COLLATION`]); a client
 //! whose handshake named another wants, from its first statement on, what that handshake
@@ -68,6 +70,50 @@ impl Collations {
     }
 }
 
+/// Records in `vars` what the flags CLIENT_IGNORE_SPACE and CLIENT_INTERACTIVE give a
+/// session on a direct connection (backend connections are opened without them).
+pub fn apply_flags(
+    ignore_space: bool,
+    interactive: bool,
+    vars: &mut Variables,
+    baseline: &Variables,
+) {
+    if ignore_space {
+        if let Some(mode) = baseline.get("sql_mode") {
+            vars.record("sql_mode", &with_ignore_space(mode), baseline);
+        }
+    }
+    if interactive {
+        if let Some(timeout) = baseline.get("interactive_timeout") {
+            vars.record("wait_timeout", timeout, baseline);
+        }
+    }
+}
+
+/// `mode` with IGNORE_SPACE added where the server lists it: modes are listed in bit
+/// order, and only REAL_AS_FLOAT, PIPES_AS_CONCAT and ANSI_QUOTES come before it (the
+/// same on MySQL and MariaDB), so a replayed value compares equal to what the server
+/// reports.
+fn with_ignore_space(mode: &[u8]) -> Vec<u8> {
+    let mut parts: Vec<&[u8]> = mode
+        .split(|b| *b == b',')
+        .filter(|p| !p.is_empty())
+        .collect();
+    if parts
+        .iter()
+        .any(|p| p.eq_ignore_ascii_case(b"IGNORE_SPACE"))
+    {
+        return mode.to_vec();
+    }
+    let before: [&[u8]; 3] = [b"REAL_AS_FLOAT", b"PIPES_AS_CONCAT", b"ANSI_QUOTES"];
+    let at = parts
+        .iter()
+        .take_while(|p| before.iter().any(|b| p.eq_ignore_ascii_case(b)))
+        .count();
+    parts.insert(at, b"IGNORE_SPACE");
+    parts.join(&b',')
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -94,6 +140,45 @@ mod tests {
             ("character_set_server", "latin1"),
             ("collation_server", "latin1_swedish_ci"),
         ])
+    }
+
+    #[test]
+    fn ignore_space_is_listed_where_the_server_lists_it() {
+        for (mode, with) in [
+            ("", "IGNORE_SPACE"),
+            (
+                "ONLY_FULL_GROUP_BY,STRICT_TRANS_TABLES",
+                "IGNORE_SPACE,ONLY_FULL_GROUP_BY,STRICT_TRANS_TABLES",
+            ),
+            (
+                "PIPES_AS_CONCAT,ANSI_QUOTES,NO_ZERO_DATE",
+                "PIPES_AS_CONCAT,ANSI_QUOTES,IGNORE_SPACE,NO_ZERO_DATE",
+            ),
+            (
+                "REAL_AS_FLOAT,IGNORE_SPACE,ANSI",
+                "REAL_AS_FLOAT,IGNORE_SPACE,ANSI",
+            ),
+        ] {
+            assert_eq!(
+                String::from_utf8(with_ignore_space(mode.as_bytes())).unwrap(),
+                with
+            );
+        }
+    }
+
+    #[test]
+    fn interactive_clients_get_the_interactive_timeout() {
+        let base = vars(&[
+            ("wait_timeout", "28800"),
+            ("interactive_timeout", "1234"),
+            ("sql_mode", ""),
+        ]);
+        let mut v = Variables::default();
+        apply_flags(false, true, &mut v, &base);
+        assert_eq!(v.get("wait_timeout"), Some(&b"1234"[..]));
+        assert_eq!(v.get("sql_mode"), None);
+        apply_flags(true, false, &mut v, &base);
+        assert_eq!(v.get("sql_mode"), Some(&b"IGNORE_SPACE"[..]));
     }
 
     #[test]
