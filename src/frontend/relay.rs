@@ -139,15 +139,13 @@ pub async fn relay_response(
                     let trailing =
                         ok.status & status::SESSION_STATE_CHANGED != 0 || !ok.info.is_empty();
                     if rewrite_ok && trailing {
+                        // Queued behind what is pending, so the response still goes out
+                        // in one write (on MySQL every OK carries session state, so
+                        // this is every statement's OK for such clients).
                         let rewritten = ok.encode_without_session_track(payload[0]);
-                        flush(client, &mut pending, &mut sent, write_timeout).await?;
-                        let bytes = packet::packet(frame.seq(), &rewritten);
-                        client
-                            .send_within(&bytes, write_timeout)
-                            .await
-                            .map_err(RelayError::Client)?;
-                        sent = true;
+                        packet::push_packet(&mut pending, frame.seq(), &rewritten);
                         if tracker.is_done() {
+                            flush(client, &mut pending, &mut sent, write_timeout).await?;
                             break;
                         }
                         continue;

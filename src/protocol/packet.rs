@@ -19,12 +19,12 @@ pub fn parse_header(h: &[u8]) -> (usize, u8) {
 }
 
 /// Appends one packet (header and payload) to `out`. Sluice's own packets are small.
-pub fn push_packet(out: &mut Vec<u8>, seq: u8, payload: &[u8]) {
+pub fn push_packet(out: &mut impl bytes::BufMut, seq: u8, payload: &[u8]) {
     debug_assert!(payload.len() < MAX_PAYLOAD);
     let len = payload.len() as u32;
-    out.extend_from_slice(&len.to_le_bytes()[..3]);
-    out.push(seq);
-    out.extend_from_slice(payload);
+    out.put_slice(&len.to_le_bytes()[..3]);
+    out.put_u8(seq);
+    out.put_slice(payload);
 }
 
 /// Appends a command payload of any length as packets with sequence ids from 0: chunks of
