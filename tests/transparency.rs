@@ -318,6 +318,8 @@ async fn many_variables_replay_without_errors_on_a_shared_backend() {
             ("explicit_defaults_for_timestamp", "0"),
             ("sql_require_primary_key", "1"),
             ("default_collation_for_utf8mb4", "'utf8mb4_general_ci'"),
+            // Id 278: beyond the handshake's one byte, only reachable by name.
+            ("collation_connection", "'utf8mb4_0900_as_cs'"),
         ]);
     } else {
         common.extend([
