@@ -289,14 +289,14 @@ impl BackendConn {
         }
     }
 
-    /// COM_QUIT, then waits (briefly) for the server to close its end, plus a moment:
-    /// the server counts a connection out only after closing its socket, and the pool
-    /// reuses this connection's slot once this returns.
     /// The server family this connection talks to.
     pub fn flavor(&self) -> Flavor {
         self.flavor
     }
 
+    /// COM_QUIT, then waits (briefly) for the server to close its end, plus a moment:
+    /// the server counts a connection out only after closing its socket, and the pool
+    /// reuses this connection's slot once this returns.
     pub async fn quit(mut self) {
         let _ = tokio::time::timeout(Duration::from_secs(1), async {
             if self.write(&packet::packet(0, &[COM_QUIT])).await.is_ok() {

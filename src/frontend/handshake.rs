@@ -17,9 +17,9 @@ use crate::protocol::packet::{self, read_exact_packet, PacketReader};
 use crate::protocol::response::err_packet;
 use crate::protocol::{caps, status};
 
-/// Capabilities Sluice offers clients. LOCAL_FILES, COMPRESS, query attributes,
-/// optional result-set metadata and multi-factor authentication are not offered, so no
-/// client negotiates them; SSL is added when TLS is configured.
+/// Capabilities Sluice offers clients. COMPRESS, query attributes, optional result-set
+/// metadata and multi-factor authentication are not offered, so no client negotiates
+/// them; SSL is added when TLS is configured, LOCAL_FILES with `server.local_infile`.
 pub const SERVER_CAPS: u32 = caps::LONG_PASSWORD
     | caps::FOUND_ROWS
     | caps::IGNORE_SPACE
