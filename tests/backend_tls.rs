@@ -109,3 +109,49 @@ async fn backend_login_with_caching_sha2_password() {
         outer.stop().await;
     }
 }
+
+/// Against the real server: on MySQL the app user has `caching_sha2_password`, and after
+/// `FLUSH PRIVILEGES` (which empties the server's cache of verified passwords) a backend
+/// login must take full authentication: with the server's RSA key over plaintext, the
+/// password itself over TLS. Each round starts a new Sluice, so its connections are new
+/// logins. (MariaDB's app user has mysql_native_password: the same logins, natively.)
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn backend_logins_take_full_authentication_after_the_cache_is_flushed() {
+    let c = certs::generate();
+    let db = tls_backend(&c).await;
+    let plugin = db.cli_socket("SELECT plugin FROM mysql.user WHERE user = 'app'");
+    let expected = if db.is_mysql() {
+        "caching_sha2_password"
+    } else {
+        "mysql_native_password"
+    };
+    assert_eq!(plugin.trim(), expected);
+    for tls in [false, true, false] {
+        db.cli_socket("FLUSH PRIVILEGES");
+        let tables = if tls {
+            format!(
+                "[backend.tls]\nca = \"{}\"\nserver_name = \"localhost\"\n",
+                c.ca.display()
+            )
+        } else {
+            String::new()
+        };
+        let config =
+            config_for(&db, "", "").replacen("[[users]]", &format!("{tables}[[users]]"), 1);
+        let proxy = Proxy::start(&config).await;
+        let mut conn = proxy.conn().await;
+        let cipher: Option<(String, String)> = conn
+            .query_first("SHOW SESSION STATUS LIKE 'Ssl_cipher'")
+            .await
+            .unwrap();
+        assert_eq!(!cipher.unwrap().1.is_empty(), tls);
+        conn.disconnect().await.unwrap();
+        assert_eq!(
+            proxy
+                .metric("sluice_database_connections_setup_failed_total")
+                .await,
+            0.0
+        );
+        proxy.stop().await;
+    }
+}
