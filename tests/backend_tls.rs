@@ -16,15 +16,20 @@ async fn tls_backend(c: &certs::Certs) -> TestDb {
     TestDb::start_with(30, args).await
 }
 
+/// The `[backend.tls]` table that trusts the test CA and checks the name `server_name`.
+fn backend_tls_table(c: &certs::Certs, server_name: &str) -> String {
+    format!(
+        "[backend.tls]\nca = \"{}\"\nserver_name = \"{server_name}\"\n",
+        c.ca.display()
+    )
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn backend_connections_use_verified_tls() {
     let c = certs::generate();
     let db = tls_backend(&c).await;
     db.cli_socket("ALTER USER 'app'@'%' REQUIRE SSL");
-    let tables = format!(
-        "[backend.tls]\nca = \"{}\"\nserver_name = \"localhost\"\n",
-        c.ca.display()
-    );
+    let tables = backend_tls_table(&c, "localhost");
     let config = config_for(&db, "", "").replacen("[[users]]", &format!("{tables}[[users]]"), 1);
     let proxy = Proxy::start(&config).await;
     let mut conn = proxy.conn().await;
@@ -39,10 +44,7 @@ async fn backend_connections_use_verified_tls() {
     conn.disconnect().await.unwrap();
 
     // A certificate for another name is refused: a clean error, not a plaintext fallback.
-    let wrong = format!(
-        "[backend.tls]\nca = \"{}\"\nserver_name = \"db.example.com\"\n",
-        c.ca.display()
-    );
+    let wrong = backend_tls_table(&c, "db.example.com");
     let config = config_for(&db, "", "").replacen("[[users]]", &format!("{wrong}[[users]]"), 1);
     let proxy = Proxy::start(&config).await;
     // (mysql_async runs a query while connecting, so the error comes at connect.)
@@ -84,10 +86,7 @@ async fn backend_login_with_caching_sha2_password() {
     let inner = Proxy::start(&inner_config).await;
     for tls in [false, true] {
         let tls_table = if tls {
-            format!(
-                "[backend.tls]\nca = \"{}\"\nserver_name = \"localhost\"\n",
-                c.ca.display()
-            )
+            backend_tls_table(&c, "localhost")
         } else {
             String::new()
         };
@@ -129,10 +128,7 @@ async fn backend_logins_take_full_authentication_after_the_cache_is_flushed() {
     for tls in [false, true, false] {
         db.cli_socket("FLUSH PRIVILEGES");
         let tables = if tls {
-            format!(
-                "[backend.tls]\nca = \"{}\"\nserver_name = \"localhost\"\n",
-                c.ca.display()
-            )
+            backend_tls_table(&c, "localhost")
         } else {
             String::new()
         };
