@@ -4,12 +4,15 @@
 use bytes::BytesMut;
 use criterion::{black_box, criterion_group, criterion_main, Criterion, Throughput};
 use sluice::multiplex::{classify, tracking};
+use sluice::protocol::classic_eof::{Action, ClassicEof, RowsEnd};
 use sluice::protocol::packet::{push_packet, PacketReader};
 use sluice::protocol::response::{Expect, OkPacket, Tracker};
 
 /// `SELECT * FROM menus` as MariaDB answers it without DEPRECATE_EOF: column count,
-/// five column definitions, EOF, nine rows, EOF.
-fn menus_response() -> Vec<u8> {
+/// five column definitions, EOF, nine rows, EOF; with it (`deprecate_eof`), as every
+/// backend connection gets it: no EOF after the definitions, an OK with the EOF header
+/// at the end.
+fn menus_response(deprecate_eof: bool) -> Vec<u8> {
     let mut out = Vec::new();
     let mut seq = 1u8;
     let mut push = |p: &[u8]| {
@@ -26,28 +29,34 @@ fn menus_response() -> Vec<u8> {
         def.extend_from_slice(b"\x0c\x2d\x00\x00\x01\x00\x00\xfd\x00\x00\x00\x00\x00");
         push(&def);
     }
-    push(b"\xfe\x00\x00\x22\x00");
+    if !deprecate_eof {
+        push(b"\xfe\x00\x00\x22\x00");
+    }
     for i in 1..=9u8 {
         let mut row = vec![1, b'0' + i, 18];
         row.extend_from_slice("目玉焼き定食".as_bytes());
         row.extend_from_slice(b"\x03500\x08menu_med\x010");
         push(&row);
     }
-    push(b"\xfe\x00\x00\x22\x00");
+    if deprecate_eof {
+        push(b"\xfe\x00\x00\x22\x00\x00\x00");
+    } else {
+        push(b"\xfe\x00\x00\x22\x00");
+    }
     out
 }
 
 fn framing_and_tracking(c: &mut Criterion) {
-    let wire = menus_response();
     let mut g = c.benchmark_group("relay");
-    g.throughput(Throughput::Bytes(wire.len() as u64));
     let rt = tokio::runtime::Builder::new_current_thread()
         .build()
         .unwrap();
+    let classic = menus_response(false);
+    g.throughput(Throughput::Bytes(classic.len() as u64));
     g.bench_function("frame+track menus result", |b| {
         b.iter(|| {
             let mut reader = PacketReader::new();
-            let mut src = &wire[..];
+            let mut src = &classic[..];
             let mut tracker = Tracker::new(Expect::Results, false);
             rt.block_on(async {
                 let mut batch = BytesMut::new();
@@ -61,7 +70,51 @@ fn framing_and_tracking(c: &mut Criterion) {
             })
         })
     });
+    // What the relay does for every client now that backends have DEPRECATE_EOF: for
+    // one that has it too, relay as read; for a classic one, put the EOFs back.
+    let deprecated = menus_response(true);
+    for translate in [false, true] {
+        let name = if translate {
+            "frame+track menus result for a classic client (EOFs put back)"
+        } else {
+            "frame+track menus result for a DEPRECATE_EOF client"
+        };
+        g.bench_function(name, |b| {
+            b.iter(|| {
+                let mut reader = PacketReader::new();
+                let mut src = &deprecated[..];
+                rt.block_on(async {
+                    reader.fill(&mut src).await.unwrap();
+                    black_box(relay_batch(&mut reader, translate).len())
+                })
+            })
+        });
+    }
     g.finish();
+}
+
+/// The relay's per-packet work on one read's worth of a response.
+fn relay_batch(reader: &mut PacketReader, translate: bool) -> BytesMut {
+    let mut tracker = Tracker::new(Expect::Results, true);
+    let mut classic = translate.then(|| ClassicEof::new(2));
+    let mut batch = BytesMut::new();
+    while !tracker.is_done() {
+        let mut f = reader.next_buffered(1 << 24).unwrap().unwrap();
+        let (p, seq) = (f.payload(), f.seq());
+        let seen = tracker.feed(p, p.len()).unwrap();
+        if let Some(classic) = classic.as_mut() {
+            let end = RowsEnd::of(seen, p).unwrap();
+            if classic.before(seq, end, reader.buffered(), &mut batch) == Action::Replaced {
+                continue;
+            }
+            f.set_seq(classic.seq(seq));
+            batch.unsplit(f.into_bytes());
+            classic.after(seq, tracker.omitted_eof(), &mut batch);
+        } else {
+            batch.unsplit(f.into_bytes());
+        }
+    }
+    batch
 }
 
 fn ok_packets(c: &mut Criterion) {

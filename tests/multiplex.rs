@@ -284,3 +284,55 @@ async fn clients_with_other_handshake_character_sets_share_backends() {
     );
     assert!(common::metrics::sample(&m, "sluice_session_state_replays_total") >= 1.0);
 }
+
+/// Clients that negotiate either EOF style, with or without multi-statements (and that
+/// switch them with COM_SET_OPTION), share the backends: every backend connection has
+/// CLIENT_DEPRECATE_EOF and multi-statements, the relay puts back the EOF packets a
+/// classic client expects, and Sluice switches multi-statements per command. Each client
+/// gets, packet for packet, the bytes a direct connection gives it (rows, no rows,
+/// several results, a syntax error once multi-statements are off, warnings read after
+/// its backend went back, a prepare, binary rows, a cursor and its fetches,
+/// COM_FIELD_LIST), and no connection is closed to serve another kind.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn clients_of_either_eof_style_share_backends_byte_for_byte() {
+    let db = TestDb::start(10).await;
+    // A cap of 2 for 4 kinds of client.
+    let proxy = Proxy::start(&config_for(&db, "max_connections_percent = 20", "")).await;
+    // Classic; DEPRECATE_EOF; MULTI_STATEMENTS; both, and IGNORE_SPACE.
+    let styles = ["0", "0x1000000", "0x10000", "0x1010100"];
+    let run = |port: u16, caps: &'static str| {
+        tokio::task::spawn_blocking(move || {
+            python_script("response_shapes.py", &[port.to_string(), caps.to_string()])
+        })
+    };
+    let mut direct = Vec::new();
+    for caps in styles {
+        direct.push(run(db.port, caps).await.unwrap());
+    }
+    // The two EOF styles do differ on the wire (so the comparison below means something).
+    assert_ne!(direct[0], direct[1]);
+    assert!(direct[0].contains("cursor 4 fe00004200"), "{}", direct[0]);
+    assert!(direct[0].contains("multi-off 1 ff2804"), "{}", direct[0]);
+    for _ in 0..2 {
+        let tasks: Vec<_> = styles.iter().map(|&caps| run(proxy.port(), caps)).collect();
+        for (i, t) in tasks.into_iter().enumerate() {
+            assert_eq!(t.await.unwrap(), direct[i], "client flags {}", styles[i]);
+        }
+    }
+    let m = proxy.metrics().await;
+    let sample = |name: &str| common::metrics::sample(&m, name);
+    let closed = |reason: &str| {
+        sample(&format!(
+            "sluice_database_connections_closed_total{{reason=\"{reason}\"}}"
+        ))
+    };
+    assert_eq!(closed("repartition"), 0.0, "{m}");
+    // Every connection opened is one of the cap's two, the capacity probe's, or one that
+    // replaced a connection closed for exceeding the idle limit.
+    let opened = sample("sluice_database_connections_setup_succeeded_total");
+    assert!(opened >= 2.0, "{m}");
+    assert!(
+        opened <= 2.0 + closed("probe") + closed("idle_limit"),
+        "{m}"
+    );
+}

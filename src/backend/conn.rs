@@ -16,7 +16,8 @@ use crate::multiplex::statements::BackendStatements;
 use crate::multiplex::variables::{classify, Tracked, Variables, CONNECTION_CHARSET};
 use crate::net::MaybeTls;
 use crate::protocol::command::{
-    COM_INIT_DB, COM_QUERY, COM_QUIT, COM_RESET_CONNECTION, COM_STMT_CLOSE, COM_STMT_PREPARE,
+    COM_INIT_DB, COM_QUERY, COM_QUIT, COM_RESET_CONNECTION, COM_SET_OPTION, COM_STMT_CLOSE,
+    COM_STMT_PREPARE,
 };
 use crate::protocol::flavor::Flavor;
 use crate::protocol::handshake::{
@@ -30,7 +31,10 @@ use crate::protocol::wire::Reader;
 use crate::protocol::{caps, ProtocolError};
 
 /// Capabilities every backend connection asks for; the partition key adds the
-/// client-visible semantic flags (`caps::SEMANTIC`).
+/// client-visible semantic flags (`caps::SEMANTIC`). DEPRECATE_EOF is always on (clients
+/// without it get their EOFs from the relay). MULTI_STATEMENTS is off, as most drivers
+/// leave it, and switched with COM_SET_OPTION for a client that has it
+/// (`Internal::MultiStatements`).
 const BASE_CAPS: u32 = caps::LONG_PASSWORD
     | caps::LONG_FLAG
     | caps::PROTOCOL_41
@@ -41,7 +45,12 @@ const BASE_CAPS: u32 = caps::LONG_PASSWORD
     | caps::PLUGIN_AUTH
     | caps::PLUGIN_AUTH_LENENC_CLIENT_DATA
     | caps::CONNECT_ATTRS
-    | caps::SESSION_TRACK;
+    | caps::SESSION_TRACK
+    | caps::DEPRECATE_EOF;
+
+/// The COM_SET_OPTION values for MULTI_STATEMENTS on and off.
+pub const MULTI_STATEMENTS_ON: u16 = 0;
+pub const MULTI_STATEMENTS_OFF: u16 = 1;
 
 /// Switches on the trackers multiplexing relies on.
 const SESSION_TRACKING: &str = "SET SESSION session_track_schema=ON, \
@@ -97,6 +106,9 @@ pub struct BackendConn {
     pub baseline: Arc<Variables>,
     /// Prepared statements open on this connection (multiplex::statements).
     pub statements: BackendStatements,
+    /// Whether the server reads a COM_QUERY as several statements (COM_SET_OPTION
+    /// switches it; COM_RESET_CONNECTION leaves it as it is).
+    multi_statements: bool,
 }
 
 /// A whole response kept as wire bytes; for COM_STMT_PREPARE, with its OK.
@@ -113,6 +125,8 @@ pub struct WireReply {
 pub enum Internal<'a> {
     InitDb(&'a [u8]),
     Query(&'a str),
+    /// COM_SET_OPTION: multi-statements on (true) or off.
+    MultiStatements(bool),
 }
 
 /// Rows of a small internal query, as text (NULL = None).
@@ -177,9 +191,10 @@ impl BackendConn {
             return Err(BackendError::from_err_packet(greeting.payload()));
         }
         let greeting = Greeting::parse(greeting.payload())?;
-        if greeting.capabilities & caps::SESSION_TRACK == 0 {
+        let needed = caps::SESSION_TRACK | caps::DEPRECATE_EOF;
+        if greeting.capabilities & needed != needed {
             return Err(BackendError::Unsupported(
-                "session tracking (MySQL 5.7+ / MariaDB 10.2+)",
+                "session tracking and CLIENT_DEPRECATE_EOF (MySQL 5.7+ / MariaDB 10.2+)",
             ));
         }
         let mut capabilities = (BASE_CAPS | key.flags) & greeting.capabilities;
@@ -233,6 +248,7 @@ impl BackendConn {
             vars: Variables::default(),
             baseline: baseline.clone().unwrap_or_default(),
             statements: BackendStatements::default(),
+            multi_statements: false,
         };
         conn.authenticate(plugin, &greeting.scramble, &login.password)
             .await?;
@@ -294,6 +310,11 @@ impl BackendConn {
         self.flavor
     }
 
+    /// Whether a COM_QUERY is read as several statements here.
+    pub fn multi_statements(&self) -> bool {
+        self.multi_statements
+    }
+
     /// COM_QUIT, then waits (briefly) for the server to close its end, plus a moment:
     /// the server counts a connection out only after closing its socket, and the pool
     /// reuses this connection's slot once this returns.
@@ -351,8 +372,7 @@ impl BackendConn {
         expect: Expect,
     ) -> Result<WireReply, BackendError> {
         self.write_payload(payload).await?;
-        let deprecate_eof = self.key.flags & caps::DEPRECATE_EOF != 0;
-        let mut tracker = Tracker::new(expect, deprecate_eof);
+        let mut tracker = Tracker::new(expect, true);
         let mut reply = WireReply {
             wire: Vec::new(),
             ok: None,
@@ -408,6 +428,15 @@ impl BackendConn {
             let payload = match command {
                 Internal::InitDb(schema) => [&[COM_INIT_DB][..], schema].concat(),
                 Internal::Query(sql) => com_query(sql),
+                Internal::MultiStatements(on) => {
+                    let option = if *on {
+                        MULTI_STATEMENTS_ON
+                    } else {
+                        MULTI_STATEMENTS_OFF
+                    };
+                    let [o0, o1] = option.to_le_bytes();
+                    vec![COM_SET_OPTION, o0, o1]
+                }
             };
             packet::push_packet(&mut batch, 0, &payload);
         }
@@ -417,8 +446,12 @@ impl BackendConn {
             match self.read_response().await {
                 Err(e) if e.server_code().is_none() => return Err(e),
                 result => {
-                    if let (Ok(_), Internal::InitDb(schema)) = (&result, command) {
-                        self.schema = Schema::Known(Some(schema.to_vec()));
+                    match (&result, command) {
+                        (Ok(_), Internal::InitDb(schema)) => {
+                            self.schema = Schema::Known(Some(schema.to_vec()));
+                        }
+                        (Ok(_), Internal::MultiStatements(on)) => self.multi_statements = *on,
+                        _ => {}
                     }
                     results.push(result);
                 }
@@ -509,7 +542,7 @@ impl BackendConn {
 
     /// Reads one whole response to an internal command.
     async fn read_response(&mut self) -> Result<Rows, BackendError> {
-        let mut tracker = Tracker::new(Expect::Results, self.key.flags & caps::DEPRECATE_EOF != 0);
+        let mut tracker = Tracker::new(Expect::Results, true);
         let mut rows = Rows::new();
         let mut error = None;
         while !tracker.is_done() {

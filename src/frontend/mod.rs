@@ -7,6 +7,7 @@ pub mod error;
 pub mod handshake;
 pub mod relay;
 pub mod session;
+pub mod set_option;
 pub mod statements;
 
 use std::collections::HashSet;

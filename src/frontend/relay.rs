@@ -1,6 +1,7 @@
 //! Relays one backend response to the client: frames are passed through in batches,
 //! without copying, as they arrive; only OK packets are inspected (and rewritten for
-//! clients without `CLIENT_SESSION_TRACK`).
+//! clients without `CLIENT_SESSION_TRACK`). Clients without `CLIENT_DEPRECATE_EOF` get
+//! the EOF packets they expect (`protocol::classic_eof`).
 
 use std::time::Duration;
 
@@ -9,6 +10,7 @@ use bytes::BytesMut;
 use crate::backend::conn::BackendConn;
 use crate::multiplex::tracking::{observe, Observation};
 use crate::net::MaybeTls;
+use crate::protocol::classic_eof::{self, Action, ClassicEof, ClientForm, RowsEnd};
 use crate::protocol::packet::{self, PacketReader, MAX_PAYLOAD};
 use crate::protocol::response::{Expect, OkPacket, Seen, Tracker};
 use crate::protocol::{caps, status, ProtocolError};
@@ -76,7 +78,11 @@ pub async fn relay_response(
         read_timeout,
     } = side;
     let rewrite_ok = client_caps & caps::SESSION_TRACK == 0;
-    let mut tracker = Tracker::new(expect, client_caps & caps::DEPRECATE_EOF != 0);
+    // Backend connections all negotiate DEPRECATE_EOF; a client without it gets the
+    // EOFs it expects put back in.
+    let mut classic =
+        (client_caps & caps::DEPRECATE_EOF == 0).then(|| ClassicEof::new(conn.status));
+    let mut tracker = Tracker::new(expect, true);
     let mut outcome = Outcome::default();
     let mut pending = BytesMut::new();
     let mut sent = false;
@@ -85,7 +91,7 @@ pub async fn relay_response(
     let mut schema_change = None;
     let mut rows = 0u64;
     loop {
-        let frame = match reader.next_buffered(MAX_PAYLOAD) {
+        let mut frame = match reader.next_buffered(MAX_PAYLOAD) {
             Ok(Some(frame)) => frame,
             Ok(None) => {
                 flush(client, &mut pending, &mut sent, write_timeout).await?;
@@ -97,6 +103,7 @@ pub async fn relay_response(
             Err(error) => return Err(RelayError::Backend { sent, error }),
         };
         let payload = frame.payload();
+        let backend_seq = frame.seq();
         let was_continuing = continuing;
         continuing = frame.is_continued();
         if !was_continuing {
@@ -113,6 +120,7 @@ pub async fn relay_response(
                 Seen::Err => outcome.row_count = Some(-1),
                 _ => {}
             }
+            let mut rewritten = None;
             match seen {
                 Seen::Ok => {
                     let ok = OkPacket::parse(payload, true)
@@ -139,16 +147,7 @@ pub async fn relay_response(
                     let trailing =
                         ok.status & status::SESSION_STATE_CHANGED != 0 || !ok.info.is_empty();
                     if rewrite_ok && trailing {
-                        // Queued behind what is pending, so the response still goes out
-                        // in one write (on MySQL every OK carries session state, so
-                        // this is every statement's OK for such clients).
-                        let rewritten = ok.encode_without_session_track(payload[0]);
-                        packet::push_packet(&mut pending, frame.seq(), &rewritten);
-                        if tracker.is_done() {
-                            flush(client, &mut pending, &mut sent, write_timeout).await?;
-                            break;
-                        }
-                        continue;
+                        rewritten = Some(ok.encode_without_session_track(payload[0]));
                     }
                 }
                 Seen::Eof => {
@@ -167,6 +166,9 @@ pub async fn relay_response(
                 Seen::LocalInfile if client_caps & caps::LOCAL_FILES != 0 => {
                     // The request goes to the client, its file back to the server, then
                     // the server's answer follows as for any statement.
+                    if let Some(classic) = &classic {
+                        frame.set_seq(classic.seq(backend_seq));
+                    }
                     pending.unsplit(frame.into_bytes());
                     flush(client, &mut pending, &mut sent, write_timeout).await?;
                     send_file(client, client_reader, backend, read_timeout).await?;
@@ -182,8 +184,37 @@ pub async fn relay_response(
                 }
                 Seen::Data | Seen::PrepareOk => {}
             }
+            let mut replaced = false;
+            if let Some(classic) = classic.as_mut() {
+                let end = RowsEnd::of(seen, payload)
+                    .map_err(|error| RelayError::Backend { sent, error })?;
+                let ahead = reader.buffered();
+                replaced =
+                    classic.before(backend_seq, end, ahead, &mut pending) == Action::Replaced;
+            }
+            if let Some(rewritten) = rewritten.filter(|_| !replaced) {
+                // Queued behind what is pending, so the response still goes out in one
+                // write (on MySQL every OK carries session state, so this is every
+                // statement's OK for such clients).
+                let seq = classic.as_ref().map_or(backend_seq, |c| c.seq(backend_seq));
+                packet::push_packet(&mut pending, seq, &rewritten);
+                replaced = true;
+            }
+            if !replaced {
+                if let Some(classic) = &classic {
+                    frame.set_seq(classic.seq(backend_seq));
+                }
+                pending.unsplit(frame.into_bytes());
+                if let Some(classic) = classic.as_mut() {
+                    classic.after(backend_seq, tracker.omitted_eof(), &mut pending);
+                }
+            }
+        } else {
+            if let Some(classic) = &classic {
+                frame.set_seq(classic.seq(backend_seq));
+            }
+            pending.unsplit(frame.into_bytes());
         }
-        pending.unsplit(frame.into_bytes());
         if tracker.is_done() && !continuing {
             flush(client, &mut pending, &mut sent, write_timeout).await?;
             break;
@@ -197,6 +228,25 @@ pub async fn relay_response(
     }
     conn.last_used = std::time::Instant::now();
     Ok(outcome)
+}
+
+/// A whole backend response kept as wire bytes (a prepare's, shared by clients of
+/// every kind; kept diagnostics), as this client must get it. `status`: the backend's
+/// status when it sent the response.
+pub fn kept_for_client(
+    wire: &[u8],
+    expect: Expect,
+    client_caps: u32,
+    status: u16,
+) -> Result<Vec<u8>, ProtocolError> {
+    let form = ClientForm {
+        deprecate_eof: client_caps & caps::DEPRECATE_EOF != 0,
+        session_track: client_caps & caps::SESSION_TRACK != 0,
+    };
+    if form.deprecate_eof && form.session_track {
+        return Ok(wire.to_vec());
+    }
+    classic_eof::for_client(wire, expect, form, status)
 }
 
 /// Passes the client's file packets to the server, up to and including the empty packet

@@ -321,10 +321,7 @@ impl<'a> Session<'a> {
                 changes_schema = class.changes_schema;
                 self.apply(class)
             }
-            Command::SetOption => {
-                self.pin(PinReason::SetOption);
-                Relay::Respond(Expect::Results)
-            }
+            Command::SetOption => return self.set_option(frame).await.map(|()| true),
             Command::FieldList => Relay::Respond(Expect::FieldList),
             Command::Statistics => Relay::Respond(Expect::Single),
             Command::StmtFetch => Relay::Respond(Expect::Fetch),
@@ -721,7 +718,12 @@ impl<'a> Session<'a> {
             (false, true) => Some(format!("DO LAST_INSERT_ID({})", self.last_insert_id)),
             (false, false) => None,
         };
+        // The client's COM_SET_OPTION, or another client's before it on this backend.
+        let multi = self.client.capabilities & caps::MULTI_STATEMENTS != 0;
         let mut batch = Vec::new();
+        if conn.multi_statements() != multi {
+            batch.push(Internal::MultiStatements(multi));
+        }
         batch.extend(schema.map(Internal::InitDb));
         batch.extend(replay.as_deref().map(Internal::Query));
         batch.extend(restore.as_deref().map(Internal::Query));
@@ -737,7 +739,7 @@ impl<'a> Session<'a> {
                     self.client.schema = None;
                     return Err(e);
                 }
-                (Internal::Query(_), Err(e)) => {
+                (_, Err(e)) => {
                     tracing::warn!(error = %e, "restoring the session's state on a backend failed");
                     return Err(e);
                 }
@@ -978,8 +980,15 @@ impl<'a> Session<'a> {
         response::bigint_result(column, value, self.answer_ending(0))
     }
 
+    /// How many warnings (and errors) Sluice kept of the session's last statement.
+    pub(super) fn kept_warnings(&self) -> u16 {
+        self.kept
+            .as_ref()
+            .map_or(0, |k| u16::try_from(k.warning_count).unwrap_or(u16::MAX))
+    }
+
     /// How a result set Sluice answers itself ends for this client.
-    fn answer_ending(&self, warnings: u16) -> Ending {
+    pub(super) fn answer_ending(&self, warnings: u16) -> Ending {
         Ending {
             deprecate_eof: self.client.capabilities & caps::DEPRECATE_EOF != 0,
             status: self.status_flags
@@ -1000,12 +1009,17 @@ impl<'a> Session<'a> {
         };
         if std::mem::take(&mut self.diagnostics_pending) {
             let conn = lease.conn();
+            let client_caps = self.client.capabilities;
             let kept = async {
+                let status = conn.status;
                 let warnings = conn.query_wire("SHOW WARNINGS").await?;
                 let errors = conn.query_wire("SHOW ERRORS").await?;
+                let for_client = |wire: &[u8]| {
+                    super::relay::kept_for_client(wire, Expect::Results, client_caps, status)
+                };
                 Ok::<_, BackendError>(KeptDiagnostics {
-                    warnings: warnings.wire,
-                    errors: errors.wire,
+                    warnings: for_client(&warnings.wire)?,
+                    errors: for_client(&errors.wire)?,
                     warning_count: warnings.rows,
                     error_count: errors.rows,
                 })
@@ -1070,15 +1084,10 @@ impl<'a> Session<'a> {
         let dirty = self.pin.is_some() || self.in_transaction || !self.held.is_empty();
         self.held.clear();
         self.deferred.clear();
-        // COM_RESET_CONNECTION does not undo COM_SET_OPTION (the server keeps the
-        // changed capability), so such a connection cannot go back to its partition.
-        let unresettable = self.pin == Some(PinReason::SetOption);
         self.unpin();
         self.in_transaction = false;
         if let Some(lease) = self.lease.take() {
-            if unresettable {
-                drop(lease);
-            } else if dirty {
+            if dirty {
                 lease.reset_and_release().await;
             } else {
                 lease.release();

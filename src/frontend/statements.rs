@@ -4,6 +4,7 @@
 
 use std::sync::Arc;
 
+use super::relay::kept_for_client;
 use super::session::{Outgoing, Session};
 use super::FrontendError;
 use crate::backend::conn::{BackendConn, Internal, Schema};
@@ -49,14 +50,18 @@ impl Session<'_> {
         if !self.hold_backend(&frame, Expect::Prepare).await? {
             return Ok(());
         }
+        let client_caps = self.client.capabilities;
         let (response, params) = match self.on_backend(&key).await {
             Ok(OnBackend::Prepared(_)) => {
                 let conn = self.lease_conn();
+                let status = conn.status;
                 let stmt = conn
                     .statements
                     .get_mut(&key)
                     .expect("just prepared on this backend");
-                (stmt.response.clone(), stmt.params)
+                let response =
+                    kept_for_client(&stmt.response, Expect::Prepare, client_caps, status);
+                (response, stmt.params)
             }
             Ok(OnBackend::Refused(err)) => {
                 self.ctx().metrics.query_errors.inc();
@@ -65,6 +70,10 @@ impl Session<'_> {
                 return Ok(());
             }
             Err(e) => return self.backend_failed(1, &e).await,
+        };
+        let mut answer = match response {
+            Ok(answer) => answer,
+            Err(e) => return self.backend_failed(1, &BackendError::Protocol(e)).await,
         };
         let Some(id) = self.stmts.add(ClientStmt {
             key,
@@ -78,7 +87,6 @@ impl Session<'_> {
             return self.reply(&err_packet(1, 1461, "42000", msg)).await;
         };
         // The first packet's payload starts after its 4-byte header with 0x00, then the id.
-        let mut answer = response.to_vec();
         set_statement_id(&mut answer[4..], id);
         // Warnings the previous statement left are read before the backend goes back
         // (the affinity window), as for any statement.

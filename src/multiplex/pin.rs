@@ -23,8 +23,6 @@ pub enum PinReason {
     Xa,
     /// SET TRANSACTION (characteristics of the next transaction only).
     NextTransaction,
-    /// COM_SET_OPTION (multi-statements switched per connection).
-    SetOption,
     /// A statement larger than one packet, not classified.
     LargeStatement,
     /// The server reported a state change nothing explains.
@@ -44,7 +42,6 @@ impl PinReason {
             Self::Handler => "handler",
             Self::Xa => "xa",
             Self::NextTransaction => "next_transaction",
-            Self::SetOption => "set_option",
             Self::LargeStatement => "large_statement",
             Self::UnexplainedState => "unexplained_state",
         }

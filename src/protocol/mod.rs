@@ -1,5 +1,6 @@
 //! MySQL wire format: framing, commands, responses, handshakes. No I/O policy lives here.
 
+pub mod classic_eof;
 pub mod command;
 pub mod flavor;
 pub mod handshake;
@@ -35,12 +36,20 @@ pub mod caps {
     pub const DEPRECATE_EOF: u32 = 0x0100_0000;
 
     /// Flags that change how a backend connection behaves for the client that uses it,
-    /// and that no session variable can stand in for. Connections are only shared
-    /// between clients that agree on these. LOCAL_FILES (offered only when
-    /// `server.local_infile` is on) lets the server ask the client for a file, which only
-    /// a client that negotiated it can answer. (IGNORE_SPACE and INTERACTIVE only set
-    /// session variables, which are replayed instead: `multiplex::handshake_state`.)
-    pub const SEMANTIC: u32 = FOUND_ROWS | MULTI_STATEMENTS | DEPRECATE_EOF | LOCAL_FILES;
+    /// which no session variable can stand in for and no translation can undo:
+    /// connections are only shared between clients that agree on these.
+    /// - FOUND_ROWS: the server counts matched rather than changed rows in every
+    ///   UPDATE's and INSERT … ON DUPLICATE KEY UPDATE's OK packet and in ROW_COUNT(). It
+    ///   cannot be switched after login, and the OK's info text has both counts only for
+    ///   UPDATE, so it is not translated.
+    /// - LOCAL_FILES (offered only with `server.local_infile`): lets the server ask the
+    ///   client for a file, which only a client that negotiated it can answer.
+    ///
+    /// Every other difference is carried per session instead: DEPRECATE_EOF is translated
+    /// (`classic_eof`), MULTI_STATEMENTS is set per command with COM_SET_OPTION, and the
+    /// handshake's character set, IGNORE_SPACE and INTERACTIVE are replayed as session
+    /// variables (`multiplex::handshake_state`).
+    pub const SEMANTIC: u32 = FOUND_ROWS | LOCAL_FILES;
 }
 
 /// Server status flags (`SERVER_*`) carried by OK and EOF packets.

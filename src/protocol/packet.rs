@@ -72,6 +72,11 @@ impl Frame {
         &mut self.bytes[HEADER_LEN..]
     }
 
+    /// Gives the packet another sequence id (a response with packets put in before it).
+    pub fn set_seq(&mut self, seq: u8) {
+        self.bytes[3] = seq;
+    }
+
     /// Header and payload, ready to be written elsewhere unchanged.
     pub fn as_wire(&self) -> &[u8] {
         &self.bytes
@@ -110,6 +115,11 @@ impl PacketReader {
     /// Whether bytes are waiting in the buffer (on an idle connection: unasked data).
     pub fn has_buffered(&self) -> bool {
         !self.buf.is_empty()
+    }
+
+    /// The bytes read but not yet taken as frames (what follows the last frame taken).
+    pub fn buffered(&self) -> &[u8] {
+        &self.buf
     }
 
     /// Drops whatever is buffered (a connection being closed).

@@ -185,6 +185,16 @@ pub enum Seen {
     LocalInfile,
 }
 
+/// A block of definitions that a connection with `CLIENT_DEPRECATE_EOF` ends without the
+/// EOF packet a classic client expects (`protocol::classic_eof` puts it back).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum OmittedEof {
+    /// A result set's column definitions: rows, or the packet that ends them, follow.
+    ResultColumns,
+    /// The parameter or the column definitions of a COM_STMT_PREPARE response.
+    PrepareBlock,
+}
+
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 enum State {
     First,
@@ -208,6 +218,8 @@ pub struct Tracker {
     state: State,
     deprecate_eof: bool,
     status: u16,
+    /// The packet fed last was the final definition of a block whose EOF is omitted.
+    omitted: Option<OmittedEof>,
 }
 
 impl Tracker {
@@ -221,7 +233,14 @@ impl Tracker {
             state,
             deprecate_eof,
             status: 0,
+            omitted: None,
         }
+    }
+
+    /// Whether the packet fed last ended a block of definitions without an EOF after it
+    /// (only ever on a connection with `CLIENT_DEPRECATE_EOF`).
+    pub fn omitted_eof(&self) -> Option<OmittedEof> {
+        self.omitted
     }
 
     pub fn is_done(&self) -> bool {
@@ -265,6 +284,7 @@ impl Tracker {
     /// least its first byte (or nothing for an empty packet).
     pub fn feed(&mut self, payload: &[u8], len: usize) -> Result<Seen, ProtocolError> {
         let first = payload.first().copied().unwrap_or(0);
+        self.omitted = None;
         match self.state {
             State::Done => Err(ProtocolError::Malformed(
                 "packet after the end of a response",
@@ -273,6 +293,7 @@ impl Tracker {
             State::Columns { left } => {
                 if left <= 1 {
                     self.state = if self.deprecate_eof {
+                        self.omitted = Some(OmittedEof::ResultColumns);
                         State::Rows
                     } else {
                         State::ColumnsEof
@@ -317,6 +338,7 @@ impl Tracker {
                         columns,
                     }
                 } else if self.deprecate_eof {
+                    self.omitted = Some(OmittedEof::PrepareBlock);
                     Self::prepare_columns(columns)
                 } else {
                     State::PrepareParamsEof { columns }
@@ -332,6 +354,7 @@ impl Tracker {
                 self.state = if left > 1 {
                     State::PrepareColumns { left: left - 1 }
                 } else if self.deprecate_eof {
+                    self.omitted = Some(OmittedEof::PrepareBlock);
                     State::Done
                 } else {
                     State::PrepareColumnsEof

@@ -59,7 +59,6 @@ pub fn text_result(columns: &[Column<'_>], rows: &[&[Option<&[u8]>]], end: Endin
         push(&mut out, &buf);
     }
     let [lo, hi] = end.status.to_le_bytes();
-    let [w0, w1] = end.warnings.to_le_bytes();
     if !end.deprecate_eof {
         push(&mut out, &[EOF_HEADER, 0, 0, lo, hi]);
     }
@@ -73,13 +72,21 @@ pub fn text_result(columns: &[Column<'_>], rows: &[&[Option<&[u8]>]], end: Endin
         }
         push(&mut out, &buf);
     }
-    if end.deprecate_eof {
-        // An OK with the EOF header: affected rows and insert id (0), status, warnings.
-        push(&mut out, &[EOF_HEADER, 0, 0, lo, hi, w0, w1]);
-    } else {
-        push(&mut out, &[EOF_HEADER, w0, w1, lo, hi]);
-    }
+    push_end(&mut out, seq, end);
     out
+}
+
+/// The packet that ends a result set (and answers COM_SET_OPTION): an EOF, or for a
+/// client with CLIENT_DEPRECATE_EOF an OK with the EOF header (affected rows and insert
+/// id 0, status, warnings).
+pub fn push_end(out: &mut impl bytes::BufMut, seq: u8, end: Ending) {
+    let [lo, hi] = end.status.to_le_bytes();
+    let [w0, w1] = end.warnings.to_le_bytes();
+    if end.deprecate_eof {
+        packet::push_packet(out, seq, &[EOF_HEADER, 0, 0, lo, hi, w0, w1]);
+    } else {
+        packet::push_packet(out, seq, &[EOF_HEADER, w0, w1, lo, hi]);
+    }
 }
 
 #[cfg(test)]

@@ -26,14 +26,16 @@ def send(s, seq, payload):
     s.sendall(struct.pack("<I", len(payload))[:3] + bytes([seq]) + payload)
 
 
-def login(port, charset=45):
+# LONG_PASSWORD, CONNECT_WITH_DB, PROTOCOL_41, TRANSACTIONS, SECURE_CONNECTION,
+# PLUGIN_AUTH; classic EOF packets.
+BASE_CAPS = 0x1 | 0x8 | 0x200 | 0x2000 | 0x8000 | 0x80000
+
+
+def login(port, charset=45, caps=BASE_CAPS):
     s = socket.create_connection(("127.0.0.1", port))
     greeting = read_packet(s)
     rest = greeting[greeting.index(b"\0", 1) + 1:]
     salt = rest[4:12] + rest[31:43]
-    # LONG_PASSWORD, CONNECT_WITH_DB, PROTOCOL_41, TRANSACTIONS, SECURE_CONNECTION,
-    # PLUGIN_AUTH; classic EOF packets.
-    caps = 0x1 | 0x8 | 0x200 | 0x2000 | 0x8000 | 0x80000
     auth = scramble_caching_sha2(PASSWORD, salt)
     send(s, 1, struct.pack("<IIB", caps, 1 << 24, charset) + b"\0" * 23 + b"app\0"
          + bytes([len(auth)]) + auth + b"shop\0" + b"caching_sha2_password\0")
