@@ -4,7 +4,7 @@
 use bytes::BytesMut;
 use criterion::{black_box, criterion_group, criterion_main, Criterion, Throughput};
 use sluice::multiplex::{classify, tracking};
-use sluice::protocol::classic_eof::{Action, ClassicEof, RowsEnd};
+use sluice::protocol::classic_eof::{Action, ClassicEof};
 use sluice::protocol::packet::{push_packet, PacketReader};
 use sluice::protocol::response::{Expect, OkPacket, Tracker};
 
@@ -103,8 +103,8 @@ fn relay_batch(reader: &mut PacketReader, translate: bool) -> BytesMut {
         let (p, seq) = (f.payload(), f.seq());
         let seen = tracker.feed(p, p.len()).unwrap();
         if let Some(classic) = classic.as_mut() {
-            let end = RowsEnd::of(seen, p).unwrap();
-            if classic.before(seq, end, reader.buffered(), &mut batch) == Action::Replaced {
+            let action = classic.before(seq, seen, p, reader.buffered(), &mut batch);
+            if action.unwrap() == Action::Replaced {
                 continue;
             }
             f.set_seq(classic.seq(seq));

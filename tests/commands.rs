@@ -251,6 +251,16 @@ async fn load_data_local_is_relayed_when_enabled() {
         mariadb_ok(port, &["shop"], "DELETE FROM items");
         assert_eq!(String::from_utf8_lossy(&out.stdout), "60000\t1799970000\n");
     }
+    // A classic client (PyMySQL) whose file request follows a result set of the same
+    // multi-statement: the file's packets are numbered as the server expects.
+    let path = file.path().display().to_string();
+    let classic = |port: u16| {
+        common::clients::python_script("load_after_rows.py", &[port.to_string(), path.clone()])
+    };
+    let direct = classic(db.port);
+    let expected = "[(1, (('before',),)), (60000, []), (1, ((60000, Decimal('1799970000')),))]";
+    assert_eq!(direct.trim(), expected);
+    assert_eq!(classic(proxy.port()), direct);
     // Without the client's consent the server refuses, directly and through Sluice.
     for port in [db.port, proxy.port()] {
         let out = mariadb_cli(port, APP_PASSWORD, &["--local-infile=0", "shop"], &sql);

@@ -10,7 +10,7 @@ use bytes::BytesMut;
 use crate::backend::conn::BackendConn;
 use crate::multiplex::tracking::{observe, Observation};
 use crate::net::MaybeTls;
-use crate::protocol::classic_eof::{self, Action, ClassicEof, ClientForm, RowsEnd};
+use crate::protocol::classic_eof::{self, Action, ClassicEof, ClientForm};
 use crate::protocol::packet::{self, PacketReader, MAX_PAYLOAD};
 use crate::protocol::response::{Expect, OkPacket, Seen, Tracker};
 use crate::protocol::{caps, status, ProtocolError};
@@ -166,12 +166,13 @@ pub async fn relay_response(
                 Seen::LocalInfile if client_caps & caps::LOCAL_FILES != 0 => {
                     // The request goes to the client, its file back to the server, then
                     // the server's answer follows as for any statement.
-                    if let Some(classic) = &classic {
-                        frame.set_seq(classic.seq(backend_seq));
-                    }
+                    // EOFs put in before it (an earlier result of a multi-statement)
+                    // renumber the client's file packets: the server counts its own.
+                    let shift = classic.as_ref().map_or(0, ClassicEof::inserted);
+                    frame.set_seq(backend_seq.wrapping_add(shift));
                     pending.unsplit(frame.into_bytes());
                     flush(client, &mut pending, &mut sent, write_timeout).await?;
-                    send_file(client, client_reader, backend, read_timeout).await?;
+                    send_file(client, client_reader, backend, read_timeout, shift).await?;
                     tracker.file_sent();
                     continue;
                 }
@@ -186,11 +187,11 @@ pub async fn relay_response(
             }
             let mut replaced = false;
             if let Some(classic) = classic.as_mut() {
-                let end = RowsEnd::of(seen, payload)
-                    .map_err(|error| RelayError::Backend { sent, error })?;
                 let ahead = reader.buffered();
-                replaced =
-                    classic.before(backend_seq, end, ahead, &mut pending) == Action::Replaced;
+                replaced = classic
+                    .before(backend_seq, seen, payload, ahead, &mut pending)
+                    .map_err(|error| RelayError::Backend { sent, error })?
+                    == Action::Replaced;
             }
             if let Some(rewritten) = rewritten.filter(|_| !replaced) {
                 // Queued behind what is pending, so the response still goes out in one
@@ -250,12 +251,14 @@ pub fn kept_for_client(
 }
 
 /// Passes the client's file packets to the server, up to and including the empty packet
-/// that ends the file (sent at once when the client has no such file).
+/// that ends the file (sent at once when the client has no such file), numbered as the
+/// server counts (`shift`: packets Sluice put in the response before the request).
 async fn send_file(
     client: &mut MaybeTls,
     reader: &mut PacketReader,
     backend: &mut MaybeTls,
     read_timeout: Duration,
+    shift: u8,
 ) -> Result<(), RelayError> {
     loop {
         let frame = match tokio::time::timeout(read_timeout, reader.read(client, MAX_PAYLOAD)).await
@@ -268,6 +271,8 @@ async fn send_file(
             }
         };
         let last = frame.payload().is_empty();
+        let mut frame = frame;
+        frame.set_seq(frame.seq().wrapping_sub(shift));
         backend
             .send(&frame.into_bytes())
             .await

@@ -90,40 +90,51 @@ impl ClassicEof {
         }
     }
 
+    /// How many EOFs were put in so far.
+    pub fn inserted(&self) -> u8 {
+        self.shift
+    }
+
     /// The client's sequence id for a backend packet's.
     pub fn seq(&self, backend_seq: u8) -> u8 {
         backend_seq.wrapping_add(self.shift)
     }
 
     /// Called for the first physical packet of each logical one, after the tracker was
-    /// fed it and before it is relayed: writes to `out` the EOF owed before it and, when
-    /// it ends rows (`end`), the EOF that replaces it. `ahead`: the bytes already read
+    /// fed it (`seen`) and before it is relayed: writes to `out` the EOF owed before it
+    /// and, when it ends rows, the EOF that replaces it. `ahead`: the bytes already read
     /// after this packet.
     pub fn before(
         &mut self,
         backend_seq: u8,
-        end: Option<RowsEnd>,
+        seen: Seen,
+        payload: &[u8],
         ahead: &[u8],
         out: &mut impl BufMut,
-    ) -> Action {
+    ) -> Result<Action, ProtocolError> {
+        let end = RowsEnd::of(seen, payload)?;
         if std::mem::take(&mut self.owed) {
-            match end {
-                Some(end) if end.status & status::CURSOR_EXISTS != 0 => {}
-                Some(end) => self.insert(backend_seq, end.status, out),
-                None => {
-                    let status = rows_end_ahead(ahead).map_or(self.status, |e| e.status);
-                    self.insert(backend_seq, status, out);
+            let status = match end {
+                Some(end) if end.status & status::CURSOR_EXISTS != 0 => None,
+                Some(end) => Some(end.status),
+                // A row: the rows' end may be among the bytes read behind it.
+                None if seen == Seen::Data => {
+                    Some(rows_end_ahead(ahead).map_or(self.status, |e| e.status))
                 }
+                None => Some(self.status),
+            };
+            if let Some(status) = status {
+                self.insert(backend_seq, status, out);
             }
         }
         let Some(end) = end else {
-            return Action::Relay;
+            return Ok(Action::Relay);
         };
         let status = end.status & !status::SESSION_STATE_CHANGED;
         eof(out, self.seq(backend_seq), end.warnings, status);
         // A next result set's inserted EOF (MORE_RESULTS_EXISTS included).
         self.status = status;
-        Action::Replaced
+        Ok(Action::Replaced)
     }
 
     /// Called after that packet was relayed: `omitted` is what the tracker said of it.
@@ -211,8 +222,7 @@ pub fn for_client(
         if first {
             let seen = tracker.feed(payload, len)?;
             if let Some(classic) = classic.as_mut() {
-                let end = RowsEnd::of(seen, payload)?;
-                if classic.before(seq, end, rest, &mut out) == Action::Replaced {
+                if classic.before(seq, seen, payload, rest, &mut out)? == Action::Replaced {
                     continue;
                 }
             }
@@ -323,8 +333,9 @@ mod tests {
         classic.after(2, Some(OmittedEof::ResultColumns), &mut out);
         assert!(out.is_empty());
         // The first row, with only part of the next row read behind it.
-        let action = classic.before(3, None, b"\x05\x00\x00\x04\x01", &mut out);
-        assert_eq!(action, Action::Relay);
+        let row = b"\x011";
+        let action = classic.before(3, Seen::Data, row, b"\x05\x00\x00\x04\x01", &mut out);
+        assert_eq!(action.unwrap(), Action::Relay);
         assert_eq!(out, wire(&[b"", b"", b"\xfe\x00\x00\x02\x00"])[8..]);
         assert_eq!(classic.seq(3), 4);
     }
