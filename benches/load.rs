@@ -474,7 +474,14 @@ async fn connect_run(
                         r.ok += 1;
                         let _ = conn.disconnect().await;
                     }
-                    Err(_) => r.errors += 1,
+                    Err(e) => {
+                        r.errors += 1;
+                        // The first failure of each worker, so a table's error count
+                        // comes with its cause.
+                        if r.errors == 1 {
+                            eprintln!("connect failed: {e}");
+                        }
+                    }
                 }
             }
             r
