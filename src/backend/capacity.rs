@@ -165,7 +165,8 @@ impl Pool {
         }
     }
 
-    /// Background upkeep: capacity refresh and idle reaping, until the pool is dropped.
+    /// Background upkeep: capacity refresh, idle reaping and the DDL watch, until the pool
+    /// is dropped.
     pub async fn maintain(self: Arc<Self>, refresh_every: Duration) {
         let mut last_refresh = Instant::now();
         loop {
@@ -177,6 +178,7 @@ impl Pool {
             })
             .await;
             self.reap();
+            self.watch_ddl().await;
             if !known || last_refresh.elapsed() >= refresh_every {
                 last_refresh = Instant::now();
                 if let Err(e) = self.refresh_capacity().await {

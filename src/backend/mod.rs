@@ -2,6 +2,7 @@
 
 pub mod capacity;
 pub mod conn;
+pub mod ddl_watch;
 pub mod error;
 pub mod lease;
 pub mod pool;

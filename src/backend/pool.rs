@@ -80,6 +80,8 @@ pub(super) struct State {
     pub(super) server_version: Option<Vec<u8>>,
     /// The server's collations, read by the first capacity probe.
     pub(super) collations: Option<Arc<Collations>>,
+    /// The sum of the server's DDL counters at the last look (`ddl_watch`).
+    pub(super) ddl_seen: Option<u64>,
     /// Status flags of the backend's greeting (e.g. NO_BACKSLASH_ESCAPES from sql_mode).
     pub(super) server_status: Option<u16>,
     /// When the last capacity probe failed: borrowers arriving soon after fail at once
