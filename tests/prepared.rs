@@ -390,6 +390,30 @@ async fn a_transaction_is_not_lost_silently_when_a_re_prepare_fails() {
     assert_eq!(kept, Some(0));
 }
 
+/// The column types the DDL tests go through, in go-sql-driver's order of trouble.
+const RETYPED: [&str; 5] = ["INT", "VARCHAR(255)", "BIGINT", "TEXT", "INT"];
+
+/// Inserts a value fitting `column` into shop.retyped and reads it back, both prepared
+/// by a client without a statement cache; what each step gave, as text.
+async fn insert_and_read(c: &mut mysql_async::Conn, column: &str) -> String {
+    let value = if column.contains("INT") {
+        "42"
+    } else {
+        "κόσμε üöäßñóùéàâÿœ'îë Árvíztűrő いろはにほへとちりぬるを"
+    };
+    let insert = c
+        .exec_drop("INSERT INTO shop.retyped VALUES (?)", (value,))
+        .await;
+    let read: Result<Vec<String>, _> = c
+        .exec("SELECT CAST(value AS CHAR) FROM shop.retyped", ())
+        .await;
+    format!(
+        "{column}: {:?} {:?}",
+        insert.map_err(|e| e.to_string()),
+        read.map_err(|e| e.to_string())
+    )
+}
+
 /// A statement prepared after DDL changed its table answers as a fresh prepare would,
 /// not as the server statement prepared before the DDL (shared from another session):
 /// go-sql-driver's TestString after TestInt. Each client prepares anew (no client-side
@@ -402,7 +426,7 @@ async fn statements_prepared_after_ddl_see_the_new_table() {
     for opts in [db.direct_opts(), proxy.opts()] {
         let opts = opts.stmt_cache_size(0);
         let mut out = Vec::new();
-        for column in ["INT", "VARCHAR(255)", "BIGINT", "TEXT", "INT"] {
+        for column in RETYPED {
             let mut c = mysql_async::Conn::new(opts.clone()).await.unwrap();
             c.query_drop("DROP TABLE IF EXISTS shop.retyped")
                 .await
@@ -412,22 +436,7 @@ async fn statements_prepared_after_ddl_see_the_new_table() {
             ))
             .await
             .unwrap();
-            let value = if column.contains("INT") {
-                "42"
-            } else {
-                "κόσμε üöäßñóùéàâÿœ'îë Árvíztűrő いろはにほへとちりぬるを"
-            };
-            let insert = c
-                .exec_drop("INSERT INTO shop.retyped VALUES (?)", (value,))
-                .await;
-            let read: Result<Vec<String>, _> = c
-                .exec("SELECT CAST(value AS CHAR) FROM shop.retyped", ())
-                .await;
-            out.push(format!(
-                "{column}: {:?} {:?}",
-                insert.map_err(|e| e.to_string()),
-                read.map_err(|e| e.to_string())
-            ));
+            out.push(insert_and_read(&mut c, column).await);
             c.disconnect().await.unwrap();
         }
         seen.push(out);
@@ -461,7 +470,7 @@ async fn statements_prepared_after_ddl_outside_sluice_see_the_new_table() {
     for (through, opts) in [(false, db.direct_opts()), (true, proxy.opts())] {
         let opts = opts.stmt_cache_size(0);
         let mut out = Vec::new();
-        for column in ["INT", "VARCHAR(255)", "BIGINT", "TEXT", "INT"] {
+        for column in RETYPED {
             admin
                 .query_drop(format!(
                     "DROP TABLE IF EXISTS shop.retyped; \
@@ -473,22 +482,7 @@ async fn statements_prepared_after_ddl_outside_sluice_see_the_new_table() {
                 tokio::time::sleep(watch).await;
             }
             let mut c = mysql_async::Conn::new(opts.clone()).await.unwrap();
-            let value = if column.contains("INT") {
-                "42"
-            } else {
-                "κόσμε üöäßñóùéàâÿœ'îë Árvíztűrő いろはにほへとちりぬるを"
-            };
-            let insert = c
-                .exec_drop("INSERT INTO shop.retyped VALUES (?)", (value,))
-                .await;
-            let read: Result<Vec<String>, _> = c
-                .exec("SELECT CAST(value AS CHAR) FROM shop.retyped", ())
-                .await;
-            out.push(format!(
-                "{column}: {:?} {:?}",
-                insert.map_err(|e| e.to_string()),
-                read.map_err(|e| e.to_string())
-            ));
+            out.push(insert_and_read(&mut c, column).await);
             c.disconnect().await.unwrap();
         }
         seen.push(out);
