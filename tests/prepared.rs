@@ -452,8 +452,8 @@ async fn statements_prepared_after_ddl_see_the_new_table() {
 /// The same after DDL run straight on the server, not through Sluice: the pool's watch
 /// of the server's DDL counters (once a second) starts a new statement generation, so a
 /// prepare after the change gets a fresh server statement (on MySQL the shared old one
-/// fails with 3988 at TEXT after BIGINT). One backend, kept idle between clients, so the old statement is
-/// there to be shared.
+/// fails with 3988 at TEXT after BIGINT). One backend, kept idle between clients, so
+/// the old statement is there to be shared.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn statements_prepared_after_ddl_outside_sluice_see_the_new_table() {
     let db = TestDb::start(10).await;
