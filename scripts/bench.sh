@@ -3,13 +3,14 @@
 # on Oracle MySQL (what users run) and then MariaDB.
 #   SLUICE_BENCH_DB="mysql mariadb"  the servers, in order (e.g. just "mysql")
 #   SLUICE_BENCH_SECONDS=10          seconds per sysbench run
-#   SLUICE_BENCH_ONLY=storm          or sysbench, prepared, preamble, connect: one part
+#   SLUICE_BENCH_ONLY=storm          or sysbench, prepared, preamble, connect, instructions: one part
 set -euo pipefail
 cd "$(dirname "$0")/.."
 missing=()
 { [ -x /usr/sbin/mariadbd ] || command -v mariadbd >/dev/null; } || missing+=(mariadb-server)
 command -v mariadb >/dev/null || missing+=(mariadb-client)
 command -v sysbench >/dev/null || missing+=(sysbench)
+command -v callgrind_control >/dev/null || missing+=(valgrind)
 { [ -x /usr/sbin/debootstrap ] || command -v debootstrap >/dev/null; } || missing+=(debootstrap)
 if [ ${#missing[@]} -gt 0 ]; then
   SUDO=""; [ "$(id -u)" -ne 0 ] && SUDO=sudo

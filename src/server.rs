@@ -18,7 +18,7 @@ use crate::credentials::secrets::SecretStore;
 use crate::credentials::Credentials;
 use crate::frontend::{self, Context};
 use crate::metrics::Metrics;
-use crate::protocol::response::err_packet;
+use crate::protocol::errors::ErrorPacket;
 use crate::tls::TlsError;
 use crate::workers::Workers;
 
@@ -242,7 +242,7 @@ async fn refresh_secrets(store: Arc<SecretStore>, every: std::time::Duration) {
 /// Greets a client over the limit with ERROR 1040, as MySQL does.
 async fn refuse(mut tcp: TcpStream) {
     let _ = tcp
-        .write_all(&err_packet(0, 1040, "08004", "Too many connections"))
+        .write_all(&ErrorPacket::too_many_connections().encode(0))
         .await;
     let _ = tcp.shutdown().await;
 }

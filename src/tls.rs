@@ -3,6 +3,9 @@
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
+// PEM parsing is rustls-pki-types' own (`PemObject`): the rustls-pemfile crate it
+// replaced is unmaintained (RUSTSEC-2025-0134).
+use rustls::pki_types::pem::{self, PemObject};
 use rustls::pki_types::{CertificateDer, PrivateKeyDer};
 use rustls::ServerConfig;
 
@@ -12,6 +15,8 @@ use crate::config::ServerTlsConfig;
 pub enum TlsError {
     #[error("cannot read {0}: {1}")]
     Read(PathBuf, std::io::Error),
+    #[error("{0} is not valid PEM: {1}")]
+    Pem(PathBuf, pem::Error),
     #[error("{0} holds no PEM certificate")]
     NoCertificate(PathBuf),
     #[error("{0} holds no PEM private key")]
@@ -24,9 +29,9 @@ pub enum TlsError {
 
 pub fn load_certs(path: &Path) -> Result<Vec<CertificateDer<'static>>, TlsError> {
     let pem = std::fs::read(path).map_err(|e| TlsError::Read(path.into(), e))?;
-    let certs = rustls_pemfile::certs(&mut pem.as_slice())
+    let certs = CertificateDer::pem_slice_iter(&pem)
         .collect::<Result<Vec<_>, _>>()
-        .map_err(|e| TlsError::Read(path.into(), e))?;
+        .map_err(|e| TlsError::Pem(path.into(), e))?;
     if certs.is_empty() {
         return Err(TlsError::NoCertificate(path.into()));
     }
@@ -35,9 +40,10 @@ pub fn load_certs(path: &Path) -> Result<Vec<CertificateDer<'static>>, TlsError>
 
 fn load_key(path: &Path) -> Result<PrivateKeyDer<'static>, TlsError> {
     let pem = std::fs::read(path).map_err(|e| TlsError::Read(path.into(), e))?;
-    rustls_pemfile::private_key(&mut pem.as_slice())
-        .map_err(|e| TlsError::Read(path.into(), e))?
-        .ok_or_else(|| TlsError::NoKey(path.into()))
+    PrivateKeyDer::from_pem_slice(&pem).map_err(|e| match e {
+        pem::Error::NoItemsFound => TlsError::NoKey(path.into()),
+        e => TlsError::Pem(path.into(), e),
+    })
 }
 
 /// The rustls server configuration clients' TLS handshakes use.
@@ -52,4 +58,47 @@ pub fn server_config(cfg: &ServerTlsConfig) -> Result<Arc<ServerConfig>, TlsErro
         .with_single_cert(certs, key)
         .map_err(|e| TlsError::Rustls(cfg.cert.clone(), e))?;
     Ok(Arc::new(config))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn pem_files() -> (tempfile::TempDir, PathBuf, PathBuf) {
+        let dir = tempfile::tempdir().unwrap();
+        let key = rcgen::KeyPair::generate().unwrap();
+        let cert = rcgen::CertificateParams::new(vec!["localhost".to_string()])
+            .unwrap()
+            .self_signed(&key)
+            .unwrap();
+        let (cert_path, key_path) = (dir.path().join("cert.pem"), dir.path().join("key.pem"));
+        std::fs::write(&cert_path, cert.pem()).unwrap();
+        std::fs::write(&key_path, key.serialize_pem()).unwrap();
+        (dir, cert_path, key_path)
+    }
+
+    #[test]
+    fn a_certificate_and_its_key_make_a_server_config() {
+        let (_dir, cert, key) = pem_files();
+        assert_eq!(load_certs(&cert).unwrap().len(), 1);
+        assert!(load_key(&key).is_ok());
+        let cfg = ServerTlsConfig {
+            cert,
+            key,
+            require: false,
+        };
+        assert!(server_config(&cfg).is_ok());
+    }
+
+    #[test]
+    fn files_without_what_they_should_hold_say_so() {
+        let (dir, cert, key) = pem_files();
+        assert!(matches!(load_certs(&key), Err(TlsError::NoCertificate(_))));
+        assert!(matches!(load_key(&cert), Err(TlsError::NoKey(_))));
+        let broken = dir.path().join("broken.pem");
+        std::fs::write(&broken, "-----BEGIN CERTIFICATE-----\nAAAA\n").unwrap();
+        assert!(matches!(load_certs(&broken), Err(TlsError::Pem(..))));
+        let missing = dir.path().join("missing.pem");
+        assert!(matches!(load_certs(&missing), Err(TlsError::Read(..))));
+    }
 }

@@ -13,7 +13,9 @@
 
 use std::future::Future;
 use std::sync::atomic::{AtomicUsize, Ordering};
-use std::sync::{Arc, Mutex};
+use std::sync::Arc;
+
+use parking_lot::Mutex;
 use std::thread::JoinHandle;
 
 use tokio::runtime::Handle;
@@ -89,7 +91,7 @@ impl Workers {
     /// Stops the extra threads, cancelling sessions still on them, and waits for them.
     /// Call outside any runtime (it blocks), after the server has drained.
     pub fn stop(&self) {
-        let threads = std::mem::take(&mut *self.threads.lock().unwrap_or_else(|e| e.into_inner()));
+        let threads = std::mem::take(&mut *self.threads.lock());
         for (stop, thread) in threads {
             let _ = stop.send(());
             let _ = thread.join();

@@ -1,6 +1,7 @@
 //! Errors of the backend layer: connecting, authenticating and talking to the server.
 
 use crate::auth::caching_sha2::RsaError;
+use crate::protocol::errors::SqlState;
 use crate::protocol::ProtocolError;
 
 #[derive(Debug, thiserror::Error)]
@@ -18,7 +19,7 @@ pub enum BackendError {
     #[error("backend error {code}: {message}")]
     Server {
         code: u16,
-        sql_state: String,
+        sql_state: SqlState,
         message: String,
     },
     #[error("backend does not support {0}")]
@@ -55,7 +56,7 @@ impl BackendError {
         match crate::protocol::response::ErrPacket::parse(payload) {
             Ok(e) => Self::Server {
                 code: e.code,
-                sql_state: String::from_utf8_lossy(e.sql_state).into_owned(),
+                sql_state: e.sql_state,
                 message: e.message_lossy(),
             },
             Err(e) => e.into(),

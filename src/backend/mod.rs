@@ -5,6 +5,7 @@ pub mod conn;
 pub mod ddl_watch;
 pub mod error;
 pub mod lease;
+mod login_check;
 pub mod pool;
 pub mod tls;
 

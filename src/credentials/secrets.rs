@@ -3,7 +3,9 @@
 //! when a password stops working. Secret values never reach a log line.
 
 use std::collections::HashMap;
-use std::sync::{Arc, Mutex};
+use std::sync::Arc;
+
+use parking_lot::{Mutex, MutexGuard};
 use std::time::{Duration, Instant, SystemTime};
 
 use aws_config::{BehaviorVersion, Region};
@@ -259,7 +261,7 @@ impl SecretStore {
     }
 
     fn client(&self, region: Option<&str>) -> Client {
-        let mut clients = self.clients.lock().unwrap_or_else(|p| p.into_inner());
+        let mut clients = self.clients.lock();
         clients
             .entry(region.map(str::to_string))
             .or_insert_with(|| {
@@ -272,8 +274,8 @@ impl SecretStore {
             .clone()
     }
 
-    fn lock(&self) -> std::sync::MutexGuard<'_, HashMap<SecretRef, Entry>> {
-        self.entries.lock().unwrap_or_else(|p| p.into_inner())
+    fn lock(&self) -> MutexGuard<'_, HashMap<SecretRef, Entry>> {
+        self.entries.lock()
     }
 }
 

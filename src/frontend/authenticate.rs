@@ -5,14 +5,14 @@
 
 use std::net::SocketAddr;
 
-use super::handshake::write;
 use super::{Context, FrontendError};
 use crate::auth::{caching_sha2, constant_time_eq, native, Plugin, MYSQL_CLEAR_PASSWORD};
 use crate::credentials::{Passwords, User};
 use crate::net::MaybeTls;
+use crate::protocol::errors::ErrorPacket;
 use crate::protocol::handshake::{auth_switch_request, AUTH_MORE_DATA_HEADER};
 use crate::protocol::packet::{self, PacketReader};
-use crate::protocol::response::{err_packet, ok_packet};
+use crate::protocol::response::ok_packet;
 use crate::protocol::status;
 
 /// Largest authentication answer read; an IAM token with a session token fits easily.
@@ -66,8 +66,8 @@ pub async fn authenticate(
             Err(e) => {
                 tracing::warn!(user = %u.name, error = %e, "cannot check a client's password");
                 // The details stay in the log: they name Sluice's secrets and role.
-                let msg = "Can't connect to MySQL server through Sluice (credentials unavailable; try again)";
-                write(stream, &err_packet(ex.seq, 2003, "HY000", msg)).await?;
+                let e = ErrorPacket::cannot_connect("credentials unavailable; try again");
+                stream.send(&e.encode(ex.seq)).await?;
                 return Err(FrontendError::CredentialsUnavailable);
             }
         },
@@ -84,7 +84,7 @@ pub async fn authenticate(
         let mut data = ex.scramble.to_vec();
         data.push(0);
         let switch = auth_switch_request(ex.default_plugin.name(), &data);
-        write(stream, &packet::packet(seq, &switch)).await?;
+        stream.send(&packet::packet(seq, &switch)).await?;
         let reply = reader.read(stream, MAX_AUTH_PACKET).await?;
         seq = reply.seq().wrapping_add(1);
         response = reply.payload().to_vec();
@@ -94,7 +94,7 @@ pub async fn authenticate(
     let proof = match plugin {
         Some(Plugin::CachingSha2) => {
             let cached = {
-                let verified = ctx.sha2_verified.lock().unwrap_or_else(|p| p.into_inner());
+                let verified = ctx.sha2_verified.lock();
                 passwords.iter().any(|p| verified.contains(&cache_key(p)))
             };
             let full = stream.is_tls()
@@ -104,7 +104,7 @@ pub async fn authenticate(
             if full {
                 // Full authentication: the password in clear, protected by TLS.
                 let more = [AUTH_MORE_DATA_HEADER, caching_sha2::PERFORM_FULL_AUTH];
-                write(stream, &packet::packet(seq, &more)).await?;
+                stream.send(&packet::packet(seq, &more)).await?;
                 let reply = reader.read(stream, MAX_AUTH_PACKET).await?;
                 seq = reply.seq().wrapping_add(1);
                 let clear = reply.payload();
@@ -134,18 +134,15 @@ pub async fn authenticate(
     match proof {
         Proof::Sha2Scramble(_) => {
             let fast = [AUTH_MORE_DATA_HEADER, caching_sha2::FAST_AUTH_SUCCESS];
-            write(stream, &packet::packet(seq, &fast)).await?;
+            stream.send(&packet::packet(seq, &fast)).await?;
             seq = seq.wrapping_add(1);
         }
         Proof::Clear(_) => {
-            ctx.sha2_verified
-                .lock()
-                .unwrap_or_else(|p| p.into_inner())
-                .insert(cache_key(&password));
+            ctx.sha2_verified.lock().insert(cache_key(&password));
         }
         Proof::Native(_) => {}
     }
-    write(stream, &ok_packet(seq, status::AUTOCOMMIT)).await?;
+    stream.send(&ok_packet(seq, status::AUTOCOMMIT)).await?;
     Ok(())
 }
 
@@ -166,15 +163,16 @@ async fn authenticate_iam(
                 iam.burn(ex.auth_response, &user.name).await;
             }
         }
-        let msg = "Connections using insecure transport are prohibited while --require_secure_transport=ON.";
-        write(stream, &err_packet(ex.seq, 3159, "HY000", msg)).await?;
+        stream
+            .send(&ErrorPacket::insecure_transport().encode(ex.seq))
+            .await?;
         return Err(FrontendError::TlsRequired);
     }
     let (token, seq) = if ex.client_plugin == Some(MYSQL_CLEAR_PASSWORD) {
         (ex.auth_response.to_vec(), ex.seq)
     } else {
         let switch = auth_switch_request(MYSQL_CLEAR_PASSWORD, &[]);
-        write(stream, &packet::packet(ex.seq, &switch)).await?;
+        stream.send(&packet::packet(ex.seq, &switch)).await?;
         let reply = reader.read(stream, MAX_AUTH_PACKET).await?;
         (reply.payload().to_vec(), reply.seq().wrapping_add(1))
     };
@@ -184,7 +182,7 @@ async fn authenticate_iam(
     };
     match verdict {
         Ok(()) => {
-            write(stream, &ok_packet(seq, status::AUTOCOMMIT)).await?;
+            stream.send(&ok_packet(seq, status::AUTOCOMMIT)).await?;
             Ok(())
         }
         Err(
@@ -192,8 +190,8 @@ async fn authenticate_iam(
         ) => {
             // Not the client's fault: say so, so that it retries.
             tracing::warn!(user = %user.name, "IAM token not checked: its verifier is unreachable");
-            let msg = "Can't connect to MySQL server through Sluice (IAM verification unavailable; try again)";
-            write(stream, &err_packet(seq, 2003, "HY000", msg)).await?;
+            let e = ErrorPacket::cannot_connect("IAM verification unavailable; try again");
+            stream.send(&e.encode(seq)).await?;
             Err(FrontendError::CredentialsUnavailable)
         }
         Err(e) => {
@@ -210,12 +208,8 @@ async fn deny(
     ex: &Exchange<'_>,
     with_password: bool,
 ) -> Result<(), FrontendError> {
-    let msg = format!(
-        "Access denied for user '{}'@'{}' (using password: {})",
-        String::from_utf8_lossy(ex.user),
-        ex.peer.ip(),
-        if with_password { "YES" } else { "NO" }
-    );
-    write(stream, &err_packet(seq, 1045, "28000", &msg)).await?;
+    let user = String::from_utf8_lossy(ex.user);
+    let e = ErrorPacket::access_denied(&user, &ex.peer.ip().to_string(), with_password);
+    stream.send(&e.encode(seq)).await?;
     Err(FrontendError::AccessDenied)
 }

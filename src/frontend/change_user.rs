@@ -3,10 +3,10 @@
 
 use super::authenticate::{authenticate, Exchange};
 use super::handshake::greeting_plugin;
-use super::session::{partition_key, Session};
-use super::FrontendError;
+use super::handshake::Client;
+use super::{Context, FrontendError};
+use crate::protocol::errors::ErrorPacket;
 use crate::protocol::packet::Frame;
-use crate::protocol::response::err_packet;
 use crate::protocol::wire::Reader;
 use crate::protocol::{caps, ProtocolError};
 
@@ -49,39 +49,40 @@ fn parse(payload: &[u8], capabilities: u32) -> Result<ChangeUser<'_>, ProtocolEr
     })
 }
 
-/// Handles COM_CHANGE_USER after the session gave its backend back. A failed change
-/// ends the session, as MySQL does.
-pub async fn change_user(session: &mut Session<'_>, frame: Frame) -> Result<(), FrontendError> {
+/// Handles COM_CHANGE_USER after the session gave its backend back: on success the
+/// client is the new user, with the schema and character set it asked for. A failed
+/// change ends the session, as MySQL does.
+pub async fn change_user(
+    ctx: &Context,
+    client: &mut Client,
+    frame: Frame,
+) -> Result<(), FrontendError> {
     let seq = frame.seq().wrapping_add(1);
-    let request = match parse(frame.payload(), session.client.capabilities) {
+    let request = match parse(frame.payload(), client.capabilities) {
         Ok(r) => r,
         Err(e) => {
-            session
-                .reply(&err_packet(seq, 1043, "08S01", "Bad handshake"))
-                .await?;
+            let limit = ctx.config.server.client_write_timeout.get();
+            let bad = ErrorPacket::bad_handshake().encode(seq);
+            client.stream.send_within(&bad, limit).await?;
             return Err(e.into());
         }
     };
-    let ctx = session.ctx();
     let user = ctx.credentials.user(request.user);
     let default_plugin = greeting_plugin(ctx, ctx.pool.server_version().as_deref());
-    let scramble = session.client.scramble.clone();
     let exchange = Exchange {
         user: request.user,
-        peer: session.client.peer,
-        scramble: &scramble,
+        peer: client.peer,
+        scramble: &client.scramble,
         client_plugin: request.plugin,
         auth_response: request.auth_response,
         seq,
         default_plugin,
     };
-    let client = &mut session.client;
     authenticate(ctx, &mut client.stream, &mut client.reader, user, exchange).await?;
     client.user = user.ok_or(FrontendError::AccessDenied)?.name.clone();
     client.schema = request.schema;
     if let Some(charset) = request.charset {
         client.charset = charset;
     }
-    session.key = partition_key(&session.client);
     Ok(())
 }

@@ -25,6 +25,13 @@ pub enum FrontendError {
     SessionStateLost,
 }
 
+/// A failed read or write on the client's connection.
+impl From<std::io::Error> for FrontendError {
+    fn from(e: std::io::Error) -> Self {
+        Self::Protocol(e.into())
+    }
+}
+
 impl FrontendError {
     /// Metric label for a failed connection setup.
     pub fn reason(&self) -> &'static str {

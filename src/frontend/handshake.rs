@@ -9,12 +9,13 @@ use tokio::net::TcpStream;
 use super::authenticate::{authenticate, Exchange};
 use super::{Context, FrontendError};
 use crate::auth::Plugin;
+use crate::backend::PartitionKey;
 use crate::config::AuthPluginName;
 use crate::net::MaybeTls;
+use crate::protocol::errors::ErrorPacket;
 use crate::protocol::flavor::Flavor;
 use crate::protocol::handshake::{Greeting, HandshakeResponse};
 use crate::protocol::packet::{self, read_exact_packet, PacketReader};
-use crate::protocol::response::err_packet;
 use crate::protocol::{caps, status};
 
 /// Capabilities Sluice offers clients. COMPRESS, query attributes, optional result-set
@@ -60,6 +61,17 @@ pub struct Client {
     pub scramble: Vec<u8>,
 }
 
+impl Client {
+    /// The pool partition whose backends this client may use: its user and the
+    /// capability flags that change what the server sends (`caps::SEMANTIC`).
+    pub fn partition_key(&self) -> PartitionKey {
+        PartitionKey {
+            user: self.user.clone(),
+            flags: self.capabilities & caps::SEMANTIC,
+        }
+    }
+}
+
 /// A fresh random scramble: 20 printable bytes, never NUL (it is NUL-terminated on the wire).
 pub fn new_scramble() -> Vec<u8> {
     let mut rng = rand::thread_rng();
@@ -98,7 +110,7 @@ pub async fn handshake(
         status: status::AUTOCOMMIT,
         auth_plugin: plugin.name().to_vec(),
     };
-    write(&mut stream, &packet::packet(0, &greeting.encode())).await?;
+    stream.send(&packet::packet(0, &greeting.encode())).await?;
 
     // Read exactly one packet: after an SSLRequest the ClientHello follows at once and
     // must stay in the socket for the TLS layer.
@@ -106,11 +118,8 @@ pub async fn handshake(
     let mut reader = PacketReader::new();
     if HandshakeResponse::is_ssl_request(&payload) {
         let Some(acceptor) = &ctx.tls else {
-            write(
-                &mut stream,
-                &err_packet(seq.wrapping_add(1), 1043, "08S01", "Bad handshake"),
-            )
-            .await?;
+            let bad = ErrorPacket::bad_handshake().encode(seq.wrapping_add(1));
+            stream.send(&bad).await?;
             return Err(FrontendError::TlsUnavailable);
         };
         let MaybeTls::Plain(tcp) = stream else {
@@ -122,22 +131,15 @@ pub async fn handshake(
         seq = frame.seq();
         payload = frame.payload().to_vec();
     } else if ctx.tls.is_some() && server.tls.as_ref().is_some_and(|t| t.require) {
-        let msg = "Connections using insecure transport are prohibited while --require_secure_transport=ON.";
-        write(
-            &mut stream,
-            &err_packet(seq.wrapping_add(1), 3159, "HY000", msg),
-        )
-        .await?;
+        let refusal = ErrorPacket::insecure_transport().encode(seq.wrapping_add(1));
+        stream.send(&refusal).await?;
         return Err(FrontendError::TlsRequired);
     }
     let response = match HandshakeResponse::parse(&payload) {
         Ok(r) => r,
         Err(e) => {
-            write(
-                &mut stream,
-                &err_packet(seq.wrapping_add(1), 1043, "08S01", "Bad handshake"),
-            )
-            .await?;
+            let bad = ErrorPacket::bad_handshake().encode(seq.wrapping_add(1));
+            stream.send(&bad).await?;
             return Err(e.into());
         }
     };
@@ -178,11 +180,4 @@ pub fn greeting_plugin(ctx: &Context, backend_version: Option<&[u8]>) -> Plugin 
             _ => Plugin::CachingSha2,
         },
     }
-}
-
-pub async fn write(stream: &mut MaybeTls, bytes: &[u8]) -> Result<(), FrontendError> {
-    stream
-        .send(bytes)
-        .await
-        .map_err(|e| FrontendError::Protocol(e.into()))
 }

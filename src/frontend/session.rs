@@ -17,10 +17,11 @@ use crate::multiplex::scope::{
 use crate::multiplex::statements::ClientStatements;
 use crate::multiplex::{classify, PinReason, Variables};
 use crate::protocol::command::Command;
+use crate::protocol::errors::ErrorPacket;
 use crate::protocol::flavor::Flavor;
 use crate::protocol::packet::{Frame, MAX_PAYLOAD};
 use crate::protocol::prepared::statement_id;
-use crate::protocol::response::{self, err_packet, ok_packet, Expect};
+use crate::protocol::response::{self, ok_packet, Expect};
 use crate::protocol::result_set::Ending;
 use crate::protocol::{caps, status, ProtocolError};
 
@@ -110,7 +111,7 @@ enum Relay {
 
 impl<'a> Session<'a> {
     pub fn new(ctx: &'a Context, client: Client) -> Self {
-        let key = partition_key(&client);
+        let key = client.partition_key();
         Self {
             ctx,
             client,
@@ -200,10 +201,8 @@ impl<'a> Session<'a> {
                             // MySQL 8's code for a server-side inactivity disconnect, sent
                             // unsolicited as MySQL does; the client reads it next.
                             tracing::debug!(peer = %self.client.peer, "idle in transaction; rolling back");
-                            let msg = "The client was disconnected by the server because of inactivity: \
-                                       idle in a transaction longer than idle_transaction_timeout; \
-                                       the transaction was rolled back";
-                            let _ = self.reply(&err_packet(0, 4031, "HY000", msg)).await;
+                            let e = ErrorPacket::idle_transaction_timeout();
+                            let _ = self.reply(&e.encode(0)).await;
                         } else {
                             tracing::debug!(peer = %self.client.peer, "idle client timeout");
                         }
@@ -226,8 +225,7 @@ impl<'a> Session<'a> {
                 Ok(frame) => frame,
                 Err(ProtocolError::Closed) => return Ok(()),
                 Err(e @ ProtocolError::TooLarge { .. }) => {
-                    let msg = "Got a packet bigger than 'max_allowed_packet' bytes";
-                    let _ = self.reply(&err_packet(1, 1153, "08S01", msg)).await;
+                    let _ = self.reply(&ErrorPacket::packet_too_large().encode(1)).await;
                     return Err(e.into());
                 }
                 Err(e) => return Err(e.into()),
@@ -242,7 +240,7 @@ impl<'a> Session<'a> {
     async fn dispatch(&mut self, frame: Frame) -> Result<bool, FrontendError> {
         let seq = frame.seq().wrapping_add(1);
         let Some(&byte) = frame.payload().first() else {
-            self.reply(&err_packet(seq, 1047, "08S01", "Unknown command"))
+            self.reply(&ErrorPacket::unknown_command().encode(seq))
                 .await?;
             return Ok(true);
         };
@@ -267,13 +265,13 @@ impl<'a> Session<'a> {
                 self.give_back().await;
                 // Re-authentication reads from the client: bounded like a handshake.
                 let limit = self.ctx.config.server.handshake_timeout.get();
-                return match tokio::time::timeout(
-                    limit,
-                    super::change_user::change_user(self, frame),
-                )
-                .await
-                {
-                    Ok(result) => result.map(|()| true),
+                let change = super::change_user::change_user(self.ctx, &mut self.client, frame);
+                return match tokio::time::timeout(limit, change).await {
+                    Ok(result) => {
+                        result?;
+                        self.key = self.client.partition_key();
+                        Ok(true)
+                    }
                     Err(_) => Ok(false),
                 };
             }
@@ -283,7 +281,7 @@ impl<'a> Session<'a> {
             }
             Command::StmtClose => return self.stmt_close(frame).await.map(|()| true),
             Command::Unsupported(_) | Command::ProcessKill => {
-                self.reply(&err_packet(seq, 1047, "08S01", "Unknown command"))
+                self.reply(&ErrorPacket::unknown_command().encode(seq))
                     .await?;
                 return Ok(true);
             }
@@ -312,8 +310,8 @@ impl<'a> Session<'a> {
                     class.reads_diagnostics = false;
                 }
                 if class.kill {
-                    let msg = "This version of Sluice doesn't yet support 'KILL'";
-                    self.reply(&err_packet(seq, 1235, "42000", msg)).await?;
+                    self.reply(&ErrorPacket::kill_unsupported().encode(seq))
+                        .await?;
                     return Ok(true);
                 }
                 clears_diagnostics = class.clears_diagnostics(flavor);
@@ -503,8 +501,7 @@ impl<'a> Session<'a> {
         self.insert_id_pending = false;
         for id in self.held.ids().collect::<Vec<_>>() {
             if !self.held.has_cursor(id) {
-                let msg = "Lost connection to MySQL server during query";
-                self.defer(id, err_packet(1, 2013, "HY000", msg));
+                self.defer(id, ErrorPacket::lost_connection().encode(1));
             }
         }
         self.held.clear();
@@ -662,9 +659,8 @@ impl<'a> Session<'a> {
                 self.in_transaction = false;
                 self.unpin();
                 if !sent {
-                    let msg = "Lost connection to MySQL server during query";
-                    self.reply(&err_packet(reply_seq, 2013, "HY000", msg))
-                        .await?;
+                    let lost = ErrorPacket::lost_connection().encode(reply_seq);
+                    self.reply(&lost).await?;
                 }
                 if sent || lost_state {
                     return Err(BackendError::Protocol(error).into());
@@ -1120,37 +1116,23 @@ impl<'a> Session<'a> {
         while let BackendError::StateLost(inner) = e {
             e = inner;
         }
-        let packet = match e {
-            BackendError::BorrowTimeout => err_packet(
-                seq,
-                9501,
-                "HY000",
-                "Timed-out waiting to acquire database connection",
-            ),
+        let error = match e {
+            BackendError::BorrowTimeout => ErrorPacket::borrow_timeout(),
             BackendError::Server {
                 code,
                 sql_state,
                 message,
-            } => err_packet(seq, *code, sql_state, message),
+            } => ErrorPacket::from_server(*code, *sql_state, message.clone()),
             BackendError::Credentials(e) => {
                 // The details (secret names, Sluice's role) stay in the log.
                 tracing::warn!(error = %e, "no backend login");
-                let msg = "Can't connect to MySQL server through Sluice (backend credentials unavailable; try again)";
-                err_packet(seq, 2003, "HY000", msg)
+                ErrorPacket::cannot_connect("backend credentials unavailable; try again")
             }
             other => {
                 tracing::warn!(error = %other, "cannot get a backend connection");
-                let msg = format!("Can't connect to MySQL server through Sluice ({other})");
-                err_packet(seq, 2003, "HY000", &msg)
+                ErrorPacket::cannot_connect(&other.to_string())
             }
         };
-        self.reply_error(packet).await
-    }
-}
-
-pub(super) fn partition_key(client: &Client) -> PartitionKey {
-    PartitionKey {
-        user: client.user.clone(),
-        flags: client.capabilities & caps::SEMANTIC,
+        self.reply_error(error.encode(seq)).await
     }
 }

@@ -10,8 +10,8 @@ use super::session::Session;
 use super::FrontendError;
 use crate::backend::conn::{MULTI_STATEMENTS_OFF, MULTI_STATEMENTS_ON};
 use crate::protocol::caps;
+use crate::protocol::errors::ErrorPacket;
 use crate::protocol::packet::Frame;
-use crate::protocol::response::err_packet;
 use crate::protocol::result_set;
 
 impl Session<'_> {
@@ -27,7 +27,7 @@ impl Session<'_> {
             // What both servers answer for an option they do not know.
             _ => {
                 return self
-                    .reply(&err_packet(seq, 1047, "08S01", "Unknown command"))
+                    .reply(&ErrorPacket::unknown_command().encode(seq))
                     .await
             }
         }

@@ -12,10 +12,11 @@ use crate::backend::BackendError;
 use crate::multiplex::statements::{ClientStmt, StmtKey, PARSE_VARIABLES};
 use crate::multiplex::{classify, Variables};
 use crate::protocol::command::Command;
+use crate::protocol::errors::ErrorPacket;
 use crate::protocol::flavor::Flavor;
 use crate::protocol::packet::Frame;
 use crate::protocol::prepared::{set_statement_id, statement_id, ExecuteLayout};
-use crate::protocol::response::{err_packet, ok_packet, Expect};
+use crate::protocol::response::{ok_packet, Expect};
 use crate::protocol::status;
 
 /// Where a statement is on the held backend.
@@ -31,14 +32,14 @@ impl Session<'_> {
     pub(super) async fn stmt_prepare(&mut self, frame: Frame) -> Result<(), FrontendError> {
         if frame.is_continued() {
             let seq = self.skip_rest(&frame).await?;
-            let msg = "Prepared statement text larger than 16 MiB is not supported by Sluice";
-            return self.reply(&err_packet(seq, 1153, "08S01", msg)).await;
+            return self
+                .reply(&ErrorPacket::statement_too_large().encode(seq))
+                .await;
         }
         let sql = &frame.payload()[1..];
         let class = classify::classify(sql, self.backslash_escapes());
         if class.kill {
-            let msg = "This version of Sluice doesn't yet support 'KILL'";
-            return self.reply(&err_packet(1, 1235, "42000", msg)).await;
+            return self.reply(&ErrorPacket::kill_unsupported().encode(1)).await;
         }
         let key = StmtKey::new(
             self.client.schema.clone(),
@@ -82,9 +83,9 @@ impl Session<'_> {
             types: None,
         }) else {
             self.settle(false);
-            let msg =
-                "Can't create more than max_prepared_stmt_count statements (current value: 65536)";
-            return self.reply(&err_packet(1, 1461, "42000", msg)).await;
+            return self
+                .reply(&ErrorPacket::too_many_statements().encode(1))
+                .await;
         };
         // The first packet's payload starts after its 4-byte header with 0x00, then the id.
         set_statement_id(&mut answer[4..], id);
@@ -160,9 +161,9 @@ impl Session<'_> {
         let seq = frame.seq().wrapping_add(1);
         if !known {
             let seq = self.skip_rest(&frame).await?;
-            let msg = format!("Unknown prepared statement handler ({id}) given to {name}");
             self.ctx().metrics.query_errors.inc();
-            self.reply(&err_packet(seq, 1243, "HY000", &msg)).await?;
+            let e = ErrorPacket::unknown_statement(id, name);
+            self.reply(&e.encode(seq)).await?;
             return Ok(None);
         }
         if command == Command::StmtExecute {
@@ -194,9 +195,9 @@ impl Session<'_> {
                 } else {
                     ""
                 };
-                let msg = format!("The statement ({id}) has no open cursor{stop}");
                 self.ctx().metrics.query_errors.inc();
-                self.reply(&err_packet(seq, 1421, "HY000", &msg)).await?;
+                let e = ErrorPacket::no_cursor(id, stop);
+                self.reply(&e.encode(seq)).await?;
                 Ok(None)
             }
             _ => Ok(Some(frame)),

@@ -219,23 +219,30 @@ pub struct ServerStmt {
     pub response: Arc<[u8]>,
     /// The parameter types the server last received for it.
     pub types: Option<Box<[u8]>>,
-    last_used: u64,
 }
 
-/// One backend connection's statements, with a least-recently-used bound.
-#[derive(Debug, Default)]
+/// One backend connection's statements, with a least-recently-used bound. The order is
+/// the `lru` crate's (a hash map over a linked list, O(1) per use), not a clock scanned
+/// at each eviction. Its own capacity is unbounded: the bound moves with the server's
+/// `max_prepared_stmt_count` and some statements may not be evicted, so eviction is
+/// done here.
+#[derive(Debug)]
 pub struct BackendStatements {
-    stmts: HashMap<Arc<StmtKey>, ServerStmt>,
-    clock: u64,
+    stmts: lru::LruCache<Arc<StmtKey>, ServerStmt>,
+}
+
+impl Default for BackendStatements {
+    fn default() -> Self {
+        Self {
+            stmts: lru::LruCache::unbounded(),
+        }
+    }
 }
 
 impl BackendStatements {
     /// The server statement for `key`, marked as just used.
     pub fn get_mut(&mut self, key: &StmtKey) -> Option<&mut ServerStmt> {
-        self.clock += 1;
-        let stmt = self.stmts.get_mut(key)?;
-        stmt.last_used = self.clock;
-        Some(stmt)
+        self.stmts.get_mut(key)
     }
 
     /// Records a newly prepared statement and returns the server ids to close so that at
@@ -251,30 +258,31 @@ impl BackendStatements {
         bound: usize,
         keep: &[Arc<StmtKey>],
     ) -> Vec<u32> {
-        let new = key.clone();
-        self.clock += 1;
-        self.stmts.insert(
-            key,
-            ServerStmt {
-                id,
-                params,
-                response,
-                types: None,
-                last_used: self.clock,
-            },
-        );
+        let stmt = ServerStmt {
+            id,
+            params,
+            response,
+            types: None,
+        };
         let mut evicted = Vec::new();
+        // A statement prepared again under a key already held replaces the old one, whose
+        // server statement nobody can reach any more.
+        if let Some((_, old)) = self.stmts.push(key, stmt) {
+            evicted.push(old.id);
+        }
         while self.stmts.len() > bound.max(1) {
             let Some(oldest) = self
                 .stmts
                 .iter()
-                .filter(|(k, _)| **k != new && !keep.contains(k))
-                .min_by_key(|(_, s)| s.last_used)
+                .rev()
+                // The newest is the one just prepared: never evicted.
+                .take(self.stmts.len() - 1)
+                .find(|(k, _)| !keep.contains(k))
                 .map(|(k, _)| k.clone())
             else {
                 break;
             };
-            if let Some(s) = self.stmts.remove(&oldest) {
+            if let Some(s) = self.stmts.pop(&oldest) {
                 evicted.push(s.id);
             }
         }
@@ -283,7 +291,7 @@ impl BackendStatements {
 
     /// Forgets a statement (closed on the server by the caller); its server id.
     pub fn remove(&mut self, key: &StmtKey) -> Option<u32> {
-        self.stmts.remove(key).map(|s| s.id)
+        self.stmts.pop(key).map(|s| s.id)
     }
 
     pub fn len(&self) -> usize {

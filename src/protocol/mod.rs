@@ -2,6 +2,7 @@
 
 pub mod classic_eof;
 pub mod command;
+pub mod errors;
 pub mod flavor;
 pub mod handshake;
 pub mod packet;
@@ -50,6 +51,16 @@ pub mod caps {
     /// handshake's character set, IGNORE_SPACE and INTERACTIVE are replayed as session
     /// variables (`multiplex::handshake_state`).
     pub const SEMANTIC: u32 = FOUND_ROWS | LOCAL_FILES;
+}
+
+/// The first byte of a server response packet that says what it is.
+pub mod header {
+    pub const OK: u8 = 0x00;
+    /// EOF, or under `CLIENT_DEPRECATE_EOF` the OK that ends a result set.
+    pub const EOF: u8 = 0xFE;
+    pub const ERR: u8 = 0xFF;
+    /// The server asks the client for a file (`LOAD DATA LOCAL INFILE`).
+    pub const LOCAL_INFILE: u8 = 0xFB;
 }
 
 /// Server status flags (`SERVER_*`) carried by OK and EOF packets.

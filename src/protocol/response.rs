@@ -1,13 +1,13 @@
 //! Server responses: OK, ERR and EOF packets, and where a response ends.
 
+use super::errors::SqlState;
 use super::result_set;
 use super::wire::{put_lenenc_bytes, put_lenenc_int, Reader};
 use super::{packet, status, ProtocolError};
 
-pub const OK_HEADER: u8 = 0x00;
-pub const EOF_HEADER: u8 = 0xFE;
-pub const ERR_HEADER: u8 = 0xFF;
-pub const LOCAL_INFILE_HEADER: u8 = 0xFB;
+pub use super::header::{
+    EOF as EOF_HEADER, ERR as ERR_HEADER, LOCAL_INFILE as LOCAL_INFILE_HEADER, OK as OK_HEADER,
+};
 
 /// A parsed OK packet (header 0x00, or 0xFE when it ends a result set under
 /// `CLIENT_DEPRECATE_EOF`). Borrowed from the packet payload.
@@ -78,7 +78,7 @@ impl<'a> OkPacket<'a> {
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct ErrPacket<'a> {
     pub code: u16,
-    pub sql_state: &'a [u8],
+    pub sql_state: SqlState,
     pub message: &'a [u8],
 }
 
@@ -89,10 +89,11 @@ impl<'a> ErrPacket<'a> {
             return Err(ProtocolError::Malformed("not an ERR packet"));
         }
         let code = r.u16("error code")?;
-        let mut sql_state = &b"HY000"[..];
+        let mut sql_state = SqlState::GENERAL;
         if r.remaining() >= 6 && payload[3] == b'#' {
             r.skip(1, "sql state marker")?;
-            sql_state = r.bytes(5, "sql state")?;
+            sql_state = SqlState::from_bytes(r.bytes(5, "sql state")?)
+                .ok_or(ProtocolError::Malformed("sql state"))?;
         }
         Ok(Self {
             code,
@@ -111,17 +112,6 @@ pub fn eof_status(payload: &[u8]) -> Result<u16, ProtocolError> {
     let mut r = Reader::new(payload);
     r.skip(3, "eof packet")?;
     r.u16("eof status")
-}
-
-/// An ERR packet with a real error code, SQL state and message.
-pub fn err_packet(seq: u8, code: u16, sql_state: &str, message: &str) -> Vec<u8> {
-    let mut payload = Vec::with_capacity(9 + message.len());
-    payload.push(ERR_HEADER);
-    payload.extend_from_slice(&code.to_le_bytes());
-    payload.push(b'#');
-    payload.extend_from_slice(&sql_state.as_bytes()[..5]);
-    payload.extend_from_slice(message.as_bytes());
-    packet::packet(seq, &payload)
 }
 
 /// A one-row, one-column text result set of a BIGINT, as the server sends for
@@ -540,15 +530,14 @@ mod tests {
 
     #[test]
     fn err_packet_round_trip() {
-        let wire = err_packet(
-            2,
-            9501,
-            "HY000",
-            "Timed-out waiting to acquire database connection",
-        );
+        let wire = crate::protocol::errors::ErrorPacket::borrow_timeout().encode(2);
         let e = ErrPacket::parse(&wire[4..]).unwrap();
-        assert_eq!((e.code, e.sql_state), (9501, &b"HY000"[..]));
+        assert_eq!((e.code, e.sql_state), (9501, SqlState::GENERAL));
         assert_eq!(wire[3], 2);
+        // A pre-4.1 ERR has no SQLSTATE: the general one stands in.
+        let old = ErrPacket::parse(b"\xff\x15\x04Access denied").unwrap();
+        assert_eq!((old.code, old.sql_state), (1045, SqlState::GENERAL));
+        assert_eq!(old.message, b"Access denied");
     }
 
     #[test]

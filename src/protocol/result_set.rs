@@ -3,8 +3,8 @@
 //! and the final EOF (or OK when the client negotiated CLIENT_DEPRECATE_EOF). Sequence
 //! ids from 1.
 
+use super::header::EOF as EOF_HEADER;
 use super::packet;
-use super::response::EOF_HEADER;
 use super::wire::{put_lenenc_bytes, put_lenenc_int};
 
 /// One column definition, as the server describes it.

@@ -14,9 +14,10 @@ use sluice::auth::iam::Token;
 use sluice::config::ServerTlsConfig;
 use sluice::net::MaybeTls;
 use sluice::protocol::caps;
+use sluice::protocol::errors::ErrorPacket;
 use sluice::protocol::handshake::{auth_switch_request, Greeting, HandshakeResponse};
 use sluice::protocol::packet::{packet, read_exact_packet, PacketReader};
-use sluice::protocol::response::{err_packet, ok_packet};
+use sluice::protocol::response::ok_packet;
 use tokio::net::TcpListener;
 use tokio_rustls::TlsAcceptor;
 
@@ -149,8 +150,8 @@ async fn serve(
     });
     if !good {
         counts.refused.fetch_add(1, Ordering::SeqCst);
-        let msg = "Access denied for user 'lambda' (using password: YES)";
-        stream.send(&err_packet(seq, 1045, "28000", msg)).await?;
+        let denied = ErrorPacket::access_denied("lambda", "127.0.0.1", true);
+        stream.send(&denied.encode(seq)).await?;
         return Ok(());
     }
     counts.accepted.fetch_add(1, Ordering::SeqCst);

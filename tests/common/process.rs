@@ -16,10 +16,25 @@ impl SluiceProcess {
     /// Starts the binary with `config` (whose `server.listen` must be 127.0.0.1:`port`)
     /// and waits until it accepts connections.
     pub async fn start(config: &str, port: u16, stderr: Stdio) -> Self {
+        Self::start_under(&[], config, port, stderr).await
+    }
+
+    /// As [`SluiceProcess::start`], with the binary run by `wrapper` (e.g. valgrind's
+    /// command line), which must exec it in the same process.
+    pub async fn start_under(wrapper: &[String], config: &str, port: u16, stderr: Stdio) -> Self {
         let dir = tempfile::tempdir().unwrap();
         let path = dir.path().join("sluice.toml");
         std::fs::write(&path, config).unwrap();
-        let child = Command::new(env!("CARGO_BIN_EXE_sluice"))
+        let binary = env!("CARGO_BIN_EXE_sluice");
+        let mut command = match wrapper.split_first() {
+            Some((program, args)) => {
+                let mut c = Command::new(program);
+                c.args(args).arg(binary);
+                c
+            }
+            None => Command::new(binary),
+        };
+        let child = command
             .arg("--config")
             .arg(&path)
             .stdout(Stdio::null())

@@ -3,8 +3,8 @@
 //! Each entry remembers the access key that signed the token, so a hit still requires
 //! that key to be known and allowed for the user (a revoked key revokes its tokens).
 
+use parking_lot::Mutex;
 use std::collections::HashMap;
-use std::sync::Mutex;
 use std::time::SystemTime;
 
 use sha2::{Digest, Sha256};
@@ -37,7 +37,7 @@ impl VerifiedTokens {
     /// The key that signed the token, when it was verified for `user` and has not
     /// expired.
     pub fn hit(&self, hash: &TokenHash, user: &str, now: SystemTime) -> Option<String> {
-        let entries = self.entries.lock().unwrap_or_else(|p| p.into_inner());
+        let entries = self.entries.lock();
         entries
             .get(hash)
             .filter(|v| v.user == user && now <= v.until)
@@ -46,7 +46,7 @@ impl VerifiedTokens {
 
     /// The token is in the set and has not expired, whoever it was for.
     pub fn contains(&self, hash: &TokenHash, now: SystemTime) -> bool {
-        let entries = self.entries.lock().unwrap_or_else(|p| p.into_inner());
+        let entries = self.entries.lock();
         entries.get(hash).is_some_and(|v| now <= v.until)
     }
 
@@ -88,7 +88,7 @@ impl VerifiedTokens {
         now: SystemTime,
         evict: bool,
     ) -> bool {
-        let mut entries = self.entries.lock().unwrap_or_else(|p| p.into_inner());
+        let mut entries = self.entries.lock();
         if entries.len() >= self.max {
             entries.retain(|_, v| v.until >= now);
         }
@@ -111,7 +111,7 @@ impl VerifiedTokens {
     }
 
     pub fn len(&self) -> usize {
-        self.entries.lock().unwrap_or_else(|p| p.into_inner()).len()
+        self.entries.lock().len()
     }
 
     pub fn is_empty(&self) -> bool {

@@ -3,7 +3,9 @@
 //! when a token names a key Sluice does not know.
 
 use std::collections::HashMap;
-use std::sync::{Arc, RwLock};
+use std::sync::Arc;
+
+use parking_lot::RwLock;
 
 use serde::Deserialize;
 
@@ -77,11 +79,7 @@ impl KeyRing {
         let Some((secret, store)) = &self.secret else {
             return self.static_keys.clone();
         };
-        let cached = self
-            .from_secret
-            .read()
-            .unwrap_or_else(|p| p.into_inner())
-            .clone();
+        let cached = self.from_secret.read().clone();
         if refresh {
             if let Some((text, _)) = &cached {
                 let _ = store.refetch(secret, text).await;
@@ -124,7 +122,7 @@ impl KeyRing {
             keys.insert(k.access_key_id, key);
         }
         let keys = Arc::new(keys);
-        *self.from_secret.write().unwrap_or_else(|p| p.into_inner()) = Some((text, keys.clone()));
+        *self.from_secret.write() = Some((text, keys.clone()));
         keys
     }
 }

@@ -19,7 +19,6 @@ use std::collections::HashMap;
 use std::sync::Arc;
 use std::time::SystemTime;
 
-use crate::backend::Pool;
 use crate::config::{IamConfig, IamMode};
 use crate::credentials::secrets::SecretStore;
 use crate::metrics::Metrics;
@@ -152,12 +151,12 @@ pub struct IamVerifier {
 }
 
 impl IamVerifier {
-    /// `pool` is the backend's (the `rds` mode logs in there), `request_timeout` bounds
+    /// `database` is the backend (the `rds` mode logs in there), `request_timeout` bounds
     /// calls to STS.
     pub fn new(
         config: &IamConfig,
         secrets: Option<Arc<SecretStore>>,
-        pool: Arc<Pool>,
+        database: Arc<dyn rds::DatabaseLogin>,
         request_timeout: std::time::Duration,
         metrics: Arc<Metrics>,
     ) -> Self {
@@ -178,9 +177,9 @@ impl IamVerifier {
                 let endpoint = config
                     .rds_endpoint
                     .clone()
-                    .unwrap_or_else(|| pool.target().address.clone());
+                    .unwrap_or_else(|| database.endpoint());
                 Mode::Rds(Box::new(rds::RdsMode::new(
-                    pool,
+                    database,
                     endpoint,
                     config.rds_max_concurrent_verifications,
                     config.rds_negative_cache.get(),

@@ -8,6 +8,8 @@
 //! and a refusal (1045) is remembered for `rds_negative_cache` so that a client retrying
 //! a bad token does not turn into a stream of failed logins on the database.
 
+use std::future::Future;
+use std::pin::Pin;
 use std::sync::Arc;
 use std::time::{Duration, SystemTime};
 
@@ -17,12 +19,34 @@ use super::cache::{self, VerifiedTokens};
 use super::local::{check_fields, Expectations};
 use super::token::Token;
 use super::IamError;
-use crate::backend::conn::BackendConn;
-use crate::backend::Pool;
 use crate::credentials::Login;
 
+/// The database `rds` mode logs in to. The backend layer provides it: verifying needs a
+/// verdict, not a connection, and this layer sits below the one that makes them.
+pub trait DatabaseLogin: Send + Sync {
+    /// `host:port` of the database: what tokens must be signed for unless configured.
+    fn endpoint(&self) -> String;
+    /// How long one login may take.
+    fn login_timeout(&self) -> Duration;
+    /// Logs in as `login` and leaves at once.
+    fn check<'a>(
+        &'a self,
+        login: &'a Login,
+    ) -> Pin<Box<dyn Future<Output = LoginVerdict> + Send + 'a>>;
+}
+
+/// What the database said to one login.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum LoginVerdict {
+    Accepted,
+    /// Access denied (1045): the token is bad, expired or not allowed for the user.
+    Refused,
+    /// No verdict (unreachable, timed out, another error), with the reason for the log.
+    Failed(String),
+}
+
 pub struct RdsMode {
-    pool: Arc<Pool>,
+    database: Arc<dyn DatabaseLogin>,
     /// `host:port` tokens must be signed for: the database endpoint.
     endpoint: String,
     permits: Semaphore,
@@ -32,14 +56,14 @@ pub struct RdsMode {
 
 impl RdsMode {
     pub fn new(
-        pool: Arc<Pool>,
+        database: Arc<dyn DatabaseLogin>,
         endpoint: String,
         concurrency: usize,
         negative_ttl: Duration,
         cache_size: usize,
     ) -> Self {
         Self {
-            pool,
+            database,
             endpoint,
             permits: Semaphore::new(concurrency.max(1)),
             refused: VerifiedTokens::new(cache_size),
@@ -80,7 +104,7 @@ impl RdsMode {
             return Err(IamError::RdsRefused);
         }
         // Clients nobody has authenticated yet wait here: not for longer than a login.
-        let wait = self.pool.target().connect_timeout;
+        let wait = self.database.login_timeout();
         let permit = tokio::time::timeout(wait, self.permits.acquire())
             .await
             .map_err(|_| IamError::RdsUnavailable)?
@@ -90,17 +114,17 @@ impl RdsMode {
             user: Arc::from(user),
             password: Arc::from(password),
         };
-        let result = BackendConn::check_login(self.pool.target(), &login).await;
+        let verdict = self.database.check(&login).await;
         drop(permit);
-        match result {
-            Ok(()) => Ok(token.expires_at()),
-            Err(e) if e.server_code() == Some(1045) => {
+        match verdict {
+            LoginVerdict::Accepted => Ok(token.expires_at()),
+            LoginVerdict::Refused => {
                 let until = now + self.negative_ttl;
                 self.refused.insert(id, user, "", until, now);
                 Err(IamError::RdsRefused)
             }
-            Err(e) => {
-                tracing::warn!(error = %e, "cannot verify an IAM token at the database");
+            LoginVerdict::Failed(reason) => {
+                tracing::warn!(error = %reason, "cannot verify an IAM token at the database");
                 Err(IamError::RdsUnavailable)
             }
         }
