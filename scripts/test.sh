@@ -8,8 +8,11 @@
 #     with a template datadir made with --initialize-insecure; the harness copies it per
 #     test and runs mysqld there with chroot (so the MySQL tests need root).
 #   - A Python venv in .venv with pymysql, mysql-connector-python, boto3 and moto[server].
-# Then cargo fmt --check, clippy -D warnings, and `cargo test --all-targets` twice:
-# SLUICE_TEST_DB=mysql, then SLUICE_TEST_DB=mariadb. Extra arguments go to cargo test.
+#   - cargo-deny (scripts/deny.sh: installed once, then the advisory, license, ban and
+#     source checks of deny.toml).
+# Then cargo fmt --check, clippy -D warnings, the dependency checks, and
+# `cargo test --all-targets` twice: SLUICE_TEST_DB=mysql, then SLUICE_TEST_DB=mariadb.
+# Extra arguments go to cargo test.
 # Works as root (or with sudo for the installs), on a fresh Debian machine with Rust.
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -46,6 +49,8 @@ echo "== cargo fmt --check"
 cargo fmt --all -- --check
 echo "== cargo clippy --all-targets -- -D warnings"
 cargo clippy --quiet --all-targets -- -D warnings
+echo "== dependency checks (cargo deny)"
+bash scripts/deny.sh
 
 status=0
 for db in mysql mariadb; do

@@ -12,7 +12,7 @@ use tokio_rustls::TlsAcceptor;
 use crate::auth::iam::IamVerifier;
 use crate::backend::conn::Target;
 use crate::backend::tls::BackendTls;
-use crate::backend::{Pool, PoolSettings};
+use crate::backend::{MySqlConnector, Pool, PoolSettings};
 use crate::config::Config;
 use crate::credentials::secrets::SecretStore;
 use crate::credentials::Credentials;
@@ -89,13 +89,8 @@ impl Server {
             .into_iter()
             .map(|u| Arc::from(u.name.as_str()))
             .collect();
-        let pool = Pool::new(
-            target,
-            settings,
-            metrics.clone(),
-            credentials.clone(),
-            probe_users,
-        );
+        let connector = MySqlConnector::new(target, credentials.clone(), probe_users);
+        let pool = Pool::new(connector, settings, metrics.clone());
         let iam = config.iam.as_ref().map(|c| {
             let timeout = config.aws.request_timeout.get();
             Arc::new(IamVerifier::new(

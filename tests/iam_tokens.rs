@@ -35,7 +35,7 @@ fn fixture() -> Fixture {
     keys.insert(
         s(&json, "access_key_id"),
         AccessKey {
-            secret_access_key: s(&json, "secret_access_key"),
+            secret_access_key: s(&json, "secret_access_key").into(),
             users: vec!["*".into()],
         },
     );

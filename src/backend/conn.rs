@@ -4,9 +4,10 @@
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
+use secrecy::ExposeSecret;
 use tokio::net::TcpStream;
 
-use super::pool::PartitionKey;
+use super::partition::PartitionKey;
 use super::tls::BackendTls;
 use super::BackendError;
 use crate::auth::{caching_sha2, native, Plugin};
@@ -224,7 +225,12 @@ impl BackendConn {
             max_packet: MAX_PAYLOAD as u32,
             charset: BACKEND_COLLATION,
             user: login.user.as_bytes().to_vec(),
-            auth_response: auth_response(plugin, &login.password, &greeting.scramble, &stream)?,
+            auth_response: auth_response(
+                plugin,
+                login.password.expose_secret(),
+                &greeting.scramble,
+                &stream,
+            )?,
             database: schema.map(<[u8]>::to_vec),
             auth_plugin: Some(plugin.name().to_vec()),
             attributes: vec![
@@ -250,7 +256,7 @@ impl BackendConn {
             statements: BackendStatements::default(),
             multi_statements: false,
         };
-        conn.authenticate(plugin, &greeting.scramble, &login.password)
+        conn.authenticate(plugin, &greeting.scramble, login.password.expose_secret())
             .await?;
         Ok(conn)
     }

@@ -4,13 +4,13 @@
 //! Both servers count DDL statements in global status counters, whoever runs them:
 //! once statements have been prepared, the pool reads their sum each second through an
 //! idle connection, and a change starts a new statement generation
-//! ([`Pool::schema_changed`]), so later prepares of any text get fresh server
+//! (`MySqlConnector::schema_changed`), so later prepares of any text get fresh server
 //! statements. DDL relayed by Sluice starts one at once; this catches the rest within
 //! about a second (later, while no connection is idle).
 
 use std::sync::Arc;
 
-use super::pool::Pool;
+use super::Pool;
 
 /// The DDL that can change a prepared statement's tables, views or routines.
 const DDL_COUNTERS: &str = "SHOW GLOBAL STATUS WHERE Variable_name IN (\
@@ -23,29 +23,24 @@ const DDL_COUNTERS: &str = "SHOW GLOBAL STATUS WHERE Variable_name IN (\
 impl Pool {
     /// One look at the DDL counters (see the module comment).
     pub(super) async fn watch_ddl(self: &Arc<Self>) {
-        if self.metrics.statements_prepared.get() == 0 {
+        if self.metrics().statements_prepared.get() == 0 {
             return;
         }
-        let Some(mut conn) = self.lock().take_idle_any() else {
+        let Some(mut lease) = self.lend_idle() else {
             return;
         };
-        self.metrics.database_connections_borrowed.inc();
-        // The look is not a use: the connection still expires when its clients stop.
-        let last_used = conn.last_used;
-        let read = tokio::time::timeout(self.target.connect_timeout, conn.query(DDL_COUNTERS));
-        let rows = read.await;
-        conn.last_used = last_used;
+        let read = self.connector().target().connect_timeout;
+        let rows = tokio::time::timeout(read, lease.conn().query(DDL_COUNTERS)).await;
         let rows = match rows {
             Ok(Ok(rows)) => rows,
             Ok(Err(e)) if e.server_code().is_some() => {
                 // Not allowed to read them (a very limited user): nothing to learn.
                 tracing::debug!(error = %e, "cannot read the server's DDL counters");
-                self.put_back(conn);
+                lease.release_unused();
                 return;
             }
             _ => {
-                self.metrics.database_connections_borrowed.dec();
-                self.close(conn, "error");
+                lease.close("error");
                 return;
             }
         };
@@ -58,15 +53,11 @@ impl Pool {
                     .ok()
             })
             .sum();
-        let changed = self
-            .lock()
-            .ddl_seen
-            .replace(total)
-            .is_some_and(|before| before != total);
-        if changed {
+        if self.connector().ddl_total_changed(total) {
             tracing::debug!("DDL ran on the server: later prepares get fresh statements");
-            self.schema_changed();
+            self.connector().schema_changed();
         }
-        self.put_back(conn);
+        // The look is not a use: the connection still expires when its clients stop.
+        lease.release_unused();
     }
 }

@@ -15,11 +15,11 @@ const ACCESS_DENIED: u16 = 1045;
 
 impl DatabaseLogin for Pool {
     fn endpoint(&self) -> String {
-        self.target().address.clone()
+        self.connector().target().address.clone()
     }
 
     fn login_timeout(&self) -> Duration {
-        self.target().connect_timeout
+        self.connector().target().connect_timeout
     }
 
     fn check<'a>(
@@ -27,7 +27,7 @@ impl DatabaseLogin for Pool {
         login: &'a Login,
     ) -> Pin<Box<dyn Future<Output = LoginVerdict> + Send + 'a>> {
         Box::pin(async move {
-            match BackendConn::check_login(self.target(), login).await {
+            match BackendConn::check_login(self.connector().target(), login).await {
                 Ok(()) => LoginVerdict::Accepted,
                 Err(e) if e.server_code() == Some(ACCESS_DENIED) => LoginVerdict::Refused,
                 Err(e) => LoginVerdict::Failed(e.to_string()),

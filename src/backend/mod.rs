@@ -1,14 +1,21 @@
 //! Backend side: connections to the MySQL server, the capped pool, TLS to the server.
 
-pub mod capacity;
 pub mod conn;
-pub mod ddl_watch;
+pub mod connector;
+mod ddl_watch;
 pub mod error;
-pub mod lease;
 mod login_check;
+pub mod partition;
 pub mod pool;
 pub mod tls;
+mod upkeep;
 
+pub use connector::MySqlConnector;
 pub use error::BackendError;
-pub use lease::Lease;
-pub use pool::{PartitionKey, Pool, PoolSettings};
+pub use partition::PartitionKey;
+pub use pool::PoolSettings;
+
+/// The proxy's pool: of MySQL (or MariaDB) connections.
+pub type Pool = pool::Pool<MySqlConnector>;
+/// A borrowed MySQL connection.
+pub type Lease = pool::Lease<MySqlConnector>;

@@ -1,6 +1,7 @@
 //! Configuration of what comes from AWS: users whose backend credentials are Secrets
 //! Manager secrets, the SDK settings, and IAM authentication of clients.
 
+use secrecy::ExposeSecret;
 use serde::Deserialize;
 
 use super::{ConfigError, Seconds};
@@ -13,7 +14,7 @@ pub struct UserConfig {
     pub name: String,
     /// Static password: checks password clients and logs in to the backend. Exactly one
     /// of `password` and `secret`.
-    pub password: Option<String>,
+    pub password: Option<secrecy::SecretString>,
     /// Secrets Manager secret (ARN or name) whose SecretString is JSON with `username`
     /// and `password`, as RDS Proxy expects; other keys are ignored.
     pub secret: Option<String>,
@@ -166,23 +167,13 @@ pub enum IamMode {
 }
 
 /// An access key for `local` verification.
-#[derive(Clone, Deserialize)]
+#[derive(Debug, Clone, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct IamKeyConfig {
     pub access_key_id: String,
-    pub secret_access_key: String,
+    pub secret_access_key: secrecy::SecretString,
     /// Database users this key may log in as; `["*"]` for every IAM user.
     pub users: Vec<String>,
-}
-
-impl std::fmt::Debug for IamKeyConfig {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("IamKeyConfig")
-            .field("access_key_id", &self.access_key_id)
-            .field("secret_access_key", &"<redacted>")
-            .field("users", &self.users)
-            .finish()
-    }
 }
 
 /// Checks users, `[aws]` and `[iam]` together.
@@ -258,7 +249,7 @@ pub(super) fn validate(
             }
             for k in &iam.keys {
                 if k.access_key_id.is_empty()
-                    || k.secret_access_key.is_empty()
+                    || k.secret_access_key.expose_secret().is_empty()
                     || k.users.is_empty()
                 {
                     return bad(

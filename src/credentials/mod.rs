@@ -12,6 +12,7 @@ use std::collections::HashMap;
 use std::sync::Arc;
 use std::time::{Duration, SystemTime};
 
+use secrecy::{ExposeSecret, SecretSlice};
 use serde::Deserialize;
 
 pub use error::CredentialsError;
@@ -19,21 +20,20 @@ use secrets::{SecretRef, SecretStore};
 
 use crate::config::{IamRequirement, UserConfig};
 
-/// A backend login: the user and password Sluice logs in to the backend with. Never
-/// logged (Debug hides the password).
-#[derive(Clone, PartialEq, Eq)]
-pub struct Login {
-    pub user: Arc<str>,
-    pub password: Arc<[u8]>,
+/// A password or token: `secrecy`'s wrapper, whose Debug prints `[REDACTED]` and whose
+/// bytes are zeroed when dropped; the bytes are read only through `expose_secret()`.
+pub type Password = SecretSlice<u8>;
+
+/// Wraps bytes as a [`Password`].
+pub fn password(bytes: &[u8]) -> Password {
+    SecretSlice::from(bytes.to_vec())
 }
 
-impl std::fmt::Debug for Login {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("Login")
-            .field("user", &self.user)
-            .field("password", &"<redacted>")
-            .finish()
-    }
+/// A backend login: the user and password Sluice logs in to the backend with.
+#[derive(Clone, Debug)]
+pub struct Login {
+    pub user: Arc<str>,
+    pub password: Password,
 }
 
 /// A user clients may log in as.
@@ -46,7 +46,7 @@ pub struct User {
 }
 
 enum Source {
-    Static(Arc<[u8]>),
+    Static(Password),
     Secret(SecretRef),
 }
 
@@ -65,20 +65,20 @@ impl std::fmt::Debug for User {
 }
 
 /// The passwords a client may answer with: AWSCURRENT first, then AWSPREVIOUS.
-pub type Passwords = Vec<Arc<[u8]>>;
+pub type Passwords = Vec<Password>;
 
 /// The fields of a database secret Sluice uses.
 #[derive(Deserialize)]
 struct DbSecret {
     username: String,
-    password: String,
+    password: secrecy::SecretString,
 }
 
 impl DbSecret {
     fn login(self) -> Login {
         Login {
             user: Arc::from(self.username),
-            password: Arc::from(self.password.into_bytes()),
+            password: password(self.password.expose_secret().as_bytes()),
         }
     }
 }
@@ -111,8 +111,8 @@ impl Credentials {
             .map(|u| {
                 let source = match (&u.password, &u.secret) {
                     (_, Some(id)) => Source::Secret(SecretRef::new(id, u.secret_region.as_deref())),
-                    (Some(p), None) => Source::Static(Arc::from(p.as_bytes())),
-                    (None, None) => Source::Static(Arc::from(&b""[..])),
+                    (Some(p), None) => Source::Static(password(p.expose_secret().as_bytes())),
+                    (None, None) => Source::Static(password(b"")),
                 };
                 let user = User {
                     name: Arc::from(u.name.as_str()),
@@ -168,7 +168,9 @@ impl Credentials {
         let differs = |text: &str| {
             parse(secret, text)
                 .ok()
-                .filter(|db| db.password.as_bytes() != &*used.password)
+                .filter(|db| {
+                    db.password.expose_secret().as_bytes() != used.password.expose_secret()
+                })
                 .map(DbSecret::login)
         };
         if let Some(login) = differs(&cached.current) {
@@ -230,8 +232,11 @@ fn passwords(
     value: &secrets::SecretVersions,
     grace: Duration,
 ) -> Result<Passwords, CredentialsError> {
-    let mut out = vec![Arc::from(
-        parse(secret, &value.current)?.password.into_bytes(),
+    let mut out = vec![password(
+        parse(secret, &value.current)?
+            .password
+            .expose_secret()
+            .as_bytes(),
     )];
     let recent = value
         .current_since
@@ -241,7 +246,7 @@ fn passwords(
     if let (true, Some(Ok(previous))) =
         (recent, value.previous.as_deref().map(|p| parse(secret, p)))
     {
-        out.push(Arc::from(previous.password.into_bytes()));
+        out.push(password(previous.password.expose_secret().as_bytes()));
     }
     Ok(out)
 }
@@ -271,9 +276,11 @@ mod tests {
     async fn static_users_by_exact_name_and_hidden_passwords() {
         let c = Credentials::new(&[user("app", "pw")], None, Duration::ZERO);
         let login = c.backend_login("app").await.unwrap();
-        assert_eq!(&*login.password, b"pw");
+        assert_eq!(login.password.expose_secret(), b"pw");
         assert!(c.user(b"App").is_none());
-        assert!(!format!("{login:?}").contains("pw\""));
+        // Neither the login nor the configured user prints the password.
+        assert!(!format!("{login:?}").contains("pw"));
+        assert!(!format!("{:?}", user("app", "pw")).contains("pw"));
         let u = c.user(b"app").unwrap();
         assert_eq!(c.client_passwords(u).await.unwrap().len(), 1);
         assert!(c.backend_refused("app", &login).await.is_none());
@@ -289,7 +296,7 @@ mod tests {
         )
         .unwrap();
         assert_eq!(
-            (db.username.as_str(), db.password.as_str()),
+            (db.username.as_str(), db.password.expose_secret()),
             ("app", "p\"w")
         );
         for bad in [
@@ -307,7 +314,10 @@ mod tests {
         };
         let grace = Duration::from_secs(300);
         let p = passwords(&r, &versions, grace).unwrap();
-        assert_eq!((&*p[0], &*p[1]), (&b"new"[..], &b"old"[..]));
+        assert_eq!(
+            (p[0].expose_secret(), p[1].expose_secret()),
+            (&b"new"[..], &b"old"[..])
+        );
         // After the grace period, or when the rotation time is unknown: current only.
         versions.current_since = Some(SystemTime::now() - Duration::from_secs(301));
         assert_eq!(passwords(&r, &versions, grace).unwrap().len(), 1);

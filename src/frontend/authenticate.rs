@@ -5,6 +5,8 @@
 
 use std::net::SocketAddr;
 
+use secrecy::ExposeSecret;
+
 use super::{Context, FrontendError};
 use crate::auth::{caching_sha2, constant_time_eq, native, Plugin, MYSQL_CLEAR_PASSWORD};
 use crate::credentials::{Passwords, User};
@@ -95,12 +97,14 @@ pub async fn authenticate(
         Some(Plugin::CachingSha2) => {
             let cached = {
                 let verified = ctx.sha2_verified.lock();
-                passwords.iter().any(|p| verified.contains(&cache_key(p)))
+                passwords
+                    .iter()
+                    .any(|p| verified.contains(&cache_key(p.expose_secret())))
             };
             let full = stream.is_tls()
                 && !cached
                 && !passwords.is_empty()
-                && passwords.iter().all(|p| !p.is_empty());
+                && passwords.iter().all(|p| !p.expose_secret().is_empty());
             if full {
                 // Full authentication: the password in clear, protected by TLS.
                 let more = [AUTH_MORE_DATA_HEADER, caching_sha2::PERFORM_FULL_AUTH];
@@ -117,7 +121,7 @@ pub async fn authenticate(
     };
     let mut accepted = passwords
         .iter()
-        .find(|p| proof.proves(ex.scramble, p))
+        .find(|p| proof.proves(ex.scramble, p.expose_secret()))
         .cloned();
     if accepted.is_none() {
         // The client may already use a password rotated since Sluice read the secret.
@@ -125,7 +129,9 @@ pub async fn authenticate(
             Some(u) => ctx.credentials.client_refused(u).await,
             None => None,
         } {
-            accepted = newer.into_iter().find(|p| proof.proves(ex.scramble, p));
+            accepted = newer
+                .into_iter()
+                .find(|p| proof.proves(ex.scramble, p.expose_secret()));
         }
     }
     let Some(password) = accepted else {
@@ -138,7 +144,9 @@ pub async fn authenticate(
             seq = seq.wrapping_add(1);
         }
         Proof::Clear(_) => {
-            ctx.sha2_verified.lock().insert(cache_key(&password));
+            ctx.sha2_verified
+                .lock()
+                .insert(cache_key(password.expose_secret()));
         }
         Proof::Native(_) => {}
     }

@@ -68,7 +68,7 @@ pub async fn change_user(
         }
     };
     let user = ctx.credentials.user(request.user);
-    let default_plugin = greeting_plugin(ctx, ctx.pool.server_version().as_deref());
+    let default_plugin = greeting_plugin(ctx, ctx.pool.connector().server_version().as_deref());
     let exchange = Exchange {
         user: request.user,
         peer: client.peer,

@@ -94,7 +94,7 @@ pub async fn handshake(
     if server.local_infile {
         server_caps |= caps::LOCAL_FILES;
     }
-    let backend_version = ctx.pool.server_version();
+    let backend_version = ctx.pool.connector().server_version();
     let plugin = greeting_plugin(ctx, backend_version.as_deref());
     let version = if server.server_version.is_empty() {
         backend_version.unwrap_or_else(|| FALLBACK_VERSION.to_vec())

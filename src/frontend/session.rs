@@ -127,14 +127,18 @@ impl<'a> Session<'a> {
             scope: ScopeValues::default(),
             diagnostics_pending: false,
             kept: None,
-            status_flags: ctx.pool.server_status().unwrap_or(status::AUTOCOMMIT),
+            status_flags: ctx
+                .pool
+                .connector()
+                .server_status()
+                .unwrap_or(status::AUTOCOMMIT),
             last_insert_id: 0,
             insert_id_ours: false,
             sets_insert_id: false,
             insert_id_pending: false,
             diagnostics_ours: false,
             affinity_until: None,
-            flavor: ctx.pool.flavor(),
+            flavor: ctx.pool.connector().flavor(),
             handshake_state_pending: true,
         }
     }
@@ -290,8 +294,9 @@ impl<'a> Session<'a> {
                 Relay::Respond(Expect::Results)
             }
             Command::Query => {
-                let sql = &frame.payload()[1..];
-                let scope_read = classify::scope_read_query(sql, self.backslash_escapes());
+                // Lexed once for every question below.
+                let sql = classify::Lexed::new(&frame.payload()[1..], self.backslash_escapes());
+                let scope_read = sql.scope_read();
                 if let Some((read, column)) = scope_read.as_ref() {
                     if let Some(value) = self.scope.answer(*read, self.lease.is_some()) {
                         return self
@@ -300,10 +305,10 @@ impl<'a> Session<'a> {
                             .map(|()| true);
                     }
                 }
-                if let Some(read) = classify::diagnostics_read(sql, self.backslash_escapes()) {
+                if let Some(read) = sql.diagnostics_read() {
                     return self.read_diagnostics(frame, read).await.map(|()| true);
                 }
-                let mut class = classify::classify(sql, self.backslash_escapes());
+                let mut class = sql.classify();
                 if scope_read.is_some() {
                     // The held backend ran the statement whose value is asked: nothing
                     // to restore (a reset would clobber it).
@@ -362,7 +367,7 @@ impl<'a> Session<'a> {
         self.sets_insert_id = false;
         if changes_schema {
             // Whether or not it succeeded: a new generation only costs fresh prepares.
-            self.ctx.pool.schema_changed();
+            self.ctx.pool.connector().schema_changed();
         }
         if clears_diagnostics || self.diagnostics_pending {
             // What Sluice kept is no longer the session's list: the backend that ran this
@@ -444,7 +449,7 @@ impl<'a> Session<'a> {
     /// (backend connections all log in with one collation and without those flags, so
     /// clients whose handshakes differ share them; the replay carries the difference).
     fn apply_handshake_state(&mut self, conn: &BackendConn) {
-        if let Some(collations) = self.ctx.pool.collations() {
+        if let Some(collations) = self.ctx.pool.connector().collations() {
             let flags = self.client.capabilities;
             collations.apply_handshake(self.client.charset, &mut self.vars, &conn.baseline);
             handshake_state::apply_flags(
@@ -1075,7 +1080,12 @@ impl<'a> Session<'a> {
         self.scope.reset();
         self.kept = None;
         self.diagnostics_pending = false;
-        self.status_flags = self.ctx.pool.server_status().unwrap_or(status::AUTOCOMMIT);
+        self.status_flags = self
+            .ctx
+            .pool
+            .connector()
+            .server_status()
+            .unwrap_or(status::AUTOCOMMIT);
         // Long data or a cursor of this session's is still on the server statement.
         let dirty = self.pin.is_some() || self.in_transaction || !self.held.is_empty();
         self.held.clear();

@@ -46,7 +46,7 @@ impl Session<'_> {
             self.vars.only(PARSE_VARIABLES),
             sql.to_vec(),
         )
-        .at_generation(self.ctx().pool.schema_generation());
+        .at_generation(self.ctx().pool.connector().schema_generation());
         let key = Arc::new(self.stmts.distinct(key));
         if !self.hold_backend(&frame, Expect::Prepare).await? {
             return Ok(());

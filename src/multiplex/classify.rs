@@ -50,20 +50,53 @@ impl Classification {
     }
 }
 
-/// Classifies one statement in a single pass of the lexer. `backslash_escapes` is false
-/// when the session's sql_mode has NO_BACKSLASH_ESCAPES (status flag 0x0200).
+/// A COM_QUERY's text, lexed once: every question Sluice asks of a statement (what it
+/// pins, whether Sluice answers it itself) reads these tokens, not the text again.
+pub struct Lexed<'a> {
+    sql: &'a [u8],
+    toks: Vec<Token<'a>>,
+}
+
+impl<'a> Lexed<'a> {
+    /// `backslash_escapes` is false when the session's sql_mode has NO_BACKSLASH_ESCAPES
+    /// (status flag 0x0200).
+    pub fn new(sql: &'a [u8], backslash_escapes: bool) -> Self {
+        Self {
+            sql,
+            toks: tokens_with(sql, backslash_escapes).collect(),
+        }
+    }
+
+    pub fn classify(&self) -> Classification {
+        classify_tokens(&self.toks)
+    }
+
+    /// See [`scope_read_query`].
+    pub fn scope_read(&self) -> Option<(ScopeRead, Vec<u8>)> {
+        scope_read_tokens(&self.toks)
+    }
+
+    /// See [`diagnostics_read`].
+    pub fn diagnostics_read(&self) -> Option<DiagnosticsRead> {
+        diagnostics_read_tokens(self.sql, &self.toks)
+    }
+}
+
+/// Classifies one statement text. `backslash_escapes` is false when the session's
+/// sql_mode has NO_BACKSLASH_ESCAPES (status flag 0x0200).
 pub fn classify(sql: &[u8], backslash_escapes: bool) -> Classification {
-    let toks: Vec<Token<'_>> = tokens_with(sql, backslash_escapes).collect();
+    Lexed::new(sql, backslash_escapes).classify()
+}
+
+fn classify_tokens(toks: &[Token<'_>]) -> Classification {
     // A COM_QUERY may hold several statements (CLIENT_MULTI_STATEMENTS): each counts.
     // A compound statement (CREATE PROCEDURE ... BEGIN ...; ...; END) is one statement
     // whose inner `;` separate nothing.
     let compound =
         toks.first().is_some_and(|t| is(t, "CREATE")) && toks.iter().any(|t| is(t, "BEGIN"));
-    let statements: Vec<&[Token<'_>]> = if compound {
-        vec![&toks[..]]
-    } else {
-        toks.split(|t| *t == Token::Punct(b';')).collect()
-    };
+    let mut whole = Some(toks);
+    let mut split = toks.split(|t| *t == Token::Punct(b';'));
+    let statements = std::iter::from_fn(|| if compound { whole.take() } else { split.next() });
     let mut class = Classification {
         diagnostics_only: true,
         ..Classification::default()
@@ -115,11 +148,19 @@ fn is_diagnostics_statement(toks: &[Token<'_>]) -> bool {
 /// result (the alias, or the call as written). Sluice answers these itself when the
 /// session's values are not on the backend it holds.
 pub fn scope_read_query(sql: &[u8], backslash_escapes: bool) -> Option<(ScopeRead, Vec<u8>)> {
-    let toks: Vec<Token<'_>> = tokens_with(sql, backslash_escapes).collect();
-    let toks = match toks.split_last() {
+    Lexed::new(sql, backslash_escapes).scope_read()
+}
+
+/// `toks` without one trailing `;`.
+fn without_semicolon<'t, 'a>(toks: &'t [Token<'a>]) -> &'t [Token<'a>] {
+    match toks.split_last() {
         Some((Token::Punct(b';'), rest)) => rest,
-        _ => &toks[..],
-    };
+        _ => toks,
+    }
+}
+
+fn scope_read_tokens(toks: &[Token<'_>]) -> Option<(ScopeRead, Vec<u8>)> {
+    let toks = without_semicolon(toks);
     let (read, call, alias) = match toks {
         [select, Token::Word(f), Token::Punct(b'('), Token::Punct(b')'), alias @ ..]
             if is(select, "SELECT") =>
@@ -151,12 +192,11 @@ pub fn scope_read_query(sql: &[u8], backslash_escapes: bool) -> Option<(ScopeRea
 /// Exactly `SHOW WARNINGS`, `SHOW ERRORS`, `SELECT @@warning_count` or
 /// `SELECT @@error_count`, which Sluice can answer with the diagnostics it kept.
 pub fn diagnostics_read(sql: &[u8], backslash_escapes: bool) -> Option<DiagnosticsRead> {
-    let toks: Vec<Token<'_>> = tokens_with(sql, backslash_escapes).collect();
-    let toks = match toks.split_last() {
-        Some((Token::Punct(b';'), rest)) => rest,
-        _ => &toks[..],
-    };
-    match toks {
+    Lexed::new(sql, backslash_escapes).diagnostics_read()
+}
+
+fn diagnostics_read_tokens(sql: &[u8], toks: &[Token<'_>]) -> Option<DiagnosticsRead> {
+    match without_semicolon(toks) {
         [show, what] if is(show, "SHOW") && is(what, "WARNINGS") => {
             Some(DiagnosticsRead::ShowWarnings)
         }

@@ -130,7 +130,7 @@ async fn serve(
     let good = Token::parse(answer.payload()).is_ok_and(|token| {
         let mut keys = std::collections::HashMap::new();
         let access = AccessKey {
-            secret_access_key: key.1.to_string(),
+            secret_access_key: key.1.into(),
             users: vec!["*".into()],
         };
         keys.insert(key.0.to_string(), access);

@@ -7,6 +7,7 @@ use std::sync::Arc;
 
 use parking_lot::RwLock;
 
+use secrecy::ExposeSecret;
 use serde::Deserialize;
 
 use super::local::AccessKey;
@@ -22,7 +23,7 @@ pub type Keys = Arc<HashMap<String, AccessKey>>;
 #[serde(deny_unknown_fields)]
 struct KeyEntry {
     access_key_id: String,
-    secret_access_key: String,
+    secret_access_key: secrecy::SecretString,
     users: Vec<String>,
 }
 
@@ -102,7 +103,7 @@ impl KeyRing {
                 if list.iter().all(|k| {
                     !k.users.is_empty()
                         && !k.access_key_id.is_empty()
-                        && !k.secret_access_key.is_empty()
+                        && !k.secret_access_key.expose_secret().is_empty()
                 }) =>
             {
                 list

@@ -13,25 +13,18 @@ use aws_sigv4::http_request::{
 };
 use aws_sigv4::sign::v4;
 
+use secrecy::{ExposeSecret, SecretString};
+
 use super::token::Token;
 use super::IamError;
 use crate::auth::constant_time_eq;
 
 /// An access key whose signatures Sluice can check, and the users it may log in as.
-#[derive(Clone)]
+#[derive(Debug, Clone)]
 pub struct AccessKey {
-    pub secret_access_key: String,
+    pub secret_access_key: SecretString,
     /// Database users this key may connect as; `*` means any IAM-enabled user.
     pub users: Vec<String>,
-}
-
-impl std::fmt::Debug for AccessKey {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("AccessKey")
-            .field("secret_access_key", &"<redacted>")
-            .field("users", &self.users)
-            .finish()
-    }
 }
 
 impl AccessKey {
@@ -79,7 +72,7 @@ pub fn verify(
 ) -> Result<(), IamError> {
     check_fields(token, login_user, expect, now)?;
     let key = keys.get(&token.access_key_id).ok_or(IamError::UnknownKey)?;
-    let expected = signature(token, &key.secret_access_key)?;
+    let expected = signature(token, key.secret_access_key.expose_secret())?;
     if !constant_time_eq(expected.as_bytes(), token.signature.as_bytes()) {
         return Err(IamError::BadSignature);
     }

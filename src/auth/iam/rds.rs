@@ -112,7 +112,7 @@ impl RdsMode {
         let password = raw.strip_suffix(&[0]).unwrap_or(raw);
         let login = Login {
             user: Arc::from(user),
-            password: Arc::from(password),
+            password: crate::credentials::password(password),
         };
         let verdict = self.database.check(&login).await;
         drop(permit);

@@ -1,0 +1,257 @@
+//! The pool's connections are MySQL (or MariaDB) connections: this opens them with each
+//! user's current login, resets and closes them, reads the server's limits, and keeps
+//! what connections have taught Sluice about the server (its version, its greeting's
+//! status, each partition's baseline session, its collations).
+
+use std::collections::HashMap;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use parking_lot::Mutex;
+
+use super::conn::{BackendConn, Target};
+use super::partition::PartitionKey;
+use super::pool::{Connector, Pooled, ServerLimits};
+use super::BackendError;
+use crate::credentials::Credentials;
+use crate::multiplex::handshake_state::{Collations, COLLATIONS_QUERY};
+use crate::multiplex::Variables;
+use crate::protocol::flavor::Flavor;
+
+pub struct MySqlConnector {
+    target: Target,
+    /// Where backend logins come from (static passwords or secrets).
+    credentials: Arc<Credentials>,
+    /// The users capacity probes may log in as, in the order tried.
+    probe_users: Vec<Arc<str>>,
+    learned: Mutex<Learned>,
+    /// See [`MySqlConnector::schema_generation`].
+    schema_generation: AtomicU64,
+    /// The sum of the server's DDL counters at the last look (`ddl_watch`).
+    ddl_seen: Mutex<Option<u64>>,
+}
+
+/// What connections have taught Sluice about the server.
+#[derive(Default)]
+struct Learned {
+    server_version: Option<Vec<u8>>,
+    /// Status flags of the backend's greeting (e.g. NO_BACKSLASH_ESCAPES from sql_mode).
+    server_status: Option<u16>,
+    /// Each partition's baseline session variables, read by its first connection.
+    baselines: HashMap<PartitionKey, Arc<Variables>>,
+    /// The server's collations, read by the first capacity probe.
+    collations: Option<Arc<Collations>>,
+}
+
+impl MySqlConnector {
+    pub fn new(target: Target, credentials: Arc<Credentials>, probe_users: Vec<Arc<str>>) -> Self {
+        Self {
+            target,
+            credentials,
+            probe_users,
+            learned: Mutex::default(),
+            schema_generation: AtomicU64::new(0),
+            ddl_seen: Mutex::new(None),
+        }
+    }
+
+    pub fn target(&self) -> &Target {
+        &self.target
+    }
+
+    /// The backend's greeting status flags, once a connection has been made.
+    pub fn server_status(&self) -> Option<u16> {
+        self.learned.lock().server_status
+    }
+
+    /// The version string of the backend, once a connection has been made.
+    pub fn server_version(&self) -> Option<Vec<u8>> {
+        self.learned.lock().server_version.clone()
+    }
+
+    /// MySQL or MariaDB, once a connection has been made (MySQL until then).
+    pub fn flavor(&self) -> Flavor {
+        self.learned
+            .lock()
+            .server_version
+            .as_deref()
+            .map(Flavor::from_version)
+            .unwrap_or_default()
+    }
+
+    /// The server's collations by handshake id, once the capacity probe read them.
+    pub fn collations(&self) -> Option<Arc<Collations>> {
+        self.learned.lock().collations.clone()
+    }
+
+    /// How many times the schema changed (DDL relayed by Sluice, or seen by the DDL
+    /// watch): prepared statements are shared only within one generation.
+    pub fn schema_generation(&self) -> u64 {
+        self.schema_generation.load(Ordering::Relaxed)
+    }
+
+    /// A DDL statement ran.
+    pub fn schema_changed(&self) {
+        self.schema_generation.fetch_add(1, Ordering::Relaxed);
+    }
+
+    /// Notes the sum of the server's DDL counters; true when it differs from the last
+    /// one seen.
+    pub(super) fn ddl_total_changed(&self, total: u64) -> bool {
+        self.ddl_seen
+            .lock()
+            .replace(total)
+            .is_some_and(|before| before != total)
+    }
+
+    /// Opens a backend connection for `key` with its user's current login. A refused
+    /// password (1045) may mean the secret was rotated: the login is tried once more
+    /// with a newer value (see Credentials::backend_refused).
+    async fn open(
+        &self,
+        key: &PartitionKey,
+        schema: Option<&[u8]>,
+    ) -> Result<BackendConn, BackendError> {
+        let login = self
+            .credentials
+            .backend_login(&key.user)
+            .await
+            .map_err(BackendError::Credentials)?;
+        let baseline = self.learned.lock().baselines.get(key).cloned();
+        let result =
+            BackendConn::connect(&self.target, &login, key.clone(), schema, baseline.clone()).await;
+        let conn = match result {
+            Err(e) if e.server_code() == Some(1045) => {
+                let Some(login) = self.credentials.backend_refused(&key.user, &login).await else {
+                    return Err(e);
+                };
+                tracing::info!(user = %key.user, "backend refused the password; retrying with the secret's newer value");
+                BackendConn::connect(&self.target, &login, key.clone(), schema, baseline).await?
+            }
+            result => result?,
+        };
+        let mut learned = self.learned.lock();
+        learned
+            .server_version
+            .get_or_insert_with(|| conn.server_version.clone());
+        learned.server_status = Some(conn.server_status);
+        learned
+            .baselines
+            .entry(conn.key.clone())
+            .or_insert_with(|| conn.baseline.clone());
+        Ok(conn)
+    }
+
+    /// The server's collations, read once (clients' handshake character sets map to
+    /// them). Without them those fall back to the server's default until a later probe.
+    async fn learn_collations(&self, conn: &mut BackendConn) {
+        if self.learned.lock().collations.is_some() {
+            return;
+        }
+        match conn.query(COLLATIONS_QUERY).await {
+            Ok(rows) => {
+                let collations = Collations::from_rows(rows.iter().filter_map(|r| {
+                    Some([
+                        r.first()?.as_deref()?,
+                        r.get(1)?.as_deref()?,
+                        r.get(2)?.as_deref()?,
+                    ])
+                }));
+                self.learned.lock().collations = Some(Arc::new(collations));
+            }
+            Err(e) => tracing::warn!(error = %e, "reading the server's collations failed"),
+        }
+    }
+}
+
+impl Connector for MySqlConnector {
+    type Conn = BackendConn;
+
+    async fn connect(
+        &self,
+        key: &PartitionKey,
+        schema: Option<&[u8]>,
+    ) -> Result<BackendConn, BackendError> {
+        self.open(key, schema).await
+    }
+
+    /// Any user will do, so one whose login cannot be had (its secret unreadable, its
+    /// password refused) does not keep every user's pool from starting. Static logins
+    /// come first.
+    async fn connect_probe(&self) -> Result<BackendConn, BackendError> {
+        let mut last = BackendError::NoLogin("(no users configured)".into());
+        for user in &self.probe_users {
+            let key = PartitionKey {
+                user: user.clone(),
+                flags: 0,
+            };
+            match self.open(&key, None).await {
+                Ok(c) => return Ok(c),
+                Err(e @ (BackendError::Credentials(_) | BackendError::Server { .. })) => last = e,
+                // The server itself is unreachable: another user will not help.
+                Err(e) => return Err(e),
+            }
+        }
+        Err(last)
+    }
+
+    async fn probe(&self, conn: &mut BackendConn) -> Result<ServerLimits, BackendError> {
+        let rows = conn
+            .query("SELECT @@max_connections, @@max_prepared_stmt_count")
+            .await?;
+        let column = |i: usize| {
+            rows.first()
+                .and_then(|r| r.get(i).cloned().flatten())
+                .and_then(|v| std::str::from_utf8(&v).ok()?.parse::<usize>().ok())
+        };
+        let limits = ServerLimits {
+            max_connections: column(0).unwrap_or(1),
+            max_prepared_statements: column(1),
+        };
+        self.learn_collations(conn).await;
+        Ok(limits)
+    }
+
+    async fn reset(&self, conn: &mut BackendConn) -> Result<(), BackendError> {
+        conn.reset(&self.target).await
+    }
+
+    async fn quit(conn: BackendConn) {
+        conn.quit().await
+    }
+
+    fn timeout(&self) -> Duration {
+        self.target.connect_timeout
+    }
+}
+
+impl Pooled for BackendConn {
+    fn key(&self) -> &PartitionKey {
+        &self.key
+    }
+
+    fn has_schema(&self, schema: Option<&[u8]>) -> bool {
+        self.schema.is(schema)
+    }
+
+    fn has_vars(&self, vars: &Variables) -> bool {
+        self.vars == *vars
+    }
+
+    fn created(&self) -> Instant {
+        self.created
+    }
+
+    fn last_used(&self) -> Instant {
+        self.last_used
+    }
+
+    fn set_last_used(&mut self, at: Instant) {
+        self.last_used = at;
+    }
+
+    fn server_gone(&self) -> bool {
+        BackendConn::server_gone(self)
+    }
+}

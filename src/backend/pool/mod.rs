@@ -1,0 +1,18 @@
+//! The pool: a global cap on backend connections, idle connections per partition, and a
+//! FIFO queue of borrowers. It is generic over what opens connections
+//! ([`Connector`]): MySQL in the proxy, fakes in its tests.
+
+mod borrow;
+mod capacity;
+mod grant;
+mod lease;
+mod shared;
+mod state;
+mod traits;
+
+#[cfg(test)]
+mod tests;
+
+pub use lease::Lease;
+pub use shared::{Pool, PoolSettings};
+pub use traits::{Connector, Pooled, ServerLimits};

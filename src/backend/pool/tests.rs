@@ -1,0 +1,419 @@
+//! The pool against fake connections, on tokio's paused clock: no server, no sockets,
+//! and the same interleavings every run of a seed.
+
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use parking_lot::Mutex;
+use rand::rngs::StdRng;
+use rand::{Rng, SeedableRng};
+
+use super::*;
+use crate::backend::partition::PartitionKey;
+use crate::backend::BackendError;
+use crate::metrics::Metrics;
+use crate::multiplex::Variables;
+
+/// Counts connections from the moment a connect starts until the connection is gone,
+/// as the server would: its peak is what the server saw at most.
+#[derive(Default)]
+struct Census {
+    live: AtomicUsize,
+    peak: AtomicUsize,
+    opened: AtomicUsize,
+}
+
+struct Alive(Arc<Census>);
+
+impl Alive {
+    fn new(census: &Arc<Census>) -> Self {
+        let now = census.live.fetch_add(1, Ordering::SeqCst) + 1;
+        census.peak.fetch_max(now, Ordering::SeqCst);
+        Self(census.clone())
+    }
+}
+
+impl Drop for Alive {
+    fn drop(&mut self) {
+        self.0.live.fetch_sub(1, Ordering::SeqCst);
+    }
+}
+
+struct FakeConn {
+    key: PartitionKey,
+    schema: Option<Vec<u8>>,
+    created: Instant,
+    last_used: Instant,
+    _alive: Alive,
+}
+
+impl FakeConn {
+    fn new(key: &PartitionKey, schema: Option<&[u8]>, alive: Alive) -> Self {
+        Self {
+            key: key.clone(),
+            schema: schema.map(<[u8]>::to_vec),
+            created: Instant::now(),
+            last_used: Instant::now(),
+            _alive: alive,
+        }
+    }
+}
+
+impl Pooled for FakeConn {
+    fn key(&self) -> &PartitionKey {
+        &self.key
+    }
+    fn has_schema(&self, schema: Option<&[u8]>) -> bool {
+        self.schema.as_deref() == schema
+    }
+    fn has_vars(&self, _: &Variables) -> bool {
+        true
+    }
+    fn created(&self) -> Instant {
+        self.created
+    }
+    fn last_used(&self) -> Instant {
+        self.last_used
+    }
+    fn set_last_used(&mut self, at: Instant) {
+        self.last_used = at;
+    }
+    fn server_gone(&self) -> bool {
+        false
+    }
+}
+
+/// Connects, resets and quits after random delays (from a seeded generator); a share
+/// of connects fail.
+struct Fake {
+    census: Arc<Census>,
+    rng: Mutex<StdRng>,
+    max_connections: usize,
+    min_delay_ms: u64,
+    max_delay_ms: u64,
+    failures_percent: u32,
+}
+
+impl Fake {
+    fn new(seed: u64, max_connections: usize) -> Self {
+        Self {
+            census: Arc::default(),
+            rng: Mutex::new(StdRng::seed_from_u64(seed)),
+            max_connections,
+            min_delay_ms: 0,
+            max_delay_ms: 0,
+            failures_percent: 0,
+        }
+    }
+
+    fn delay(&self) -> Duration {
+        Duration::from_millis(
+            self.rng
+                .lock()
+                .gen_range(self.min_delay_ms..=self.max_delay_ms),
+        )
+    }
+}
+
+impl Connector for Fake {
+    type Conn = FakeConn;
+
+    async fn connect(
+        &self,
+        key: &PartitionKey,
+        schema: Option<&[u8]>,
+    ) -> Result<FakeConn, BackendError> {
+        let alive = Alive::new(&self.census);
+        tokio::time::sleep(self.delay()).await;
+        if self.rng.lock().gen_range(0..100) < self.failures_percent {
+            return Err(BackendError::ConnectTimeout);
+        }
+        self.census.opened.fetch_add(1, Ordering::SeqCst);
+        Ok(FakeConn::new(key, schema, alive))
+    }
+
+    /// Never fails, and is not counted in `opened`: the tests count clients'.
+    async fn connect_probe(&self) -> Result<FakeConn, BackendError> {
+        Ok(FakeConn::new(&key("probe"), None, Alive::new(&self.census)))
+    }
+
+    async fn probe(&self, _: &mut FakeConn) -> Result<ServerLimits, BackendError> {
+        Ok(ServerLimits {
+            max_connections: self.max_connections,
+            max_prepared_statements: None,
+        })
+    }
+
+    async fn reset(&self, _: &mut FakeConn) -> Result<(), BackendError> {
+        tokio::time::sleep(self.delay()).await;
+        Ok(())
+    }
+
+    async fn quit(conn: FakeConn) {
+        tokio::time::sleep(Duration::from_millis(3)).await;
+        drop(conn);
+    }
+
+    fn timeout(&self) -> Duration {
+        Duration::from_secs(1)
+    }
+}
+
+fn key(user: &str) -> PartitionKey {
+    PartitionKey {
+        user: Arc::from(user),
+        flags: 0,
+    }
+}
+
+/// A pool whose cap is half of the fake's `max_connections`.
+fn pool(fake: Fake, borrow_timeout: Duration) -> Arc<Pool<Fake>> {
+    let settings = PoolSettings {
+        max_connections_percent: 50,
+        max_idle_connections_percent: 50,
+        borrow_timeout,
+        max_lifetime: Duration::from_secs(3600),
+        idle_timeout: Duration::from_secs(600),
+        max_prepared_statements: 100,
+    };
+    Pool::new(fake, settings, Arc::new(Metrics::new()))
+}
+
+/// Every slot is accounted for: nothing borrowed, every open slot an idle connection,
+/// and the fake server holds exactly those.
+fn assert_settled(pool: &Pool<Fake>) {
+    let st = pool.lock();
+    assert!(st.waiters.is_empty(), "waiters left in the queue");
+    assert_eq!(pool.metrics.database_connections_borrowed.get(), 0);
+    assert_eq!(st.open, st.idle_count, "slots held by no connection");
+    assert_eq!(
+        pool.connector.census.live.load(Ordering::SeqCst),
+        st.open,
+        "connections the pool does not know"
+    );
+}
+
+#[tokio::test(start_paused = true)]
+async fn borrowers_cancelled_at_any_point_leave_no_slot_or_connection_behind() {
+    for seed in 0..20 {
+        let mut fake = Fake::new(seed, 10);
+        fake.max_delay_ms = 40;
+        fake.failures_percent = 10;
+        let pool = pool(fake, Duration::from_millis(150));
+        let cap = pool.ensure_capacity().await.unwrap();
+        assert_eq!(cap, 5);
+        let mut rng = StdRng::seed_from_u64(seed);
+        let mut tasks = Vec::new();
+        for i in 0..200 {
+            let pool = pool.clone();
+            let start = Duration::from_millis(rng.gen_range(0..400));
+            let cancel_after = Duration::from_millis(rng.gen_range(0..120));
+            let hold = Duration::from_millis(rng.gen_range(0..30));
+            let user = ["app", "other"][i % 2];
+            let schema: Option<&[u8]> = [None, Some(&b"shop"[..])][rng.gen_range(0..2)];
+            let ending = rng.gen_range(0..3);
+            tasks.push(tokio::spawn(async move {
+                tokio::time::sleep(start).await;
+                let work = async {
+                    let Ok(lease) = pool.borrow(&key(user), schema, &Variables::default()).await
+                    else {
+                        return;
+                    };
+                    tokio::time::sleep(hold).await;
+                    match ending {
+                        0 => lease.release(),
+                        1 => drop(lease),
+                        _ => lease.reset_and_release().await,
+                    }
+                };
+                let _ = tokio::time::timeout(cancel_after, work).await;
+            }));
+        }
+        for t in tasks {
+            t.await.unwrap();
+        }
+        // Closing connections finish their quit.
+        tokio::time::sleep(Duration::from_secs(1)).await;
+        assert_settled(&pool);
+        let census = &pool.connector.census;
+        assert!(
+            census.peak.load(Ordering::SeqCst) <= cap,
+            "seed {seed}: the server saw {} connections, over the cap of {cap}",
+            census.peak.load(Ordering::SeqCst)
+        );
+        assert!(census.opened.load(Ordering::SeqCst) > 0);
+    }
+}
+
+#[tokio::test(start_paused = true)]
+async fn a_borrow_cancelled_while_connecting_frees_its_slot() {
+    let mut fake = Fake::new(1, 2);
+    (fake.min_delay_ms, fake.max_delay_ms) = (50, 100);
+    let pool = pool(fake, Duration::from_millis(500));
+    assert_eq!(pool.ensure_capacity().await.unwrap(), 1);
+    // The probe's connection is gone, so the borrower gets the free slot at once.
+    tokio::time::sleep(Duration::from_millis(10)).await;
+    assert_eq!(pool.lock().open, 0);
+    // Connecting takes up to 100 ms; the borrower gives up after 1 ms.
+    let cancelled = tokio::time::timeout(
+        Duration::from_millis(1),
+        pool.borrow(&key("app"), None, &Variables::default()),
+    )
+    .await;
+    assert!(cancelled.is_err());
+    tokio::time::sleep(Duration::from_millis(200)).await;
+    assert_settled(&pool);
+    // The one slot is free again: the next borrow gets it.
+    let lease = pool.borrow(&key("app"), None, &Variables::default()).await;
+    assert!(lease.is_ok());
+}
+
+#[tokio::test(start_paused = true)]
+async fn waiters_are_served_in_arrival_order_and_a_cancelled_one_is_skipped() {
+    let pool = pool(Fake::new(2, 4), Duration::from_secs(10));
+    assert_eq!(pool.ensure_capacity().await.unwrap(), 2);
+    let vars = Variables::default();
+    let held = [
+        pool.borrow(&key("app"), None, &vars).await.unwrap(),
+        pool.borrow(&key("app"), None, &vars).await.unwrap(),
+    ];
+    let served = Arc::new(Mutex::new(Vec::new()));
+    let mut waiters = Vec::new();
+    for i in 0..6 {
+        let (waiter_pool, served) = (pool.clone(), served.clone());
+        waiters.push(tokio::spawn(async move {
+            let lease = waiter_pool
+                .borrow(&key("app"), None, &Variables::default())
+                .await
+                .unwrap();
+            served.lock().push(i);
+            tokio::time::sleep(Duration::from_millis(5)).await;
+            lease.release();
+        }));
+        // Queued before the next one arrives.
+        while pool.lock().waiters.len() < i + 1 {
+            tokio::task::yield_now().await;
+        }
+    }
+    waiters[2].abort();
+    for lease in held {
+        lease.release();
+    }
+    for (i, w) in waiters.into_iter().enumerate() {
+        let joined = w.await;
+        assert_eq!(joined.is_err(), i == 2);
+    }
+    assert_eq!(*served.lock(), vec![0, 1, 3, 4, 5]);
+    assert_eq!(pool.connector.census.opened.load(Ordering::SeqCst), 2);
+    assert_settled(&pool);
+}
+
+#[tokio::test(start_paused = true)]
+async fn a_grant_sent_to_a_borrower_that_then_left_goes_to_the_next_one() {
+    let pool = pool(Fake::new(3, 2), Duration::from_secs(10));
+    assert_eq!(pool.ensure_capacity().await.unwrap(), 1);
+    let vars = Variables::default();
+    let held = pool.borrow(&key("app"), None, &vars).await.unwrap();
+    let spawn_borrower = || {
+        let pool = pool.clone();
+        tokio::spawn(async move {
+            pool.borrow(&key("app"), None, &Variables::default())
+                .await
+                .map(Lease::release)
+        })
+    };
+    let first = spawn_borrower();
+    while pool.lock().waiters.is_empty() {
+        tokio::task::yield_now().await;
+    }
+    let second = spawn_borrower();
+    while pool.lock().waiters.len() < 2 {
+        tokio::task::yield_now().await;
+    }
+    // The connection is sent to the first borrower, which is cancelled before it runs.
+    held.release();
+    first.abort();
+    assert!(first.await.is_err());
+    assert!(second.await.unwrap().is_ok());
+    // The same connection served both: none was lost, none opened.
+    assert_eq!(pool.connector.census.opened.load(Ordering::SeqCst), 1);
+    assert_settled(&pool);
+}
+
+#[tokio::test(start_paused = true)]
+async fn another_partition_takes_the_slot_of_an_idle_connection() {
+    let pool = pool(Fake::new(4, 2), Duration::from_secs(10));
+    assert_eq!(pool.ensure_capacity().await.unwrap(), 1);
+    let vars = Variables::default();
+    pool.borrow(&key("app"), None, &vars)
+        .await
+        .unwrap()
+        .release();
+    // "other" finds the cap full with an idle "app" connection: it is replaced.
+    let lease = pool.borrow(&key("other"), None, &vars).await.unwrap();
+    let census = &pool.connector.census;
+    assert_eq!(census.opened.load(Ordering::SeqCst), 2);
+    assert_eq!(census.peak.load(Ordering::SeqCst), 1);
+    lease.release();
+    assert_settled(&pool);
+}
+
+#[tokio::test(start_paused = true)]
+async fn a_client_without_a_schema_never_gets_a_connection_with_one() {
+    let pool = pool(Fake::new(5, 8), Duration::from_secs(10));
+    pool.ensure_capacity().await.unwrap();
+    let vars = Variables::default();
+    pool.borrow(&key("app"), Some(b"shop"), &vars)
+        .await
+        .unwrap()
+        .release();
+    let mut lease = pool.borrow(&key("app"), None, &vars).await.unwrap();
+    assert!(lease.conn().has_schema(None));
+    assert_eq!(pool.connector.census.opened.load(Ordering::SeqCst), 2);
+    // A client with a schema may take either (COM_INIT_DB switches it).
+    lease.release();
+    let lease = pool.borrow(&key("app"), Some(b"other"), &vars).await;
+    assert!(lease.is_ok());
+    assert_eq!(pool.connector.census.opened.load(Ordering::SeqCst), 2);
+}
+
+#[tokio::test(start_paused = true)]
+async fn idle_connections_expire_and_the_reaper_keeps_the_idle_bound() {
+    let pool = pool(Fake::new(6, 8), Duration::from_secs(10));
+    assert_eq!(pool.ensure_capacity().await.unwrap(), 4);
+    let vars = Variables::default();
+    let mut leases = Vec::new();
+    for _ in 0..4 {
+        leases.push(pool.borrow(&key("app"), None, &vars).await.unwrap());
+    }
+    for lease in leases {
+        lease.release();
+    }
+    pool.reap();
+    tokio::time::sleep(Duration::from_millis(100)).await;
+    // max_idle is 50 % of max_connections, so all four may stay.
+    assert_eq!(pool.lock().idle_count, 4);
+    // Unused for longer than idle_timeout (the pool's clock is the system's).
+    let long_ago = Instant::now() - Duration::from_secs(601);
+    for conn in pool.lock().idle.values_mut().flatten() {
+        conn.set_last_used(long_ago);
+    }
+    pool.reap();
+    tokio::time::sleep(Duration::from_millis(100)).await;
+    assert_eq!(pool.lock().open, 0);
+    assert_settled(&pool);
+}
+
+#[tokio::test(start_paused = true)]
+async fn a_full_pool_times_borrowers_out_and_forgets_them() {
+    let pool = pool(Fake::new(7, 2), Duration::from_millis(50));
+    pool.ensure_capacity().await.unwrap();
+    let vars = Variables::default();
+    let held = pool.borrow(&key("app"), None, &vars).await.unwrap();
+    let timed_out = pool.borrow(&key("app"), None, &vars).await;
+    assert!(matches!(timed_out, Err(BackendError::BorrowTimeout)));
+    assert!(pool.lock().waiters.is_empty());
+    held.release();
+    assert_settled(&pool);
+}

@@ -1,0 +1,31 @@
+//! The pool's background upkeep: reaping idle connections, the DDL watch, and reading
+//! the server's limits again on an interval.
+
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use super::Pool;
+
+impl Pool {
+    /// Runs until the pool is dropped.
+    pub async fn maintain(self: Arc<Self>, refresh_every: Duration) {
+        let mut last_refresh = Instant::now();
+        loop {
+            let known = self.cap().is_some();
+            tokio::time::sleep(if known {
+                Duration::from_secs(1)
+            } else {
+                Duration::from_millis(500)
+            })
+            .await;
+            self.reap();
+            self.watch_ddl().await;
+            if !known || last_refresh.elapsed() >= refresh_every {
+                last_refresh = Instant::now();
+                if let Err(e) = self.refresh_capacity().await {
+                    tracing::warn!(error = %e, "cannot read the backend's max_connections");
+                }
+            }
+        }
+    }
+}
