@@ -555,8 +555,12 @@ const COUNTED_QUERIES: u64 = 2_000;
 /// (a few per second), which is below 0.1 %.
 async fn instructions_suite() {
     use mysql_async::prelude::Queryable;
+    // SLUICE_CALLGRIND_DIR keeps the dumps there, for callgrind_annotate.
     let out = tempfile::tempdir().unwrap();
-    let base = out.path().join("callgrind.out");
+    let dir = std::env::var_os("SLUICE_CALLGRIND_DIR")
+        .map(std::path::PathBuf::from)
+        .unwrap_or_else(|| out.path().to_path_buf());
+    let base = dir.join("callgrind.out");
     let wrapper = vec![
         "valgrind".to_string(),
         "--tool=callgrind".to_string(),
@@ -585,7 +589,7 @@ async fn instructions_suite() {
             assert_eq!(name.as_deref(), Some(common::MENUS[2].1));
         }
         callgrind_control("-d", sluice.pid());
-        *figure = newest_callgrind_total(out.path()) / COUNTED_QUERIES;
+        *figure = newest_callgrind_total(&dir) / COUNTED_QUERIES;
     }
     conn.disconnect().await.unwrap();
     println!("\n## instructions per relayed point-select (callgrind, {COUNTED_QUERIES} queries each, one client)\n");

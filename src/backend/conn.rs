@@ -8,6 +8,7 @@ use secrecy::ExposeSecret;
 use tokio::net::TcpStream;
 
 use super::partition::PartitionKey;
+use super::pool::Pooled;
 use super::tls::BackendTls;
 use super::BackendError;
 use crate::auth::{caching_sha2, native, Plugin};
@@ -85,28 +86,31 @@ impl Schema {
     }
 }
 
+/// One backend connection. What it holds (schema, variables, statements) is read and
+/// changed through its methods, so that what Sluice believes of the server's session
+/// changes only where the session did.
 pub struct BackendConn {
     stream: MaybeTls,
     reader: PacketReader,
-    pub key: PartitionKey,
-    pub schema: Schema,
-    pub thread_id: u32,
-    pub created: Instant,
-    pub last_used: Instant,
-    pub server_version: Vec<u8>,
+    key: PartitionKey,
+    schema: Schema,
+    thread_id: u32,
+    created: Instant,
+    last_used: Instant,
+    server_version: Vec<u8>,
     /// MySQL or MariaDB, from the greeting's version.
     flavor: Flavor,
     /// Status flags of the server's greeting.
-    pub server_status: u16,
+    server_status: u16,
     /// Status flags of the last OK or EOF this connection sent (NO_BACKSLASH_ESCAPES
     /// decides how a replayed `SET` must quote).
-    pub status: u16,
+    status: u16,
     /// System variables that differ from `baseline` (multiplex::variables).
-    pub vars: Variables,
+    vars: Variables,
     /// The state of a fresh connection of this partition, shared by all of them.
-    pub baseline: Arc<Variables>,
+    baseline: Arc<Variables>,
     /// Prepared statements open on this connection (multiplex::statements).
-    pub statements: BackendStatements,
+    statements: BackendStatements,
     /// Whether the server reads a COM_QUERY as several statements (COM_SET_OPTION
     /// switches it; COM_RESET_CONNECTION leaves it as it is).
     multi_statements: bool,
@@ -314,6 +318,79 @@ impl BackendConn {
     /// The server family this connection talks to.
     pub fn flavor(&self) -> Flavor {
         self.flavor
+    }
+
+    pub fn key(&self) -> &PartitionKey {
+        &self.key
+    }
+
+    /// The default schema, as far as Sluice knows.
+    pub fn schema(&self) -> &Schema {
+        &self.schema
+    }
+
+    /// The server's id for this connection (its `CONNECTION_ID()`), from the greeting.
+    pub fn thread_id(&self) -> u32 {
+        self.thread_id
+    }
+
+    /// The server's version string, from its greeting.
+    pub fn server_version(&self) -> &[u8] {
+        &self.server_version
+    }
+
+    /// Status flags of the server's greeting.
+    pub fn server_status(&self) -> u16 {
+        self.server_status
+    }
+
+    /// Status flags of the last OK or EOF this connection sent.
+    pub fn status(&self) -> u16 {
+        self.status
+    }
+
+    /// Whether the server reads `\` in strings as an escape (sql_mode without
+    /// NO_BACKSLASH_ESCAPES, as of the last status): how a replayed `SET` must quote.
+    pub fn backslash_escapes(&self) -> bool {
+        self.status & crate::protocol::status::NO_BACKSLASH_ESCAPES == 0
+    }
+
+    /// System variables that differ from the partition's baseline.
+    pub fn vars(&self) -> &Variables {
+        &self.vars
+    }
+
+    /// A replay succeeded: the session on the server now holds exactly `vars`, even
+    /// where the server would report a value in another spelling.
+    pub fn assume_vars(&mut self, vars: Variables) {
+        self.vars = vars;
+    }
+
+    /// The parse variables (`names`) set from `from` by Sluice's own SET.
+    pub fn assume_parse_vars(&mut self, from: &Variables, names: &[&str]) {
+        self.vars.assign(from, names);
+    }
+
+    /// The state of a fresh connection of this partition.
+    pub fn baseline(&self) -> &Arc<Variables> {
+        &self.baseline
+    }
+
+    /// Prepared statements open on this connection.
+    pub fn statements(&mut self) -> &mut BackendStatements {
+        &mut self.statements
+    }
+
+    /// Records what a relayed response told: a new default schema (from session
+    /// tracking), the last status flags. It counts as a use.
+    pub fn relayed(&mut self, schema: Option<Option<Vec<u8>>>, status: Option<u16>) {
+        if let Some(schema) = schema {
+            self.schema = Schema::Known(schema);
+        }
+        if let Some(status) = status {
+            self.status = status;
+        }
+        self.last_used = Instant::now();
     }
 
     /// Whether a COM_QUERY is read as several statements here.
@@ -666,4 +743,35 @@ async fn upgrade(stream: MaybeTls, tls: &BackendTls) -> Result<MaybeTls, Backend
         .await
         .map_err(BackendError::Tls)?;
     Ok(MaybeTls::Tls(Box::new(tokio_rustls::TlsStream::Client(s))))
+}
+
+/// What the pool needs of a connection.
+impl Pooled for BackendConn {
+    fn key(&self) -> &PartitionKey {
+        &self.key
+    }
+
+    fn has_schema(&self, schema: Option<&[u8]>) -> bool {
+        self.schema.is(schema)
+    }
+
+    fn has_vars(&self, vars: &Variables) -> bool {
+        self.vars == *vars
+    }
+
+    fn created(&self) -> Instant {
+        self.created
+    }
+
+    fn last_used(&self) -> Instant {
+        self.last_used
+    }
+
+    fn set_last_used(&mut self, at: Instant) {
+        self.last_used = at;
+    }
+
+    fn server_gone(&self) -> bool {
+        BackendConn::server_gone(self)
+    }
 }

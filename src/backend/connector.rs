@@ -6,13 +6,13 @@
 use std::collections::HashMap;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use parking_lot::Mutex;
 
 use super::conn::{BackendConn, Target};
 use super::partition::PartitionKey;
-use super::pool::{Connector, Pooled, ServerLimits};
+use super::pool::{Connector, ServerLimits};
 use super::BackendError;
 use crate::credentials::Credentials;
 use crate::multiplex::handshake_state::{Collations, COLLATIONS_QUERY};
@@ -134,12 +134,12 @@ impl MySqlConnector {
         let mut learned = self.learned.lock();
         learned
             .server_version
-            .get_or_insert_with(|| conn.server_version.clone());
-        learned.server_status = Some(conn.server_status);
+            .get_or_insert_with(|| conn.server_version().to_vec());
+        learned.server_status = Some(conn.server_status());
         learned
             .baselines
-            .entry(conn.key.clone())
-            .or_insert_with(|| conn.baseline.clone());
+            .entry(conn.key().clone())
+            .or_insert_with(|| conn.baseline().clone());
         Ok(conn)
     }
 
@@ -166,20 +166,22 @@ impl MySqlConnector {
 }
 
 impl Connector for MySqlConnector {
-    type Conn = BackendConn;
+    /// Boxed: a connection (its buffers, statements and state) is several hundred bytes,
+    /// and it changes hands on every statement.
+    type Conn = Box<BackendConn>;
 
     async fn connect(
         &self,
         key: &PartitionKey,
         schema: Option<&[u8]>,
-    ) -> Result<BackendConn, BackendError> {
-        self.open(key, schema).await
+    ) -> Result<Box<BackendConn>, BackendError> {
+        self.open(key, schema).await.map(Box::new)
     }
 
     /// Any user will do, so one whose login cannot be had (its secret unreadable, its
     /// password refused) does not keep every user's pool from starting. Static logins
     /// come first.
-    async fn connect_probe(&self) -> Result<BackendConn, BackendError> {
+    async fn connect_probe(&self) -> Result<Box<BackendConn>, BackendError> {
         let mut last = BackendError::NoLogin("(no users configured)".into());
         for user in &self.probe_users {
             let key = PartitionKey {
@@ -187,7 +189,7 @@ impl Connector for MySqlConnector {
                 flags: 0,
             };
             match self.open(&key, None).await {
-                Ok(c) => return Ok(c),
+                Ok(c) => return Ok(Box::new(c)),
                 Err(e @ (BackendError::Credentials(_) | BackendError::Server { .. })) => last = e,
                 // The server itself is unreachable: another user will not help.
                 Err(e) => return Err(e),
@@ -196,7 +198,7 @@ impl Connector for MySqlConnector {
         Err(last)
     }
 
-    async fn probe(&self, conn: &mut BackendConn) -> Result<ServerLimits, BackendError> {
+    async fn probe(&self, conn: &mut Box<BackendConn>) -> Result<ServerLimits, BackendError> {
         let rows = conn
             .query("SELECT @@max_connections, @@max_prepared_stmt_count")
             .await?;
@@ -213,45 +215,15 @@ impl Connector for MySqlConnector {
         Ok(limits)
     }
 
-    async fn reset(&self, conn: &mut BackendConn) -> Result<(), BackendError> {
+    async fn reset(&self, conn: &mut Box<BackendConn>) -> Result<(), BackendError> {
         conn.reset(&self.target).await
     }
 
-    async fn quit(conn: BackendConn) {
+    async fn quit(conn: Box<BackendConn>) {
         conn.quit().await
     }
 
     fn timeout(&self) -> Duration {
         self.target.connect_timeout
-    }
-}
-
-impl Pooled for BackendConn {
-    fn key(&self) -> &PartitionKey {
-        &self.key
-    }
-
-    fn has_schema(&self, schema: Option<&[u8]>) -> bool {
-        self.schema.is(schema)
-    }
-
-    fn has_vars(&self, vars: &Variables) -> bool {
-        self.vars == *vars
-    }
-
-    fn created(&self) -> Instant {
-        self.created
-    }
-
-    fn last_used(&self) -> Instant {
-        self.last_used
-    }
-
-    fn set_last_used(&mut self, at: Instant) {
-        self.last_used = at;
-    }
-
-    fn server_gone(&self) -> bool {
-        BackendConn::server_gone(self)
     }
 }

@@ -3,9 +3,12 @@
 
 pub mod authenticate;
 pub mod change_user;
+mod continuation;
 pub mod error;
 pub mod handshake;
 pub mod relay;
+mod replay;
+mod scope_reads;
 pub mod session;
 pub mod set_option;
 pub mod statements;

@@ -81,7 +81,7 @@ pub async fn relay_response(
     // Backend connections all negotiate DEPRECATE_EOF; a client without it gets the
     // EOFs it expects put back in.
     let mut classic =
-        (client_caps & caps::DEPRECATE_EOF == 0).then(|| ClassicEof::new(conn.status));
+        (client_caps & caps::DEPRECATE_EOF == 0).then(|| ClassicEof::new(conn.status()));
     let mut tracker = Tracker::new(expect, true);
     let mut outcome = Outcome::default();
     let mut pending = BytesMut::new();
@@ -221,13 +221,7 @@ pub async fn relay_response(
             break;
         }
     }
-    if let Some(schema) = schema_change {
-        conn.schema = crate::backend::conn::Schema::Known(schema);
-    }
-    if let Some(status) = outcome.status {
-        conn.status = status;
-    }
-    conn.last_used = std::time::Instant::now();
+    conn.relayed(schema_change, outcome.status);
     Ok(outcome)
 }
 

@@ -6,14 +6,9 @@ use std::time::Instant;
 use super::handshake::Client;
 use super::relay::{relay_response, ClientSide, RelayError};
 use super::{Context, FrontendError};
-use crate::backend::conn::BackendConn;
-use crate::backend::conn::Internal;
 use crate::backend::{BackendError, Lease, PartitionKey};
-use crate::multiplex::handshake_state;
+use crate::multiplex::connection_scope::{ConnectionScope, Ran};
 use crate::multiplex::held::HeldStatements;
-use crate::multiplex::scope::{
-    DiagnosticsRead, KeptDiagnostics, ScopeRead, ScopeValues, FOUND_ROWS_DEPRECATED,
-};
 use crate::multiplex::statements::ClientStatements;
 use crate::multiplex::{classify, PinReason, Variables};
 use crate::protocol::command::Command;
@@ -21,16 +16,15 @@ use crate::protocol::errors::ErrorPacket;
 use crate::protocol::flavor::Flavor;
 use crate::protocol::packet::{Frame, MAX_PAYLOAD};
 use crate::protocol::prepared::statement_id;
-use crate::protocol::response::{self, ok_packet, Expect};
-use crate::protocol::result_set::Ending;
-use crate::protocol::{caps, status, ProtocolError};
+use crate::protocol::response::{ok_packet, Expect};
+use crate::protocol::{status, ProtocolError};
 
 pub struct Session<'a> {
-    ctx: &'a Context,
+    pub(super) ctx: &'a Context,
     pub(super) client: Client,
     pub(super) key: PartitionKey,
     pub(super) lease: Option<Lease>,
-    pin: Option<PinReason>,
+    pub(super) pin: Option<PinReason>,
     pub(super) in_transaction: bool,
     /// Status flags of the last OK or EOF the backend sent this session.
     pub(super) status_flags: u16,
@@ -44,36 +38,18 @@ pub struct Session<'a> {
     /// The command being handled is COM_STMT_SEND_LONG_DATA for this statement: errors
     /// are deferred, not sent.
     silent: Option<u32>,
-    /// The session's FOUND_ROWS() and ROW_COUNT(), for when its backend has moved on.
-    scope: ScopeValues,
-    /// The last statement left warnings or an error on the held backend.
-    pub(super) diagnostics_pending: bool,
-    /// Those diagnostics as the server listed them, read before the backend went back to
-    /// the pool, for a later `SHOW WARNINGS` and the like.
-    kept: Option<KeptDiagnostics>,
+    /// LAST_INSERT_ID(), warnings, ROW_COUNT(), FOUND_ROWS(): the session's, and whose
+    /// the held backend has.
+    pub(super) scope: ConnectionScope,
     /// System variables the session changed (relative to its partition's baseline),
     /// replayed on whichever backend runs its next statement.
     pub(super) vars: Variables,
-    /// The session's LAST_INSERT_ID(), from the OK packets of its own statements.
-    last_insert_id: u64,
-    /// The held backend's LAST_INSERT_ID() is this session's (restored, or set by its
-    /// own insert), not the previous user's.
-    insert_id_ours: bool,
-    /// The statement being run may set LAST_INSERT_ID() with no OK packet saying so.
-    sets_insert_id: bool,
-    /// The held backend holds the session's LAST_INSERT_ID(), a value Sluice has not
-    /// seen (set by `LAST_INSERT_ID(expr)`, `RETURNING`, a procedure): it is read from
-    /// the backend before the backend goes back to the pool.
-    insert_id_pending: bool,
-    /// The held backend's warnings, ROW_COUNT() and FOUND_ROWS() are this session's
-    /// (reset, or replaced by its own statements), not the previous user's.
-    diagnostics_ours: bool,
     /// Holding the backend of the previous statement, whose warnings, affected rows or
     /// insert id a next statement may ask for, until this deadline.
     pub(super) affinity_until: Option<Instant>,
     /// What the handshake chose (character set, IGNORE_SPACE, INTERACTIVE) is still to be
     /// recorded as session state (at the first borrow, when the baseline is known).
-    handshake_state_pending: bool,
+    pub(super) handshake_state_pending: bool,
     /// The server family of the backends (known from the capacity probe at start, and
     /// from each backend the session holds); it decides which statements clear the
     /// kept warnings and how Sluice's own answers look.
@@ -89,7 +65,7 @@ pub(super) enum Outgoing {
 }
 
 /// Where the continuation packets of a command go.
-enum Rest<'b> {
+pub(super) enum Rest<'b> {
     Skip,
     Relay,
     Collect(&'b mut Vec<u8>),
@@ -97,7 +73,7 @@ enum Rest<'b> {
 
 /// How a command is relayed.
 #[derive(Clone, Copy)]
-enum Relay {
+pub(super) enum Relay {
     Respond(Expect),
     /// A statement that reads connection-scoped values: the last insert id, and/or the
     /// previous statement's diagnostics (warnings, ROW_COUNT(), FOUND_ROWS()).
@@ -124,19 +100,12 @@ impl<'a> Session<'a> {
             held: HeldStatements::default(),
             deferred: Vec::new(),
             silent: None,
-            scope: ScopeValues::default(),
-            diagnostics_pending: false,
-            kept: None,
+            scope: ConnectionScope::default(),
             status_flags: ctx
                 .pool
                 .connector()
                 .server_status()
                 .unwrap_or(status::AUTOCOMMIT),
-            last_insert_id: 0,
-            insert_id_ours: false,
-            sets_insert_id: false,
-            insert_id_pending: false,
-            diagnostics_ours: false,
             affinity_until: None,
             flavor: ctx.pool.connector().flavor(),
             handshake_state_pending: true,
@@ -298,7 +267,7 @@ impl<'a> Session<'a> {
                 let sql = classify::Lexed::new(&frame.payload()[1..], self.backslash_escapes());
                 let scope_read = sql.scope_read();
                 if let Some((read, column)) = scope_read.as_ref() {
-                    if let Some(value) = self.scope.answer(*read, self.lease.is_some()) {
+                    if let Some(value) = self.scope.values.answer(*read, self.lease.is_some()) {
                         return self
                             .answer_scope_read(*read, column, value)
                             .await
@@ -320,7 +289,7 @@ impl<'a> Session<'a> {
                     return Ok(true);
                 }
                 clears_diagnostics = class.clears_diagnostics(flavor);
-                self.sets_insert_id = class.sets_insert_id;
+                self.scope.running(class.sets_insert_id);
                 changes_schema = class.changes_schema;
                 self.apply(class)
             }
@@ -336,7 +305,7 @@ impl<'a> Session<'a> {
                     .map(|s| s.class)
                     .unwrap_or_default();
                 clears_diagnostics = class.clears_diagnostics(flavor);
-                self.sets_insert_id = class.sets_insert_id;
+                self.scope.running(class.sets_insert_id);
                 changes_schema = class.changes_schema;
                 // Its pin applies once the execute is known to run (after the checks).
                 execute_pin = class.pin;
@@ -364,15 +333,15 @@ impl<'a> Session<'a> {
         };
         let result = self.execute(frame, relay).await;
         self.silent = None;
-        self.sets_insert_id = false;
+        self.scope.finished();
         if changes_schema {
             // Whether or not it succeeded: a new generation only costs fresh prepares.
             self.ctx.pool.connector().schema_changed();
         }
-        if clears_diagnostics || self.diagnostics_pending {
+        if clears_diagnostics || self.scope.diagnostics_pending() {
             // What Sluice kept is no longer the session's list: the backend that ran this
             // statement holds the right one (and is read before it goes back).
-            self.kept = None;
+            self.scope.kept = None;
         }
         result.map(|()| true)
     }
@@ -421,8 +390,6 @@ impl<'a> Session<'a> {
                         self.apply_handshake_state(lease.conn());
                     }
                     self.lease = Some(lease);
-                    self.insert_id_ours = false;
-                    self.diagnostics_ours = false;
                     self.scope.borrowed();
                 }
                 Err(e) => {
@@ -442,24 +409,6 @@ impl<'a> Session<'a> {
             return Ok(false);
         }
         Ok(true)
-    }
-
-    /// Records what the client's handshake chose as the session's state: its character
-    /// set and collation, and the effect of CLIENT_IGNORE_SPACE and CLIENT_INTERACTIVE
-    /// (backend connections all log in with one collation and without those flags, so
-    /// clients whose handshakes differ share them; the replay carries the difference).
-    fn apply_handshake_state(&mut self, conn: &BackendConn) {
-        if let Some(collations) = self.ctx.pool.connector().collations() {
-            let flags = self.client.capabilities;
-            collations.apply_handshake(self.client.charset, &mut self.vars, &conn.baseline);
-            handshake_state::apply_flags(
-                flags & caps::IGNORE_SPACE != 0,
-                flags & caps::INTERACTIVE != 0,
-                &mut self.vars,
-                &conn.baseline,
-            );
-            self.handshake_state_pending = false;
-        }
     }
 
     /// Reports a backend failure to the client; a connection that failed other than by
@@ -502,8 +451,7 @@ impl<'a> Session<'a> {
         if self.lease.take().is_none() {
             return;
         }
-        // An id only that backend knew is lost with it; the last one seen stands.
-        self.insert_id_pending = false;
+        self.scope.backend_lost();
         for id in self.held.ids().collect::<Vec<_>>() {
             if !self.held.has_cursor(id) {
                 self.defer(id, ErrorPacket::lost_connection().encode(1));
@@ -549,7 +497,11 @@ impl<'a> Session<'a> {
     }
 
     /// Runs a command on a backend and relays its response.
-    async fn execute(&mut self, first: Frame, relay: Relay) -> Result<(), FrontendError> {
+    pub(super) async fn execute(
+        &mut self,
+        first: Frame,
+        relay: Relay,
+    ) -> Result<(), FrontendError> {
         if !self.hold_backend_for(&first, relay).await? {
             return Ok(());
         }
@@ -631,21 +583,15 @@ impl<'a> Session<'a> {
                         self.drop_backend();
                     }
                 }
-                if outcome.last_insert_id != 0 {
-                    self.last_insert_id = outcome.last_insert_id;
-                    self.insert_id_pending = false;
-                } else if self.sets_insert_id && self.lease.is_some() {
-                    // The backend has the session's id now, whatever it was before.
-                    self.insert_id_pending = true;
-                    self.insert_id_ours = true;
-                }
-                self.scope.ran(outcome.result_rows, outcome.row_count);
-                self.diagnostics_pending = outcome.diagnostics;
-                // A statement that left warnings, affected rows or an insert id replaced
-                // the previous user's diagnostics with this session's.
-                self.insert_id_ours |= outcome.last_insert_id != 0;
-                self.diagnostics_ours |= outcome.leaves_connection_scope;
-                self.settle(outcome.leaves_connection_scope || self.insert_id_pending);
+                let ran = Ran {
+                    last_insert_id: outcome.last_insert_id,
+                    leaves_connection_scope: outcome.leaves_connection_scope,
+                    diagnostics: outcome.diagnostics,
+                    result_rows: outcome.result_rows,
+                    row_count: outcome.row_count,
+                };
+                let keep = self.scope.ran(ran, self.lease.is_some());
+                self.settle(keep);
                 Ok(())
             }
             Err(RelayError::Client(e)) => {
@@ -675,229 +621,9 @@ impl<'a> Session<'a> {
         }
     }
 
-    /// Brings the leased backend to the session's state before a statement: its schema,
-    /// its session variables, and connection-scoped values the statement may read. All of
-    /// it goes in one pipelined batch, so it costs at most one round trip, and none when
-    /// the backend already matches.
-    async fn prepare_backend(&mut self, relay: Relay) -> Result<(), BackendError> {
-        let lease = self.lease.as_mut().expect("leased before preparing");
-        let conn = lease.conn();
-        let schema = self
-            .client
-            .schema
-            .as_deref()
-            .filter(|s| !conn.schema.is(Some(s)));
-        let replay = Variables::replay(
-            &self.vars,
-            &conn.vars,
-            &conn.baseline,
-            conn.status & status::NO_BACKSLASH_ESCAPES == 0,
-        );
-        let (reads_id, reads_diag) = match relay {
-            Relay::RespondReadingScope {
-                insert_id,
-                diagnostics,
-            } => (insert_id, diagnostics),
-            _ => (false, false),
-        };
-        // A pinned session stays here, where prepared statements may read these values
-        // unseen: treat it as reading everything.
-        let pinned = self.pin.is_some();
-        let reset_diagnostics = (reads_diag || pinned) && !self.diagnostics_ours;
-        let restore_id = (reads_id || pinned) && !self.insert_id_ours;
-        // This backend's values are still its previous user's. `DO LAST_INSERT_ID(n)`
-        // restores the session's own id; naming a table (here a derived one) also clears
-        // the previous user's warnings, ROW_COUNT() and FOUND_ROWS(), which a bare DO
-        // would not (it keeps warnings). The bare form keeps the session's own warnings
-        // when only the id needs restoring. It runs last, after the replay's SET, so the
-        // SET's own effects are cleared too.
-        let restore = match (reset_diagnostics, restore_id) {
-            (true, _) => Some(format!(
-                "DO LAST_INSERT_ID({}), (SELECT 1 FROM (SELECT 1) AS sluice_reset)",
-                self.last_insert_id
-            )),
-            (false, true) => Some(format!("DO LAST_INSERT_ID({})", self.last_insert_id)),
-            (false, false) => None,
-        };
-        // The client's COM_SET_OPTION, or another client's before it on this backend.
-        let multi = self.client.capabilities & caps::MULTI_STATEMENTS != 0;
-        let mut batch = Vec::new();
-        if conn.multi_statements() != multi {
-            batch.push(Internal::MultiStatements(multi));
-        }
-        batch.extend(schema.map(Internal::InitDb));
-        batch.extend(replay.as_deref().map(Internal::Query));
-        batch.extend(restore.as_deref().map(Internal::Query));
-        if batch.is_empty() {
-            return Ok(());
-        }
-        let results = conn.pipeline(&batch).await?;
-        for (command, result) in batch.iter().zip(results) {
-            match (command, result) {
-                (Internal::InitDb(_), Err(e)) => {
-                    // The schema is gone (as on a direct connection whose database was
-                    // dropped, the session continues without one).
-                    self.client.schema = None;
-                    return Err(e);
-                }
-                (_, Err(e)) => {
-                    tracing::warn!(error = %e, "restoring the session's state on a backend failed");
-                    return Err(e);
-                }
-                (_, Ok(_)) => {}
-            }
-        }
-        if replay.is_some() {
-            self.ctx.metrics.session_replays.inc();
-            // The SET succeeded: the backend now holds exactly the session's values, even
-            // where the server would report one in another spelling.
-            conn.vars = self.vars.clone();
-        }
-        if restore.is_some() {
-            self.insert_id_ours = true;
-            self.diagnostics_ours |= reset_diagnostics;
-        }
-        Ok(())
-    }
-
-    /// Records the system variables a statement changed, for the session (to replay
-    /// elsewhere) and for the backend that ran it.
-    async fn record_variables(
-        &mut self,
-        changes: &[(Box<str>, Box<[u8]>)],
-    ) -> Result<(), BackendError> {
-        let Some(lease) = self.lease.as_mut() else {
-            return Ok(());
-        };
-        let conn = lease.conn();
-        conn.record_variables(changes);
-        for (name, value) in changes {
-            self.vars.record(name, value, &conn.baseline);
-        }
-        // A new connection character set also changes collation_connection, which
-        // MariaDB does not report (nor a COLLATE clause): ask, so a replay restores it.
-        if changes
-            .iter()
-            .any(|(name, _)| name.eq_ignore_ascii_case("character_set_connection"))
-        {
-            let rows = conn.query("SELECT @@collation_connection").await?;
-            if let Some(Some(collation)) = rows.first().and_then(|r| r.first()) {
-                let change = [("collation_connection".into(), collation.as_slice().into())];
-                conn.record_variables(&change);
-                self.vars
-                    .record("collation_connection", collation, &conn.baseline);
-            }
-        }
-        Ok(())
-    }
-
-    /// Writes the command (and its continuation packets) to the backend; returns the
-    /// sequence id of the response.
-    async fn forward(&mut self, first: Outgoing) -> Result<u8, FrontendError> {
-        let lease = self.lease.as_mut().expect("leased");
-        match first {
-            Outgoing::Frame(first) => {
-                lease.conn().write(first.as_wire()).await?;
-                self.continuation(&first, Rest::Relay).await
-            }
-            Outgoing::Payload(payload, seq) => {
-                lease.conn().write_payload(&payload).await?;
-                Ok(seq)
-            }
-        }
-    }
-
-    /// The whole payload of a command: `first`'s and its continuation packets' (bounded
-    /// by `max_packet_size`), and the sequence id for the reply.
-    pub(super) async fn whole_payload(
-        &mut self,
-        first: Frame,
-    ) -> Result<(Vec<u8>, u8), FrontendError> {
-        let mut payload = first.payload().to_vec();
-        let seq = self
-            .continuation(&first, Rest::Collect(&mut payload))
-            .await?;
-        Ok((payload, seq))
-    }
-
-    /// Reads and drops the continuation packets of a command that will not run; returns
-    /// the sequence id for the reply.
-    pub(super) async fn skip_rest(&mut self, first: &Frame) -> Result<u8, FrontendError> {
-        self.continuation(first, Rest::Skip).await
-    }
-
-    /// Reads the continuation packets that follow `first` (a command of 16 MiB or more)
-    /// into `rest`, enforcing `max_packet_size` on the whole command. Returns the
-    /// sequence id for the reply.
-    async fn continuation(
-        &mut self,
-        first: &Frame,
-        mut rest: Rest<'_>,
-    ) -> Result<u8, FrontendError> {
-        let max = self.ctx.config.server.max_packet_size;
-        let mut total = first.payload().len();
-        let (mut more, mut seq) = (first.is_continued(), first.seq());
-        while more {
-            let frame = self
-                .client
-                .reader
-                .read(&mut self.client.stream, MAX_PAYLOAD)
-                .await?;
-            total += frame.payload().len();
-            if total > max {
-                return Err(ProtocolError::TooLarge {
-                    size: total,
-                    limit: max,
-                }
-                .into());
-            }
-            (more, seq) = (frame.is_continued(), frame.seq());
-            match &mut rest {
-                Rest::Skip => {}
-                Rest::Relay => {
-                    if let Some(lease) = self.lease.as_mut() {
-                        lease.conn().write(frame.as_wire()).await?;
-                    }
-                }
-                Rest::Collect(payload) => payload.extend_from_slice(frame.payload()),
-            }
-        }
-        Ok(seq.wrapping_add(1))
-    }
-
     async fn borrow(&mut self) -> Result<Lease, BackendError> {
         let schema = self.client.schema.as_deref();
         self.ctx.pool.borrow(&self.key, schema, &self.vars).await
-    }
-
-    /// `SELECT FOUND_ROWS()` / `SELECT ROW_COUNT()` when the session's value is not on
-    /// the backend it holds: answered with the result set the server would send.
-    async fn answer_scope_read(
-        &mut self,
-        read: ScopeRead,
-        column: &[u8],
-        value: i64,
-    ) -> Result<(), FrontendError> {
-        self.ctx.metrics.queries.inc();
-        if read == ScopeRead::FoundRows && self.flavor == Flavor::MySql {
-            // As MySQL does: the deprecation warning, which is then the session's list.
-            let (code, message) = FOUND_ROWS_DEPRECATED;
-            let collation = u16::from(self.client.charset);
-            self.kept = Some(KeptDiagnostics::one_warning(
-                code,
-                message,
-                collation,
-                self.answer_ending(0),
-            ));
-            let answer = response::bigint_result(column, value, self.answer_ending(1));
-            return self.reply(&answer).await;
-        }
-        // A statement that leaves no warning: on MySQL it clears the kept list.
-        if self.flavor == Flavor::MySql {
-            self.kept = None;
-        }
-        let answer = self.bigint_answer(column, value);
-        self.reply(&answer).await
     }
 
     /// Status flags for an OK Sluice answers itself: the session's autocommit and
@@ -924,127 +650,11 @@ impl<'a> Session<'a> {
         let window = self.ctx.config.backend.affinity_window.get();
         // Without a window, the warnings are still read before the backend goes back
         // (the timer fires at once).
-        if affinity && (!window.is_zero() || self.diagnostics_pending || self.insert_id_pending) {
+        if affinity && (!window.is_zero() || self.scope.pending()) {
             self.affinity_until = Some(Instant::now() + window);
         } else if let Some(lease) = self.lease.take() {
             lease.release();
         }
-    }
-
-    /// `SHOW WARNINGS` / `SHOW ERRORS` / `SELECT @@warning_count` / `@@error_count`: from
-    /// what Sluice kept when the session's backend has gone back to the pool; else from
-    /// the backend, keeping what Sluice kept (reading diagnostics does not clear them).
-    /// On MySQL the two `SELECT`s answer the count and then clear the list, as any
-    /// statement but SHOW WARNINGS / SHOW ERRORS does there.
-    async fn read_diagnostics(
-        &mut self,
-        frame: Frame,
-        read: DiagnosticsRead,
-    ) -> Result<(), FrontendError> {
-        self.ctx.metrics.queries.inc();
-        let clears = self.flavor == Flavor::MySql
-            && matches!(
-                read,
-                DiagnosticsRead::WarningCount(_) | DiagnosticsRead::ErrorCount(_)
-            );
-        if let (None, Some(kept)) = (&self.lease, &self.kept) {
-            let answer = match read {
-                DiagnosticsRead::ShowWarnings => kept.warnings.clone(),
-                DiagnosticsRead::ShowErrors => kept.errors.clone(),
-                DiagnosticsRead::WarningCount(column) => {
-                    self.bigint_answer(&column, i64::try_from(kept.warning_count).unwrap_or(0))
-                }
-                DiagnosticsRead::ErrorCount(column) => {
-                    self.bigint_answer(&column, i64::try_from(kept.error_count).unwrap_or(0))
-                }
-            };
-            if clears {
-                self.kept = None;
-            }
-            return self.reply(&answer).await;
-        }
-        let kept = (self.kept.take(), self.diagnostics_pending);
-        self.execute(
-            frame,
-            Relay::RespondReadingScope {
-                insert_id: false,
-                diagnostics: true,
-            },
-        )
-        .await?;
-        (self.kept, self.diagnostics_pending) = if clears { (None, false) } else { kept };
-        Ok(())
-    }
-
-    /// A one-row BIGINT result set for a value Sluice answers itself.
-    fn bigint_answer(&self, column: &[u8], value: i64) -> Vec<u8> {
-        response::bigint_result(column, value, self.answer_ending(0))
-    }
-
-    /// How many warnings (and errors) Sluice kept of the session's last statement.
-    pub(super) fn kept_warnings(&self) -> u16 {
-        self.kept
-            .as_ref()
-            .map_or(0, |k| u16::try_from(k.warning_count).unwrap_or(u16::MAX))
-    }
-
-    /// How a result set Sluice answers itself ends for this client.
-    pub(super) fn answer_ending(&self, warnings: u16) -> Ending {
-        Ending {
-            deprecate_eof: self.client.capabilities & caps::DEPRECATE_EOF != 0,
-            status: self.status_flags
-                & (status::AUTOCOMMIT | status::IN_TRANS | status::NO_BACKSLASH_ESCAPES),
-            warnings,
-        }
-    }
-
-    /// The affinity window ran out before the client's next statement. Warnings the last
-    /// statement left are read first, so a later `SHOW WARNINGS` still lists them.
-    async fn end_affinity(&mut self) {
-        self.affinity_until = None;
-        if self.pin.is_some() || self.in_transaction || !self.held.is_empty() {
-            return;
-        }
-        let Some(mut lease) = self.lease.take() else {
-            return;
-        };
-        if std::mem::take(&mut self.diagnostics_pending) {
-            let conn = lease.conn();
-            let client_caps = self.client.capabilities;
-            let kept = async {
-                let status = conn.status;
-                let warnings = conn.query_wire("SHOW WARNINGS").await?;
-                let errors = conn.query_wire("SHOW ERRORS").await?;
-                let for_client = |wire: &[u8]| {
-                    super::relay::kept_for_client(wire, Expect::Results, client_caps, status)
-                };
-                Ok::<_, BackendError>(KeptDiagnostics {
-                    warnings: for_client(&warnings.wire)?,
-                    errors: for_client(&errors.wire)?,
-                    warning_count: warnings.rows,
-                    error_count: errors.rows,
-                })
-            };
-            match kept.await {
-                Ok(kept) => self.kept = Some(kept),
-                // The backend failed: it is closed with the lease, nothing is lost.
-                Err(_) => return,
-            }
-        }
-        if std::mem::take(&mut self.insert_id_pending) {
-            // After the warnings: on MySQL this SELECT clears them.
-            match lease.conn().query("SELECT LAST_INSERT_ID()").await {
-                Ok(rows) => {
-                    let value = rows
-                        .first()
-                        .and_then(|r| r.first())
-                        .and_then(|v| std::str::from_utf8(v.as_deref()?).ok()?.parse::<u64>().ok());
-                    self.last_insert_id = value.unwrap_or(self.last_insert_id);
-                }
-                Err(_) => return,
-            }
-        }
-        lease.release();
     }
 
     fn pin(&mut self, reason: PinReason) {
@@ -1070,16 +680,10 @@ impl<'a> Session<'a> {
     /// COM_CHANGE_USER: reset first if the session left state or a transaction on it.
     pub(super) async fn give_back(&mut self) {
         self.affinity_until = None;
-        self.last_insert_id = 0;
-        self.insert_id_ours = false;
-        self.insert_id_pending = false;
-        self.diagnostics_ours = false;
+        self.scope.reset();
         self.vars.clear();
         self.handshake_state_pending = true;
         self.stmts.clear();
-        self.scope.reset();
-        self.kept = None;
-        self.diagnostics_pending = false;
         self.status_flags = self
             .ctx
             .pool

@@ -17,7 +17,6 @@ use crate::protocol::flavor::Flavor;
 use crate::protocol::packet::Frame;
 use crate::protocol::prepared::{set_statement_id, statement_id, ExecuteLayout};
 use crate::protocol::response::{ok_packet, Expect};
-use crate::protocol::status;
 
 /// Where a statement is on the held backend.
 enum OnBackend {
@@ -55,9 +54,9 @@ impl Session<'_> {
         let (response, params) = match self.on_backend(&key).await {
             Ok(OnBackend::Prepared(_)) => {
                 let conn = self.lease_conn();
-                let status = conn.status;
+                let status = conn.status();
                 let stmt = conn
-                    .statements
+                    .statements()
                     .get_mut(&key)
                     .expect("just prepared on this backend");
                 let response =
@@ -91,7 +90,7 @@ impl Session<'_> {
         set_statement_id(&mut answer[4..], id);
         // Warnings the previous statement left are read before the backend goes back
         // (the affinity window), as for any statement.
-        self.settle(self.diagnostics_pending);
+        self.settle(self.scope.diagnostics_pending());
         self.reply(&answer).await
     }
 
@@ -127,7 +126,7 @@ impl Session<'_> {
         };
         if let Some(lease) = self.lease.as_mut() {
             let conn = lease.conn();
-            if let Some(server_id) = conn.statements.remove(&key) {
+            if let Some(server_id) = conn.statements().remove(&key) {
                 if conn.close_statements(&[server_id]).await.is_err() {
                     self.drop_backend();
                 }
@@ -259,7 +258,7 @@ impl Session<'_> {
             .as_mut()
             .expect("bound to the held backend")
             .conn()
-            .statements
+            .statements()
             .get_mut(&key)
             .expect("prepared above");
         if let Some(types) = layout.types(first.payload()) {
@@ -280,7 +279,7 @@ impl Session<'_> {
                 // Only now, with the whole command read: the server gets these types
                 // with it (a failed write closes the connection).
                 self.lease_conn()
-                    .statements
+                    .statements()
                     .get_mut(&key)
                     .expect("prepared above")
                     .types = Some(types.clone());
@@ -304,7 +303,7 @@ impl Session<'_> {
             .map(|s| s.key.clone())
             .collect();
         let conn = self.lease_conn();
-        if let Some(stmt) = conn.statements.get_mut(key) {
+        if let Some(stmt) = conn.statements().get_mut(key) {
             return Ok(OnBackend::Prepared(stmt.id));
         }
         // The session may have moved on since it prepared this (another schema, another
@@ -312,31 +311,31 @@ impl Session<'_> {
         // backend back as the session left it for the command about to run.
         let mut before = Vec::new();
         let mut after = Vec::new();
-        if let Some(schema) = key.schema().filter(|s| !conn.schema.is(Some(s))) {
+        if let Some(schema) = key.schema().filter(|s| !conn.schema().is(Some(s))) {
             before.push(Internal::InitDb(schema));
         }
-        let schema_now = match &conn.schema {
+        let schema_now = match conn.schema() {
             Schema::Known(Some(now)) if !before.is_empty() => Some(now.clone()),
             _ => None,
         };
-        let parse_now = conn.vars.only(PARSE_VARIABLES);
-        let escapes = conn.status & status::NO_BACKSLASH_ESCAPES == 0;
-        let to_key = Variables::replay(key.parse(), &parse_now, &conn.baseline, escapes);
+        let parse_now = conn.vars().only(PARSE_VARIABLES);
+        let escapes = conn.backslash_escapes();
+        let to_key = Variables::replay(key.parse(), &parse_now, conn.baseline(), escapes);
         before.extend(to_key.as_deref().map(Internal::Query));
         run_all(conn, &before).await?;
-        conn.vars.assign(key.parse(), PARSE_VARIABLES);
+        conn.assume_parse_vars(key.parse(), PARSE_VARIABLES);
         // The way back is quoted as the sql_mode now in force reads quotes.
-        let escapes = conn.status & status::NO_BACKSLASH_ESCAPES == 0;
-        let back = Variables::replay(&parse_now, key.parse(), &conn.baseline, escapes);
+        let escapes = conn.backslash_escapes();
+        let back = Variables::replay(&parse_now, key.parse(), conn.baseline(), escapes);
         after.extend(schema_now.as_deref().map(Internal::InitDb));
         after.extend(back.as_deref().map(Internal::Query));
         let reply = conn.prepare(key.sql()).await?;
         run_all(conn, &after).await?;
-        conn.vars.assign(&parse_now, PARSE_VARIABLES);
+        conn.assume_parse_vars(&parse_now, PARSE_VARIABLES);
         let Some(ok) = reply.ok else {
             return Ok(OnBackend::Refused(reply.wire));
         };
-        let evicted = conn.statements.insert(
+        let evicted = conn.statements().insert(
             key.clone(),
             ok.id,
             ok.params,

@@ -3,6 +3,7 @@
 //! on one backend connection.
 
 pub mod classify;
+pub mod connection_scope;
 pub mod handshake_state;
 pub mod held;
 pub mod lexer;

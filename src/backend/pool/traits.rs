@@ -23,6 +23,32 @@ pub trait Pooled: Send + 'static {
     fn server_gone(&self) -> bool;
 }
 
+/// A boxed connection is pooled as what it holds: a pool of large connections keeps
+/// them boxed, so that handing one over moves a pointer, not the whole connection.
+impl<P: Pooled> Pooled for Box<P> {
+    fn key(&self) -> &PartitionKey {
+        (**self).key()
+    }
+    fn has_schema(&self, schema: Option<&[u8]>) -> bool {
+        (**self).has_schema(schema)
+    }
+    fn has_vars(&self, vars: &Variables) -> bool {
+        (**self).has_vars(vars)
+    }
+    fn created(&self) -> Instant {
+        (**self).created()
+    }
+    fn last_used(&self) -> Instant {
+        (**self).last_used()
+    }
+    fn set_last_used(&mut self, at: Instant) {
+        (**self).set_last_used(at)
+    }
+    fn server_gone(&self) -> bool {
+        (**self).server_gone()
+    }
+}
+
 /// The server's own limits, read by the capacity probe.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct ServerLimits {
