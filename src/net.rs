@@ -9,6 +9,9 @@ use std::time::Duration;
 use tokio::io::{AsyncRead, AsyncWrite, AsyncWriteExt, ReadBuf};
 use tokio::net::TcpStream;
 
+use crate::protocol::packet::{Frame, PacketReader};
+use crate::protocol::ProtocolError;
+
 /// Plain TCP or TLS over TCP (client or server side; `tokio_rustls::TlsStream` is both).
 pub enum MaybeTls {
     Plain(TcpStream),
@@ -134,5 +137,55 @@ impl AsyncWrite for MaybeTls {
             Self::Plain(s) => Pin::new(s).poll_shutdown(cx),
             Self::Tls(s) => Pin::new(s.as_mut()).poll_shutdown(cx),
         }
+    }
+}
+
+/// A connection's stream with its bounded packet reader: the one type through which
+/// Sluice reads and writes MySQL packets, on the client side and the backend side alike.
+pub struct PacketStream {
+    stream: MaybeTls,
+    reader: PacketReader,
+}
+
+impl PacketStream {
+    pub fn new(stream: MaybeTls) -> Self {
+        Self::from_parts(stream, PacketReader::new())
+    }
+
+    /// A stream whose first packets `reader` has already read (and may have buffered).
+    pub fn from_parts(stream: MaybeTls, reader: PacketReader) -> Self {
+        Self { stream, reader }
+    }
+
+    /// The next packet, of at most `max_payload` bytes. Cancellation safe: a partial
+    /// read stays in the buffer.
+    pub async fn read(&mut self, max_payload: usize) -> Result<Frame, ProtocolError> {
+        self.reader.read(&mut self.stream, max_payload).await
+    }
+
+    /// See [`MaybeTls::send`].
+    pub async fn send(&mut self, bytes: &[u8]) -> io::Result<()> {
+        self.stream.send(bytes).await
+    }
+
+    /// See [`MaybeTls::send_within`].
+    pub async fn send_within(&mut self, bytes: &[u8], idle: Duration) -> io::Result<()> {
+        self.stream.send_within(bytes, idle).await
+    }
+
+    pub fn is_tls(&self) -> bool {
+        self.stream.is_tls()
+    }
+
+    /// For a connection that should be silent: the peer closed it or sent something
+    /// (buffered or still in the socket).
+    pub fn peer_spoke(&self) -> bool {
+        self.reader.has_buffered() || self.stream.peer_spoke()
+    }
+
+    /// The stream and the reader apart, for a relay that reads batches from one side
+    /// while writing to the other.
+    pub fn parts(&mut self) -> (&mut MaybeTls, &mut PacketReader) {
+        (&mut self.stream, &mut self.reader)
     }
 }

@@ -16,7 +16,7 @@ use crate::credentials::Login;
 use crate::multiplex::handshake_state::BACKEND_COLLATION;
 use crate::multiplex::statements::BackendStatements;
 use crate::multiplex::variables::{classify, Tracked, Variables, CONNECTION_CHARSET};
-use crate::net::MaybeTls;
+use crate::net::{MaybeTls, PacketStream};
 use crate::protocol::command::{
     COM_INIT_DB, COM_QUERY, COM_QUIT, COM_RESET_CONNECTION, COM_SET_OPTION, COM_STMT_CLOSE,
     COM_STMT_PREPARE,
@@ -90,8 +90,7 @@ impl Schema {
 /// changed through its methods, so that what Sluice believes of the server's session
 /// changes only where the session did.
 pub struct BackendConn {
-    stream: MaybeTls,
-    reader: PacketReader,
+    io: PacketStream,
     key: PartitionKey,
     schema: Schema,
     thread_id: u32,
@@ -233,7 +232,7 @@ impl BackendConn {
                 plugin,
                 login.password.expose_secret(),
                 &greeting.scramble,
-                &stream,
+                stream.is_tls(),
             )?,
             database: schema.map(<[u8]>::to_vec),
             auth_plugin: Some(plugin.name().to_vec()),
@@ -244,8 +243,7 @@ impl BackendConn {
         };
         stream_write(&mut stream, &packet::packet(seq, &response.encode())).await?;
         let mut conn = Self {
-            stream,
-            reader,
+            io: PacketStream::from_parts(stream, reader),
             key,
             schema: Schema::Known(schema.map(<[u8]>::to_vec)),
             thread_id: greeting.connection_id,
@@ -274,7 +272,7 @@ impl BackendConn {
     ) -> Result<(), BackendError> {
         let mut nonce = scramble.to_vec();
         loop {
-            let frame = self.reader.read(&mut self.stream, 64 * 1024).await?;
+            let frame = self.io.read(64 * 1024).await?;
             let seq = frame.seq().wrapping_add(1);
             let payload = frame.payload();
             match payload.first() {
@@ -285,13 +283,13 @@ impl BackendConn {
                     plugin = Plugin::from_name(name)
                         .ok_or(BackendError::Unsupported("the requested auth plugin"))?;
                     nonce = data.to_vec();
-                    let resp = auth_response(plugin, password, &nonce, &self.stream)?;
+                    let resp = auth_response(plugin, password, &nonce, self.io.is_tls())?;
                     self.write(&packet::packet(seq, &resp)).await?;
                 }
                 Some(&AUTH_MORE_DATA_HEADER) if plugin == Plugin::CachingSha2 => {
                     match payload.get(1) {
                         Some(&caching_sha2::FAST_AUTH_SUCCESS) => {}
-                        Some(&caching_sha2::PERFORM_FULL_AUTH) if self.stream.is_tls() => {
+                        Some(&caching_sha2::PERFORM_FULL_AUTH) if self.io.is_tls() => {
                             let mut clear = password.to_vec();
                             clear.push(0);
                             self.write(&packet::packet(seq, &clear)).await?;
@@ -406,8 +404,9 @@ impl BackendConn {
             if self.write(&packet::packet(0, &[COM_QUIT])).await.is_ok() {
                 // Anything still arriving (the rest of an abandoned result) is dropped
                 // as it comes, so this never buffers more than one read.
-                while self.reader.fill(&mut self.stream).await.is_ok() {
-                    self.reader.discard();
+                let (stream, reader) = self.io.parts();
+                while reader.fill(stream).await.is_ok() {
+                    reader.discard();
                 }
             }
         })
@@ -417,16 +416,16 @@ impl BackendConn {
 
     /// True when the server closed this idle connection or sent something unasked.
     pub fn server_gone(&self) -> bool {
-        self.reader.has_buffered() || self.stream.peer_spoke()
+        self.io.peer_spoke()
     }
 
     pub async fn write(&mut self, bytes: &[u8]) -> Result<(), BackendError> {
-        stream_write(&mut self.stream, bytes).await
+        stream_write(self.io.parts().0, bytes).await
     }
 
     /// The stream and its read buffer, for relaying client commands.
     pub fn io(&mut self) -> (&mut MaybeTls, &mut PacketReader) {
-        (&mut self.stream, &mut self.reader)
+        self.io.parts()
     }
 
     /// Runs one SQL statement and returns its text rows (empty for OK).
@@ -462,7 +461,7 @@ impl BackendConn {
             rows: 0,
         };
         while !tracker.is_done() {
-            let frame = self.reader.read(&mut self.stream, MAX_PAYLOAD).await?;
+            let frame = self.io.read(MAX_PAYLOAD).await?;
             let p = frame.payload();
             let in_rows = tracker.in_rows();
             match tracker.feed(p, p.len())? {
@@ -629,7 +628,7 @@ impl BackendConn {
         let mut rows = Rows::new();
         let mut error = None;
         while !tracker.is_done() {
-            let frame = self.reader.read(&mut self.stream, MAX_PAYLOAD).await?;
+            let frame = self.io.read(MAX_PAYLOAD).await?;
             let p = frame.payload();
             let is_row = tracker.in_rows();
             match tracker.feed(p, p.len())? {
@@ -712,12 +711,12 @@ fn auth_response(
     plugin: Plugin,
     password: &[u8],
     nonce: &[u8],
-    stream: &MaybeTls,
+    tls: bool,
 ) -> Result<Vec<u8>, BackendError> {
     Ok(match plugin {
         Plugin::Native => native::scramble(password, nonce),
         Plugin::CachingSha2 => caching_sha2::scramble(password, nonce),
-        Plugin::Clear if stream.is_tls() => {
+        Plugin::Clear if tls => {
             let mut clear = password.to_vec();
             clear.push(0);
             clear

@@ -10,10 +10,10 @@ use secrecy::ExposeSecret;
 use super::{Context, FrontendError};
 use crate::auth::{caching_sha2, constant_time_eq, native, Plugin, MYSQL_CLEAR_PASSWORD};
 use crate::credentials::{Passwords, User};
-use crate::net::MaybeTls;
+use crate::net::PacketStream;
 use crate::protocol::errors::ErrorPacket;
 use crate::protocol::handshake::{auth_switch_request, AUTH_MORE_DATA_HEADER};
-use crate::protocol::packet::{self, PacketReader};
+use crate::protocol::packet;
 use crate::protocol::response::ok_packet;
 use crate::protocol::status;
 
@@ -54,13 +54,12 @@ impl Proof {
 /// `user` is None for an unknown user, who is refused like a wrong password.
 pub async fn authenticate(
     ctx: &Context,
-    stream: &mut MaybeTls,
-    reader: &mut PacketReader,
+    io: &mut PacketStream,
     user: Option<&User>,
     ex: Exchange<'_>,
 ) -> Result<(), FrontendError> {
     if let Some(user) = user.filter(|u| u.iam) {
-        return authenticate_iam(ctx, stream, reader, user, ex).await;
+        return authenticate_iam(ctx, io, user, ex).await;
     }
     let passwords = match user {
         Some(u) => match ctx.credentials.client_passwords(u).await {
@@ -69,7 +68,7 @@ pub async fn authenticate(
                 tracing::warn!(user = %u.name, error = %e, "cannot check a client's password");
                 // The details stay in the log: they name Sluice's secrets and role.
                 let e = ErrorPacket::cannot_connect("credentials unavailable; try again");
-                stream.send(&e.encode(ex.seq)).await?;
+                io.send(&e.encode(ex.seq)).await?;
                 return Err(FrontendError::CredentialsUnavailable);
             }
         },
@@ -86,8 +85,8 @@ pub async fn authenticate(
         let mut data = ex.scramble.to_vec();
         data.push(0);
         let switch = auth_switch_request(ex.default_plugin.name(), &data);
-        stream.send(&packet::packet(seq, &switch)).await?;
-        let reply = reader.read(stream, MAX_AUTH_PACKET).await?;
+        io.send(&packet::packet(seq, &switch)).await?;
+        let reply = io.read(MAX_AUTH_PACKET).await?;
         seq = reply.seq().wrapping_add(1);
         response = reply.payload().to_vec();
         plugin = Some(ex.default_plugin);
@@ -101,15 +100,15 @@ pub async fn authenticate(
                     .iter()
                     .any(|p| verified.contains(&cache_key(p.expose_secret())))
             };
-            let full = stream.is_tls()
+            let full = io.is_tls()
                 && !cached
                 && !passwords.is_empty()
                 && passwords.iter().all(|p| !p.expose_secret().is_empty());
             if full {
                 // Full authentication: the password in clear, protected by TLS.
                 let more = [AUTH_MORE_DATA_HEADER, caching_sha2::PERFORM_FULL_AUTH];
-                stream.send(&packet::packet(seq, &more)).await?;
-                let reply = reader.read(stream, MAX_AUTH_PACKET).await?;
+                io.send(&packet::packet(seq, &more)).await?;
+                let reply = io.read(MAX_AUTH_PACKET).await?;
                 seq = reply.seq().wrapping_add(1);
                 let clear = reply.payload();
                 Proof::Clear(clear.strip_suffix(&[0]).unwrap_or(clear).to_vec())
@@ -135,12 +134,12 @@ pub async fn authenticate(
         }
     }
     let Some(password) = accepted else {
-        return deny(stream, seq, &ex, !response.is_empty()).await;
+        return deny(io, seq, &ex, !response.is_empty()).await;
     };
     match proof {
         Proof::Sha2Scramble(_) => {
             let fast = [AUTH_MORE_DATA_HEADER, caching_sha2::FAST_AUTH_SUCCESS];
-            stream.send(&packet::packet(seq, &fast)).await?;
+            io.send(&packet::packet(seq, &fast)).await?;
             seq = seq.wrapping_add(1);
         }
         Proof::Clear(_) => {
@@ -150,19 +149,18 @@ pub async fn authenticate(
         }
         Proof::Native(_) => {}
     }
-    stream.send(&ok_packet(seq, status::AUTOCOMMIT)).await?;
+    io.send(&ok_packet(seq, status::AUTOCOMMIT)).await?;
     Ok(())
 }
 
 /// An IAM user: the token comes as a mysql_clear_password answer, and only over TLS.
 async fn authenticate_iam(
     ctx: &Context,
-    stream: &mut MaybeTls,
-    reader: &mut PacketReader,
+    io: &mut PacketStream,
     user: &User,
     ex: Exchange<'_>,
 ) -> Result<(), FrontendError> {
-    if !stream.is_tls() {
+    if !io.is_tls() {
         if ex.client_plugin == Some(MYSQL_CLEAR_PASSWORD) && !ex.auth_response.is_empty() {
             // The client already sent its token in the clear: whoever saw it must not be
             // able to use it.
@@ -171,8 +169,7 @@ async fn authenticate_iam(
                 iam.burn(ex.auth_response, &user.name).await;
             }
         }
-        stream
-            .send(&ErrorPacket::insecure_transport().encode(ex.seq))
+        io.send(&ErrorPacket::insecure_transport().encode(ex.seq))
             .await?;
         return Err(FrontendError::TlsRequired);
     }
@@ -180,8 +177,8 @@ async fn authenticate_iam(
         (ex.auth_response.to_vec(), ex.seq)
     } else {
         let switch = auth_switch_request(MYSQL_CLEAR_PASSWORD, &[]);
-        stream.send(&packet::packet(ex.seq, &switch)).await?;
-        let reply = reader.read(stream, MAX_AUTH_PACKET).await?;
+        io.send(&packet::packet(ex.seq, &switch)).await?;
+        let reply = io.read(MAX_AUTH_PACKET).await?;
         (reply.payload().to_vec(), reply.seq().wrapping_add(1))
     };
     let verdict = match &ctx.iam {
@@ -190,7 +187,7 @@ async fn authenticate_iam(
     };
     match verdict {
         Ok(()) => {
-            stream.send(&ok_packet(seq, status::AUTOCOMMIT)).await?;
+            io.send(&ok_packet(seq, status::AUTOCOMMIT)).await?;
             Ok(())
         }
         Err(
@@ -199,25 +196,25 @@ async fn authenticate_iam(
             // Not the client's fault: say so, so that it retries.
             tracing::warn!(user = %user.name, "IAM token not checked: its verifier is unreachable");
             let e = ErrorPacket::cannot_connect("IAM verification unavailable; try again");
-            stream.send(&e.encode(seq)).await?;
+            io.send(&e.encode(seq)).await?;
             Err(FrontendError::CredentialsUnavailable)
         }
         Err(e) => {
             // The reason, never the token.
             tracing::debug!(user = %user.name, peer = %ex.peer, reason = e.reason(), "IAM token refused");
-            deny(stream, seq, &ex, !token.is_empty()).await
+            deny(io, seq, &ex, !token.is_empty()).await
         }
     }
 }
 
 async fn deny(
-    stream: &mut MaybeTls,
+    io: &mut PacketStream,
     seq: u8,
     ex: &Exchange<'_>,
     with_password: bool,
 ) -> Result<(), FrontendError> {
     let user = String::from_utf8_lossy(ex.user);
     let e = ErrorPacket::access_denied(&user, &ex.peer.ip().to_string(), with_password);
-    stream.send(&e.encode(seq)).await?;
+    io.send(&e.encode(seq)).await?;
     Err(FrontendError::AccessDenied)
 }

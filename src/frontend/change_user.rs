@@ -63,7 +63,7 @@ pub async fn change_user(
         Err(e) => {
             let limit = ctx.config.server.client_write_timeout.get();
             let bad = ErrorPacket::bad_handshake().encode(seq);
-            client.stream.send_within(&bad, limit).await?;
+            client.io.send_within(&bad, limit).await?;
             return Err(e.into());
         }
     };
@@ -78,7 +78,7 @@ pub async fn change_user(
         seq,
         default_plugin,
     };
-    authenticate(ctx, &mut client.stream, &mut client.reader, user, exchange).await?;
+    authenticate(ctx, &mut client.io, user, exchange).await?;
     client.user = user.ok_or(FrontendError::AccessDenied)?.name.clone();
     client.schema = request.schema;
     if let Some(charset) = request.charset {

@@ -54,11 +54,7 @@ impl Session<'_> {
         let mut total = first.payload().len();
         let (mut more, mut seq) = (first.is_continued(), first.seq());
         while more {
-            let frame = self
-                .client
-                .reader
-                .read(&mut self.client.stream, MAX_PAYLOAD)
-                .await?;
+            let frame = self.client.io.read(MAX_PAYLOAD).await?;
             total += frame.payload().len();
             if total > max {
                 return Err(ProtocolError::TooLarge {

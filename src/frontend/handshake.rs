@@ -11,11 +11,11 @@ use super::{Context, FrontendError};
 use crate::auth::Plugin;
 use crate::backend::PartitionKey;
 use crate::config::AuthPluginName;
-use crate::net::MaybeTls;
+use crate::net::{MaybeTls, PacketStream};
 use crate::protocol::errors::ErrorPacket;
 use crate::protocol::flavor::Flavor;
 use crate::protocol::handshake::{Greeting, HandshakeResponse};
-use crate::protocol::packet::{self, read_exact_packet, PacketReader};
+use crate::protocol::packet::{self, read_exact_packet};
 use crate::protocol::{caps, status};
 
 /// Capabilities Sluice offers clients. COMPRESS, query attributes, optional result-set
@@ -47,8 +47,8 @@ const FALLBACK_VERSION: &[u8] = b"8.0.36-sluice";
 
 /// An authenticated client, ready for the command phase.
 pub struct Client {
-    pub stream: MaybeTls,
-    pub reader: PacketReader,
+    /// The client's connection (plain or TLS) and its packet reader.
+    pub io: PacketStream,
     /// The user it logged in as (the pool partition's user).
     pub user: Arc<str>,
     /// Capabilities both sides agreed on.
@@ -115,8 +115,7 @@ pub async fn handshake(
     // Read exactly one packet: after an SSLRequest the ClientHello follows at once and
     // must stay in the socket for the TLS layer.
     let (mut seq, mut payload) = read_exact_packet(&mut stream, MAX_HANDSHAKE_PACKET).await?;
-    let mut reader = PacketReader::new();
-    if HandshakeResponse::is_ssl_request(&payload) {
+    let mut io = if HandshakeResponse::is_ssl_request(&payload) {
         let Some(acceptor) = &ctx.tls else {
             let bad = ErrorPacket::bad_handshake().encode(seq.wrapping_add(1));
             stream.send(&bad).await?;
@@ -126,20 +125,25 @@ pub async fn handshake(
             unreachable!("upgraded once")
         };
         let tls = acceptor.accept(tcp).await.map_err(FrontendError::Tls)?;
-        stream = MaybeTls::Tls(Box::new(tokio_rustls::TlsStream::Server(tls)));
-        let frame = reader.read(&mut stream, MAX_HANDSHAKE_PACKET).await?;
+        let mut io = PacketStream::new(MaybeTls::Tls(Box::new(tokio_rustls::TlsStream::Server(
+            tls,
+        ))));
+        let frame = io.read(MAX_HANDSHAKE_PACKET).await?;
         seq = frame.seq();
         payload = frame.payload().to_vec();
+        io
     } else if ctx.tls.is_some() && server.tls.as_ref().is_some_and(|t| t.require) {
         let refusal = ErrorPacket::insecure_transport().encode(seq.wrapping_add(1));
         stream.send(&refusal).await?;
         return Err(FrontendError::TlsRequired);
-    }
+    } else {
+        PacketStream::new(stream)
+    };
     let response = match HandshakeResponse::parse(&payload) {
         Ok(r) => r,
         Err(e) => {
             let bad = ErrorPacket::bad_handshake().encode(seq.wrapping_add(1));
-            stream.send(&bad).await?;
+            io.send(&bad).await?;
             return Err(e.into());
         }
     };
@@ -154,10 +158,9 @@ pub async fn handshake(
         seq: seq.wrapping_add(1),
         default_plugin: plugin,
     };
-    authenticate(ctx, &mut stream, &mut reader, user, exchange).await?;
+    authenticate(ctx, &mut io, user, exchange).await?;
     Ok(Client {
-        stream,
-        reader,
+        io,
         user: user.ok_or(FrontendError::AccessDenied)?.name.clone(),
         capabilities,
         charset: response.charset,

@@ -103,11 +103,7 @@ pub async fn serve(ctx: Arc<Context>, tcp: TcpStream, peer: SocketAddr) {
                 return;
             }
         };
-    let tls = if client.stream.is_tls() {
-        "true"
-    } else {
-        "false"
-    };
+    let tls = if client.io.is_tls() { "true" } else { "false" };
     ctx.metrics
         .client_connections_setup_succeeded
         .with_label_values(&[tls])

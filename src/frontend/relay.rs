@@ -9,7 +9,7 @@ use bytes::BytesMut;
 
 use crate::backend::conn::BackendConn;
 use crate::multiplex::tracking::{observe, Observation};
-use crate::net::MaybeTls;
+use crate::net::{MaybeTls, PacketStream};
 use crate::protocol::classic_eof::{self, Action, ClassicEof, ClientForm};
 use crate::protocol::packet::{self, PacketReader, MAX_PAYLOAD};
 use crate::protocol::response::{Expect, OkPacket, Seen, Tracker};
@@ -50,8 +50,7 @@ pub enum RelayError {
 /// The client side of a relay: its stream, its read buffer (a LOCAL INFILE request makes
 /// the client send its file), what it negotiated, and how long it may stall.
 pub struct ClientSide<'c> {
-    pub stream: &'c mut MaybeTls,
-    pub reader: &'c mut PacketReader,
+    pub io: &'c mut PacketStream,
     pub capabilities: u32,
     /// A client that takes no bytes of the response for this long is given up on.
     pub write_timeout: Duration,
@@ -71,12 +70,12 @@ pub async fn relay_response(
     expect: Expect,
 ) -> Result<Outcome, RelayError> {
     let ClientSide {
-        stream: client,
-        reader: client_reader,
+        io: client_io,
         capabilities: client_caps,
         write_timeout,
         read_timeout,
     } = side;
+    let (client, client_reader) = client_io.parts();
     let rewrite_ok = client_caps & caps::SESSION_TRACK == 0;
     // Backend connections all negotiate DEPRECATE_EOF; a client without it gets the
     // EOFs it expects put back in.

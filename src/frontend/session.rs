@@ -166,7 +166,7 @@ impl<'a> Session<'a> {
             let read = tokio::select! {
                 biased;
                 // Cancellation safe: PacketReader keeps partial reads.
-                r = self.client.reader.read(&mut self.client.stream, max_first) => r,
+                r = self.client.io.read(max_first) => r,
                 () = &mut idle_timer => {
                     let deadline = last_activity + limit;
                     if Instant::now() >= deadline {
@@ -542,8 +542,7 @@ impl<'a> Session<'a> {
         let lease = self.lease.as_mut().expect("leased above");
         let server = &self.ctx.config.server;
         let side = ClientSide {
-            stream: &mut self.client.stream,
-            reader: &mut self.client.reader,
+            io: &mut self.client.io,
             capabilities: self.client.capabilities,
             write_timeout: server.client_write_timeout.get(),
             read_timeout: server.idle_client_timeout.get(),
@@ -713,11 +712,7 @@ impl<'a> Session<'a> {
     /// backend (pinned, in a transaction, affinity) while it waits for the client.
     pub(super) async fn reply(&mut self, bytes: &[u8]) -> Result<(), FrontendError> {
         let limit = self.ctx.config.server.client_write_timeout.get();
-        self.client
-            .stream
-            .send_within(bytes, limit)
-            .await
-            .map_err(|e| FrontendError::Protocol(e.into()))
+        Ok(self.client.io.send_within(bytes, limit).await?)
     }
 
     async fn reply_backend_error(
