@@ -22,11 +22,12 @@
 //! - [`protocol`]: MySQL wire format only, no I/O policy.
 //! - [`frontend`]: one client session: handshake, TLS, auth, command loop, relay.
 //! - [`auth`]: password plugins, and IAM auth tokens (`auth::iam`).
-//! - [`backend`]: backend connections, the capped pool and its leases, the cap from
-//!   `@@max_connections`, backend TLS.
+//! - [`backend`]: backend connections, the capped pool (generic over a `Connector`, so it
+//!   is tested with fakes) and its leases, the cap from `@@max_connections`, backend TLS.
 //! - [`multiplex`]: pin reasons, SQL lexer and classifier, session-tracker reading.
 //! - [`credentials`]: where passwords come from: the config, or Secrets Manager.
-//! - [`net`], [`tls`]: plain-or-TLS streams, PEM loading.
+//! - [`net`], [`tls`]: plain-or-TLS streams and the `PacketStream` both sides read and
+//!   write packets through, PEM loading.
 #![forbid(unsafe_code)]
 
 pub mod admin;
