@@ -10,7 +10,7 @@ impl Session<'_> {
     /// Writes the command (and its continuation packets) to the backend; returns the
     /// sequence id of the response.
     pub(super) async fn forward(&mut self, first: Outgoing) -> Result<u8, FrontendError> {
-        let lease = self.lease.as_mut().expect("leased");
+        let lease = self.hold.lease_mut().expect("held before forwarding");
         match first {
             Outgoing::Frame(first) => {
                 lease.conn().write(first.as_wire()).await?;
@@ -67,7 +67,7 @@ impl Session<'_> {
             match &mut rest {
                 Rest::Skip => {}
                 Rest::Relay => {
-                    if let Some(lease) = self.lease.as_mut() {
+                    if let Some(lease) = self.hold.lease_mut() {
                         lease.conn().write(frame.as_wire()).await?;
                     }
                 }

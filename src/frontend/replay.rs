@@ -34,7 +34,8 @@ impl Session<'_> {
     /// it goes in one pipelined batch, so it costs at most one round trip, and none when
     /// the backend already matches.
     pub(super) async fn prepare_backend(&mut self, relay: Relay) -> Result<(), BackendError> {
-        let lease = self.lease.as_mut().expect("leased before preparing");
+        let pinned = self.hold.pin().is_some();
+        let lease = self.hold.lease_mut().expect("held before preparing");
         let conn = lease.conn();
         let schema = self
             .client
@@ -57,7 +58,7 @@ impl Session<'_> {
         // A pinned session stays here, where prepared statements may read these values
         // unseen: it restores everything. The restore runs last, after the replay's SET,
         // so the SET's own effects are cleared too.
-        let restore = self.scope.restore(reads_id, reads_diag, self.pin.is_some());
+        let restore = self.scope.restore(reads_id, reads_diag, pinned);
         // The client's COM_SET_OPTION, or another client's before it on this backend.
         let multi = self.client.capabilities & caps::MULTI_STATEMENTS != 0;
         let mut batch = Vec::new();
@@ -104,7 +105,7 @@ impl Session<'_> {
         &mut self,
         changes: &[(Box<str>, Box<[u8]>)],
     ) -> Result<(), BackendError> {
-        let Some(lease) = self.lease.as_mut() else {
+        let Some(lease) = self.hold.lease_mut() else {
             return Ok(());
         };
         let conn = lease.conn();

@@ -60,7 +60,7 @@ impl Session<'_> {
                 read,
                 DiagnosticsRead::WarningCount(_) | DiagnosticsRead::ErrorCount(_)
             );
-        if let (None, Some(kept)) = (&self.lease, &self.scope.kept) {
+        if let (false, Some(kept)) = (self.hold.is_held(), &self.scope.kept) {
             let answer = match read {
                 DiagnosticsRead::ShowWarnings => kept.warnings.clone(),
                 DiagnosticsRead::ShowErrors => kept.errors.clone(),
@@ -83,6 +83,7 @@ impl Session<'_> {
                 insert_id: false,
                 diagnostics: true,
             },
+            None,
         )
         .await?;
         let (kept, pending) = if clears { (None, false) } else { kept };
@@ -117,11 +118,7 @@ impl Session<'_> {
     /// The affinity window ran out before the client's next statement. Warnings the last
     /// statement left are read first, so a later `SHOW WARNINGS` still lists them.
     pub(super) async fn end_affinity(&mut self) {
-        self.affinity_until = None;
-        if self.pin.is_some() || self.in_transaction || !self.held.is_empty() {
-            return;
-        }
-        let Some(mut lease) = self.lease.take() else {
+        let Some(mut lease) = self.hold.end_affinity() else {
             return;
         };
         if self.scope.take_diagnostics_pending() {

@@ -8,7 +8,7 @@ use super::relay::{relay_response, ClientSide, RelayError};
 use super::{Context, FrontendError};
 use crate::backend::{BackendError, Lease, PartitionKey};
 use crate::multiplex::connection_scope::{ConnectionScope, Ran};
-use crate::multiplex::held::HeldStatements;
+use crate::multiplex::hold::{Hold, Left, Taken};
 use crate::multiplex::statements::ClientStatements;
 use crate::multiplex::{classify, PinReason, Variables};
 use crate::protocol::command::Command;
@@ -23,15 +23,12 @@ pub struct Session<'a> {
     pub(super) ctx: &'a Context,
     pub(super) client: Client,
     pub(super) key: PartitionKey,
-    pub(super) lease: Option<Lease>,
-    pub(super) pin: Option<PinReason>,
-    pub(super) in_transaction: bool,
+    /// The backend the session holds, and why.
+    pub(super) hold: Hold<Lease>,
     /// Status flags of the last OK or EOF the backend sent this session.
     pub(super) status_flags: u16,
     /// The session's prepared statements, by the ids Sluice gave it.
     pub(super) stmts: ClientStatements,
-    /// Statements with long data or an open cursor on the held backend, which keep it.
-    pub(super) held: HeldStatements,
     /// Errors of COM_STMT_SEND_LONG_DATA (which has no response), by client statement
     /// id, for its execute to report.
     deferred: Vec<(u32, Vec<u8>)>,
@@ -44,9 +41,6 @@ pub struct Session<'a> {
     /// System variables the session changed (relative to its partition's baseline),
     /// replayed on whichever backend runs its next statement.
     pub(super) vars: Variables,
-    /// Holding the backend of the previous statement, whose warnings, affected rows or
-    /// insert id a next statement may ask for, until this deadline.
-    pub(super) affinity_until: Option<Instant>,
     /// What the handshake chose (character set, IGNORE_SPACE, INTERACTIVE) is still to be
     /// recorded as session state (at the first borrow, when the baseline is known).
     pub(super) handshake_state_pending: bool,
@@ -92,12 +86,9 @@ impl<'a> Session<'a> {
             ctx,
             client,
             key,
-            lease: None,
-            pin: None,
-            in_transaction: false,
+            hold: Hold::Free,
             vars: Variables::default(),
             stmts: ClientStatements::default(),
-            held: HeldStatements::default(),
             deferred: Vec::new(),
             silent: None,
             scope: ConnectionScope::default(),
@@ -106,7 +97,6 @@ impl<'a> Session<'a> {
                 .connector()
                 .server_status()
                 .unwrap_or(status::AUTOCOMMIT),
-            affinity_until: None,
             flavor: ctx.pool.connector().flavor(),
             handshake_state_pending: true,
         }
@@ -144,19 +134,20 @@ impl<'a> Session<'a> {
         tokio::pin!(affinity_timer);
         let mut affinity_armed: Option<Instant> = None;
         loop {
-            if self.affinity_until != affinity_armed {
-                if let Some(deadline) = self.affinity_until {
+            let affinity_until = self.hold.affinity_deadline();
+            if affinity_until != affinity_armed {
+                if let Some(deadline) = affinity_until {
                     affinity_timer.as_mut().reset(deadline.into());
                 }
-                affinity_armed = self.affinity_until;
+                affinity_armed = affinity_until;
             }
-            if stopping && !self.in_transaction {
+            if stopping && !self.hold.in_transaction() {
                 return Ok(());
             }
             // Inside a transaction a shorter limit may apply (a frozen Lambda must not
             // hold its backend and locks for the whole idle_client_timeout).
             let limit = match idle_in_transaction {
-                Some(t) if self.in_transaction => t.min(idle),
+                Some(t) if self.hold.in_transaction() => t.min(idle),
                 _ => idle,
             };
             if limit != armed_limit {
@@ -188,7 +179,7 @@ impl<'a> Session<'a> {
                     stopping = true;
                     continue;
                 }
-                () = &mut affinity_timer, if self.affinity_until.is_some() => {
+                () = &mut affinity_timer, if affinity_until.is_some() => {
                     self.end_affinity().await;
                     continue;
                 }
@@ -222,10 +213,10 @@ impl<'a> Session<'a> {
         let mut clears_diagnostics = false;
         let flavor = self.flavor;
         let mut changes_schema = false;
-        let mut execute_pin = None;
+        let mut pin = None;
         let relay = match command {
             Command::Quit => return Ok(false),
-            Command::Ping if self.lease.is_none() => {
+            Command::Ping if !self.hold.is_held() => {
                 self.reply(&ok_packet(seq, self.idle_status())).await?;
                 return Ok(true);
             }
@@ -259,7 +250,7 @@ impl<'a> Session<'a> {
                 return Ok(true);
             }
             Command::Query if frame.is_continued() => {
-                self.pin(PinReason::LargeStatement);
+                pin = Some(PinReason::LargeStatement);
                 Relay::Respond(Expect::Results)
             }
             Command::Query => {
@@ -267,7 +258,7 @@ impl<'a> Session<'a> {
                 let sql = classify::Lexed::new(&frame.payload()[1..], self.backslash_escapes());
                 let scope_read = sql.scope_read();
                 if let Some((read, column)) = scope_read.as_ref() {
-                    if let Some(value) = self.scope.values.answer(*read, self.lease.is_some()) {
+                    if let Some(value) = self.scope.values.answer(*read, self.hold.is_held()) {
                         return self
                             .answer_scope_read(*read, column, value)
                             .await
@@ -291,7 +282,8 @@ impl<'a> Session<'a> {
                 clears_diagnostics = class.clears_diagnostics(flavor);
                 self.scope.running(class.sets_insert_id);
                 changes_schema = class.changes_schema;
-                self.apply(class)
+                pin = class.pin;
+                Self::relay_for(class)
             }
             Command::SetOption => return self.set_option(frame).await.map(|()| true),
             Command::FieldList => Relay::Respond(Expect::FieldList),
@@ -307,8 +299,8 @@ impl<'a> Session<'a> {
                 clears_diagnostics = class.clears_diagnostics(flavor);
                 self.scope.running(class.sets_insert_id);
                 changes_schema = class.changes_schema;
-                // Its pin applies once the execute is known to run (after the checks).
-                execute_pin = class.pin;
+                // Its pin applies once the execute runs on a backend (after the checks).
+                pin = class.pin;
                 Self::relay_for(class)
             }
             Command::InitDb | Command::Ping | Command::StmtReset => Relay::Respond(Expect::Results),
@@ -323,15 +315,12 @@ impl<'a> Session<'a> {
             },
             _ => frame,
         };
-        if let Some(reason) = execute_pin {
-            self.pin(reason);
-        }
         self.ctx.metrics.queries.inc();
         self.silent = match command {
             Command::StmtSendLongData => statement_id(frame.payload()),
             _ => None,
         };
-        let result = self.execute(frame, relay).await;
+        let result = self.execute(frame, relay, pin).await;
         self.silent = None;
         self.scope.finished();
         if changes_schema {
@@ -346,15 +335,7 @@ impl<'a> Session<'a> {
         result.map(|()| true)
     }
 
-    /// Applies what a statement's text says before it runs: its pin, and how to relay it
-    /// (restoring the connection-scoped values it reads).
-    fn apply(&mut self, class: classify::Classification) -> Relay {
-        if let Some(reason) = class.pin {
-            self.pin(reason);
-        }
-        Self::relay_for(class)
-    }
-
+    /// How to relay a statement: restoring the connection-scoped values it reads.
     fn relay_for(class: classify::Classification) -> Relay {
         if class.reads_insert_id || class.reads_diagnostics {
             Relay::RespondReadingScope {
@@ -373,34 +354,37 @@ impl<'a> Session<'a> {
         first: &Frame,
         expect: Expect,
     ) -> Result<bool, FrontendError> {
-        self.hold_backend_for(first, Relay::Respond(expect)).await
+        self.hold_backend_for(first, Relay::Respond(expect), None)
+            .await
     }
 
+    /// As `hold_backend`, pinning the session to the backend (with `pin`) before it is
+    /// brought to the session's state.
     async fn hold_backend_for(
         &mut self,
         first: &Frame,
         relay: Relay,
+        pin: Option<PinReason>,
     ) -> Result<bool, FrontendError> {
-        self.affinity_until = None;
-        if self.lease.is_none() {
+        if !self.hold.begin() {
             match self.borrow().await {
                 Ok(mut lease) => {
                     self.flavor = lease.conn().flavor();
                     if self.handshake_state_pending {
                         self.apply_handshake_state(lease.conn());
                     }
-                    self.lease = Some(lease);
+                    self.hold.obtained(lease);
                     self.scope.borrowed();
                 }
                 Err(e) => {
-                    // A pin this command set has no backend to hold: the statement never
-                    // ran, so nothing was left behind.
-                    self.unpin();
                     let seq = self.skip_rest(first).await?;
                     self.reply_backend_error(seq, &e).await?;
                     return Ok(false);
                 }
             }
+        }
+        if let Some(reason) = pin {
+            self.pin(reason);
         }
         if let Err(e) = self.prepare_backend(relay).await {
             let seq = self.skip_rest(first).await?;
@@ -421,15 +405,16 @@ impl<'a> Session<'a> {
         if e.server_code().is_some() {
             return self.reply_backend_error(seq, e).await;
         }
-        // An open transaction or pinned state died with the connection. Carrying on
-        // would let the client's next statements autocommit elsewhere, so the client
-        // loses its connection too (after the error), as with a direct one.
-        let lost_state = self.lease.is_some() && (self.in_transaction || self.pin.is_some());
-        self.drop_backend();
+        let lost_state = self.drop_backend();
         self.reply_backend_error(seq, e).await?;
+        Self::carry_on(lost_state)
+    }
+
+    /// After the backend failed: an open transaction or pinned state died with it.
+    /// Carrying on would let the client's next statements autocommit elsewhere, so the
+    /// client loses its connection too (after any error), as with a direct one.
+    pub(super) fn carry_on(lost_state: bool) -> Result<(), FrontendError> {
         if lost_state {
-            self.in_transaction = false;
-            self.unpin();
             return Err(FrontendError::SessionStateLost);
         }
         Ok(())
@@ -438,26 +423,38 @@ impl<'a> Session<'a> {
     /// The backend failed while running the command of statement `current` (execute,
     /// fetch or reset): that statement's long data was being consumed, so only the
     /// session's other statements get a deferred error.
-    fn lose_backend_during(&mut self, current: Option<u32>) {
-        if let Some(id) = current {
-            self.held.forget(id);
+    fn lose_backend_during(&mut self, current: Option<u32>) -> bool {
+        if let (Some(id), Some(statements)) = (current, self.hold.statements_mut()) {
+            statements.forget(id);
         }
-        self.drop_backend();
+        self.drop_backend()
     }
 
-    /// Closes the held backend after a failure. Long data the session had sent there is
+    /// Closes the held backend after a failure; true when state that existed only there
+    /// (a transaction, a pin) died with it. Long data the session had sent there is
     /// lost: the statements' executes report it instead of running without it.
-    pub(super) fn drop_backend(&mut self) {
-        if self.lease.take().is_none() {
-            return;
+    pub(super) fn drop_backend(&mut self) -> bool {
+        let taken = self.let_go();
+        if taken.lease.is_none() {
+            return false;
         }
         self.scope.backend_lost();
-        for id in self.held.ids().collect::<Vec<_>>() {
-            if !self.held.has_cursor(id) {
+        for id in taken.statements.ids() {
+            if !taken.statements.has_cursor(id) {
                 self.defer(id, ErrorPacket::lost_connection().encode(1));
             }
         }
-        self.held.clear();
+        taken.state_lost()
+    }
+
+    /// Lets go of the backend, whatever held it, for the caller to release, reset or
+    /// close (by dropping it).
+    fn let_go(&mut self) -> Taken<Lease> {
+        let taken = self.hold.take();
+        if taken.pin.is_some() {
+            self.ctx.metrics.database_connections_pinned.dec();
+        }
+        taken
     }
 
     /// Sends an error for the command being handled, or keeps it for the statement's
@@ -493,7 +490,7 @@ impl<'a> Session<'a> {
 
     /// The held backend connection.
     pub(super) fn lease_conn(&mut self) -> &mut crate::backend::conn::BackendConn {
-        self.lease.as_mut().expect("a backend is held").conn()
+        self.hold.lease_mut().expect("a backend is held").conn()
     }
 
     /// Runs a command on a backend and relays its response.
@@ -501,8 +498,9 @@ impl<'a> Session<'a> {
         &mut self,
         first: Frame,
         relay: Relay,
+        pin: Option<PinReason>,
     ) -> Result<(), FrontendError> {
-        if !self.hold_backend_for(&first, relay).await? {
+        if !self.hold_backend_for(&first, relay, pin).await? {
             return Ok(());
         }
         // Which client statement this is about, before its id is rewritten.
@@ -539,7 +537,7 @@ impl<'a> Session<'a> {
                 return Ok(());
             }
         };
-        let lease = self.lease.as_mut().expect("leased above");
+        let lease = self.hold.lease_mut().expect("held above");
         let server = &self.ctx.config.server;
         let side = ClientSide {
             io: &mut self.client.io,
@@ -553,21 +551,24 @@ impl<'a> Session<'a> {
                     self.ctx.metrics.query_errors.inc();
                 }
                 if let Some(flags) = outcome.status {
-                    self.in_transaction = flags & status::IN_TRANS != 0;
+                    self.hold.transaction_status(flags & status::IN_TRANS != 0);
                     self.status_flags = flags;
                 }
                 let flags = outcome.status.unwrap_or(0);
                 let cursor = flags & status::CURSOR_EXISTS != 0;
-                match statement {
-                    Some((Command::StmtExecute, id)) => self.held.executed(id, cursor),
-                    Some((Command::StmtFetch, id)) => self
-                        .held
-                        .fetched(id, cursor && flags & status::LAST_ROW_SENT == 0),
-                    Some((_, id)) => {
-                        self.held.forget(id);
-                        self.forget_deferred(id);
+                if let (Some((command, id)), Some(held)) = (statement, self.hold.statements_mut()) {
+                    match command {
+                        Command::StmtExecute => held.executed(id, cursor),
+                        Command::StmtFetch => {
+                            held.fetched(id, cursor && flags & status::LAST_ROW_SENT == 0);
+                        }
+                        _ => {
+                            held.forget(id);
+                        }
                     }
-                    None => {}
+                }
+                if let Some((Command::StmtReset, id)) = statement {
+                    self.forget_deferred(id);
                 }
                 if let Some(schema) = outcome.observation.schema {
                     self.client.schema = schema;
@@ -579,7 +580,8 @@ impl<'a> Session<'a> {
                     if let Err(e) = self.record_variables(&outcome.observation.variables).await {
                         // The backend failed between statements: nothing is lost but it.
                         tracing::warn!(error = %e, "backend lost after a SET");
-                        self.drop_backend();
+                        let lost_state = self.drop_backend();
+                        Self::carry_on(lost_state)?;
                     }
                 }
                 let ran = Ran {
@@ -589,7 +591,7 @@ impl<'a> Session<'a> {
                     result_rows: outcome.result_rows,
                     row_count: outcome.row_count,
                 };
-                let keep = self.scope.ran(ran, self.lease.is_some());
+                let keep = self.scope.ran(ran, self.hold.is_held());
                 self.settle(keep);
                 Ok(())
             }
@@ -600,18 +602,13 @@ impl<'a> Session<'a> {
             }
             Err(RelayError::Backend { sent, error }) => {
                 tracing::warn!(error = %error, "backend connection lost mid-statement");
-                self.lose_backend_during(current);
-                // An open transaction or pinned state died with the backend. Carrying on
-                // would let the client's next statements autocommit on another
-                // connection, so the client loses its connection too, as it would have
-                // with a direct one.
-                let lost_state = self.in_transaction || self.pin.is_some();
-                self.in_transaction = false;
-                self.unpin();
+                let lost_state = self.lose_backend_during(current);
                 if !sent {
                     let lost = ErrorPacket::lost_connection().encode(reply_seq);
                     self.reply(&lost).await?;
                 }
+                // Half a response was relayed: the client cannot read on. Otherwise it
+                // got the error, and goes on unless state died with the backend.
                 if sent || lost_state {
                     return Err(BackendError::Protocol(error).into());
                 }
@@ -639,26 +636,20 @@ impl<'a> Session<'a> {
     /// statement left connection-scoped values (warnings, affected rows, an insert id),
     /// so the backend is kept for a short window in case the next statement asks.
     pub(super) fn settle(&mut self, affinity: bool) {
-        if self.pin.is_some()
-            || self.in_transaction
-            || !self.held.is_empty()
-            || self.lease.is_none()
-        {
-            return;
-        }
+        let left = match affinity {
+            false => Left::Nothing,
+            // Values Sluice reads itself before the backend goes back (the warnings).
+            true if self.scope.pending() => Left::ValuesToRead,
+            true => Left::Values,
+        };
         let window = self.ctx.config.backend.affinity_window.get();
-        // Without a window, the warnings are still read before the backend goes back
-        // (the timer fires at once).
-        if affinity && (!window.is_zero() || self.scope.pending()) {
-            self.affinity_until = Some(Instant::now() + window);
-        } else if let Some(lease) = self.lease.take() {
+        if let Some(lease) = self.hold.finish(left, window, Instant::now) {
             lease.release();
         }
     }
 
     fn pin(&mut self, reason: PinReason) {
-        if self.pin.is_none() {
-            self.pin = Some(reason);
+        if self.hold.pin_with(reason) {
             self.ctx
                 .metrics
                 .pins
@@ -669,16 +660,9 @@ impl<'a> Session<'a> {
         }
     }
 
-    fn unpin(&mut self) {
-        if self.pin.take().is_some() {
-            self.ctx.metrics.database_connections_pinned.dec();
-        }
-    }
-
     /// Returns the backend at the end of a session, COM_RESET_CONNECTION or
     /// COM_CHANGE_USER: reset first if the session left state or a transaction on it.
     pub(super) async fn give_back(&mut self) {
-        self.affinity_until = None;
         self.scope.reset();
         self.vars.clear();
         self.handshake_state_pending = true;
@@ -689,13 +673,11 @@ impl<'a> Session<'a> {
             .connector()
             .server_status()
             .unwrap_or(status::AUTOCOMMIT);
-        // Long data or a cursor of this session's is still on the server statement.
-        let dirty = self.pin.is_some() || self.in_transaction || !self.held.is_empty();
-        self.held.clear();
         self.deferred.clear();
-        self.unpin();
-        self.in_transaction = false;
-        if let Some(lease) = self.lease.take() {
+        let taken = self.let_go();
+        // A transaction, pinned state, or long data or a cursor on a statement.
+        let dirty = taken.dirty();
+        if let Some(lease) = taken.lease {
             if dirty {
                 lease.reset_and_release().await;
             } else {

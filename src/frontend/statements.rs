@@ -105,33 +105,33 @@ impl Session<'_> {
             return Ok(());
         }
         self.forget_deferred(id);
-        self.discard_held(id).await;
+        self.discard_held(id).await?;
         self.stmts.remove(id);
-        // Closing runs nothing: a window kept open for the previous statement's
-        // warnings stays open.
-        if self.affinity_until.is_none() {
-            self.settle(false);
-        }
+        // Its statement may have been the last thing holding the backend. (A window kept
+        // open for the previous statement's warnings stays open: closing runs nothing.)
+        self.settle(false);
         Ok(())
     }
 
     /// Drops what statement `id` holds on the held backend (long data, a cursor) by
     /// closing its server statement there; it is prepared again when next used.
-    async fn discard_held(&mut self, id: u32) {
-        if !self.held.forget(id) {
-            return;
+    async fn discard_held(&mut self, id: u32) -> Result<(), FrontendError> {
+        if !self.hold.statements_mut().is_some_and(|s| s.forget(id)) {
+            return Ok(());
         }
         let Some(key) = self.stmts.get(id).map(|s| s.key.clone()) else {
-            return;
+            return Ok(());
         };
-        if let Some(lease) = self.lease.as_mut() {
+        if let Some(lease) = self.hold.lease_mut() {
             let conn = lease.conn();
             if let Some(server_id) = conn.statements().remove(&key) {
                 if conn.close_statements(&[server_id]).await.is_err() {
-                    self.drop_backend();
+                    let lost_state = self.drop_backend();
+                    return Self::carry_on(lost_state);
                 }
             }
         }
+        Ok(())
     }
 
     /// Answers statement commands that need no backend: unknown ids (as MySQL does), a
@@ -169,7 +169,7 @@ impl Session<'_> {
             if let Some(mut err) = self.take_deferred(id) {
                 // Its long data never (all) reached a server: running it would use none,
                 // and chunks that did arrive must not meet the next execute.
-                self.discard_held(id).await;
+                self.discard_held(id).await?;
                 err[3] = self.skip_rest(&frame).await?;
                 self.ctx().metrics.query_errors.inc();
                 self.reply(&err).await?;
@@ -177,17 +177,16 @@ impl Session<'_> {
             }
             return Ok(Some(frame));
         }
-        let held_here = self.lease.is_some() && self.held.ids().any(|i| i == id);
+        let held_here = self.hold.holds_statement(id);
         match command {
             Command::StmtReset if !held_here => {
                 // Nothing of this statement is on any server: no long data, no cursor.
-                self.held.forget(id);
                 self.forget_deferred(id);
                 let status = self.idle_status();
                 self.reply(&ok_packet(seq, status)).await?;
                 Ok(None)
             }
-            Command::StmtFetch if !held_here || !self.held.has_cursor(id) => {
+            Command::StmtFetch if !self.hold.statements().is_some_and(|s| s.has_cursor(id)) => {
                 // MySQL ends the message with a full stop, MariaDB does not.
                 let stop = if self.flavor == Flavor::MySql {
                     "."
@@ -242,8 +241,9 @@ impl Session<'_> {
                 return Ok(None);
             }
         };
-        if command == Some(Command::StmtSendLongData) {
-            self.held.long_data(id);
+        if let (Some(Command::StmtSendLongData), Some(held)) = (command, self.hold.statements_mut())
+        {
+            held.long_data(id);
         }
         set_statement_id(first.payload_mut(), server_id);
         if command != Some(Command::StmtExecute) {
@@ -254,8 +254,8 @@ impl Session<'_> {
             return Ok(Some(Outgoing::Frame(first)));
         };
         let server = self
-            .lease
-            .as_mut()
+            .hold
+            .lease_mut()
             .expect("bound to the held backend")
             .conn()
             .statements()
@@ -297,8 +297,10 @@ impl Session<'_> {
     async fn on_backend(&mut self, key: &Arc<StmtKey>) -> Result<OnBackend, BackendError> {
         let bound = self.ctx().pool.statement_bound();
         let keep: Vec<Arc<StmtKey>> = self
-            .held
-            .ids()
+            .hold
+            .statements()
+            .into_iter()
+            .flat_map(|held| held.ids())
             .filter_map(|id| self.stmts.get(id))
             .map(|s| s.key.clone())
             .collect();

@@ -6,7 +6,7 @@
 
 /// Client statement ids (Sluice's) with state on the held backend. A session has few at
 /// once, so small vectors beat sets.
-#[derive(Debug, Default)]
+#[derive(Debug, Default, Clone, PartialEq, Eq, Hash)]
 pub struct HeldStatements {
     long_data: Vec<u32>,
     cursors: Vec<u32>,

@@ -6,6 +6,7 @@ pub mod classify;
 pub mod connection_scope;
 pub mod handshake_state;
 pub mod held;
+pub mod hold;
 pub mod lexer;
 pub mod pin;
 pub mod scope;
