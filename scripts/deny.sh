@@ -31,9 +31,14 @@ elif git -C "$LOCAL_DB" rev-parse --verify -q HEAD >/dev/null 2>&1; then
   rm -rf "$DB_CLONE"
   mkdir -p "$(dirname "$DB_CLONE")"
   git clone --quiet "$LOCAL_DB" "$DB_CLONE"
+  # --offline also keeps cargo-deny's `cargo metadata` off the network: every crate of
+  # Cargo.lock (those of other platforms too, which no build here downloads) must be in
+  # cargo's cache first. crates.io itself is reachable where GitHub is not.
+  cargo fetch --quiet
   cargo deny --offline "${CHECK[@]}"
 else
   echo "!! ADVISORY CHECK NOT RUN: $URL cannot be reached and no copy is at $LOCAL_DB."
   echo "!! Seed one with: git clone $URL $LOCAL_DB"
+  cargo fetch --quiet
   cargo deny --offline "${CHECK[@]}" bans licenses sources
 fi
