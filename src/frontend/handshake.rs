@@ -54,6 +54,8 @@ pub struct Client {
     /// Capabilities both sides agreed on.
     pub capabilities: u32,
     pub charset: u8,
+    /// The default schema the handshake (or COM_CHANGE_USER) asked for; the session
+    /// takes it into its state.
     pub schema: Option<Vec<u8>>,
     pub connection_id: u32,
     pub peer: SocketAddr,

@@ -2,16 +2,25 @@
 //! authentication, then the command loop that relays commands to leased backends.
 
 pub mod authenticate;
+mod backend_hold;
 pub mod change_user;
+mod command_loop;
 mod continuation;
+mod dispatch;
 pub mod error;
+mod execute;
 pub mod handshake;
+mod query;
 pub mod relay;
 mod replay;
+mod replies;
 mod scope_reads;
 pub mod session;
 pub mod set_option;
+mod simple;
 pub mod statements;
+mod stmt_bind;
+mod stmt_commands;
 
 use std::collections::HashSet;
 use std::net::SocketAddr;

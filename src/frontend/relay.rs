@@ -8,6 +8,7 @@ use std::time::Duration;
 use bytes::BytesMut;
 
 use crate::backend::conn::BackendConn;
+use crate::multiplex::connection_scope::Ran;
 use crate::multiplex::tracking::{observe, Observation};
 use crate::net::{MaybeTls, PacketStream};
 use crate::protocol::classic_eof::{self, Action, ClassicEof, ClientForm};
@@ -36,6 +37,19 @@ pub struct Outcome {
     /// The statement left values a next statement may ask the connection for: warnings
     /// or an error (SHOW WARNINGS), affected rows (ROW_COUNT()), an insert id.
     pub leaves_connection_scope: bool,
+}
+
+impl Outcome {
+    /// What the statement left that the session's connection-scoped values follow.
+    pub fn ran(&self) -> Ran {
+        Ran {
+            last_insert_id: self.last_insert_id,
+            leaves_connection_scope: self.leaves_connection_scope,
+            diagnostics: self.diagnostics,
+            result_rows: self.result_rows,
+            row_count: self.row_count,
+        }
+    }
 }
 
 /// Why a relay stopped early.

@@ -18,14 +18,14 @@ impl Session<'_> {
     pub(super) fn apply_handshake_state(&mut self, conn: &BackendConn) {
         if let Some(collations) = self.ctx.pool.connector().collations() {
             let flags = self.client.capabilities;
-            collations.apply_handshake(self.client.charset, &mut self.vars, conn.baseline());
+            collations.apply_handshake(self.client.charset, &mut self.state.vars, conn.baseline());
             handshake_state::apply_flags(
                 flags & caps::IGNORE_SPACE != 0,
                 flags & caps::INTERACTIVE != 0,
-                &mut self.vars,
+                &mut self.state.vars,
                 conn.baseline(),
             );
-            self.handshake_state_pending = false;
+            self.state.handshake_pending = false;
         }
     }
 
@@ -43,7 +43,7 @@ impl Session<'_> {
             .as_deref()
             .filter(|s| !conn.schema().is(Some(s)));
         let replay = Variables::replay(
-            &self.vars,
+            &self.state.vars,
             conn.vars(),
             conn.baseline(),
             conn.backslash_escapes(),
@@ -58,7 +58,7 @@ impl Session<'_> {
         // A pinned session stays here, where prepared statements may read these values
         // unseen: it restores everything. The restore runs last, after the replay's SET,
         // so the SET's own effects are cleared too.
-        let restore = self.scope.restore(reads_id, reads_diag, pinned);
+        let restore = self.state.scope.restore(reads_id, reads_diag, pinned);
         // The client's COM_SET_OPTION, or another client's before it on this backend.
         let multi = self.client.capabilities & caps::MULTI_STATEMENTS != 0;
         let mut batch = Vec::new();
@@ -77,7 +77,7 @@ impl Session<'_> {
                 (Internal::InitDb(_), Err(e)) => {
                     // The schema is gone (as on a direct connection whose database was
                     // dropped, the session continues without one).
-                    self.client.schema = None;
+                    self.state.schema = None;
                     return Err(e);
                 }
                 (_, Err(e)) => {
@@ -91,10 +91,10 @@ impl Session<'_> {
             self.ctx.metrics.session_replays.inc();
             // The SET succeeded: the backend now holds exactly the session's values, even
             // where the server would report one in another spelling.
-            conn.assume_vars(self.vars.clone());
+            conn.assume_vars(self.state.vars.clone());
         }
         if let Some(restore) = &restore {
-            self.scope.restored(restore);
+            self.state.scope.restored(restore);
         }
         Ok(())
     }
@@ -111,7 +111,7 @@ impl Session<'_> {
         let conn = lease.conn();
         conn.record_variables(changes);
         for (name, value) in changes {
-            self.vars.record(name, value, conn.baseline());
+            self.state.vars.record(name, value, conn.baseline());
         }
         // A new connection character set also changes collation_connection, which
         // MariaDB does not report (nor a COLLATE clause): ask, so a replay restores it.
@@ -123,7 +123,8 @@ impl Session<'_> {
             if let Some(Some(collation)) = rows.first().and_then(|r| r.first()) {
                 let change = [("collation_connection".into(), collation.as_slice().into())];
                 conn.record_variables(&change);
-                self.vars
+                self.state
+                    .vars
                     .record("collation_connection", collation, conn.baseline());
             }
         }

@@ -27,7 +27,7 @@ impl Session<'_> {
             // As MySQL does: the deprecation warning, which is then the session's list.
             let (code, message) = FOUND_ROWS_DEPRECATED;
             let collation = u16::from(self.client.charset);
-            self.scope.kept = Some(KeptDiagnostics::one_warning(
+            self.state.scope.kept = Some(KeptDiagnostics::one_warning(
                 code,
                 message,
                 collation,
@@ -38,7 +38,7 @@ impl Session<'_> {
         }
         // A statement that leaves no warning: on MySQL it clears the kept list.
         if self.flavor == Flavor::MySql {
-            self.scope.kept = None;
+            self.state.scope.kept = None;
         }
         let answer = self.bigint_answer(column, value);
         self.reply(&answer).await
@@ -60,7 +60,7 @@ impl Session<'_> {
                 read,
                 DiagnosticsRead::WarningCount(_) | DiagnosticsRead::ErrorCount(_)
             );
-        if let (false, Some(kept)) = (self.hold.is_held(), &self.scope.kept) {
+        if let (false, Some(kept)) = (self.hold.is_held(), &self.state.scope.kept) {
             let answer = match read {
                 DiagnosticsRead::ShowWarnings => kept.warnings.clone(),
                 DiagnosticsRead::ShowErrors => kept.errors.clone(),
@@ -72,11 +72,14 @@ impl Session<'_> {
                 }
             };
             if clears {
-                self.scope.kept = None;
+                self.state.scope.kept = None;
             }
             return self.reply(&answer).await;
         }
-        let kept = (self.scope.kept.take(), self.scope.diagnostics_pending());
+        let kept = (
+            self.state.scope.kept.take(),
+            self.state.scope.diagnostics_pending(),
+        );
         self.execute(
             frame,
             Relay::RespondReadingScope {
@@ -87,8 +90,8 @@ impl Session<'_> {
         )
         .await?;
         let (kept, pending) = if clears { (None, false) } else { kept };
-        self.scope.kept = kept;
-        self.scope.set_diagnostics_pending(pending);
+        self.state.scope.kept = kept;
+        self.state.scope.set_diagnostics_pending(pending);
         Ok(())
     }
 
@@ -99,7 +102,8 @@ impl Session<'_> {
 
     /// How many warnings (and errors) Sluice kept of the session's last statement.
     pub(super) fn kept_warnings(&self) -> u16 {
-        self.scope
+        self.state
+            .scope
             .kept
             .as_ref()
             .map_or(0, |k| u16::try_from(k.warning_count).unwrap_or(u16::MAX))
@@ -121,7 +125,7 @@ impl Session<'_> {
         let Some(mut lease) = self.hold.end_affinity() else {
             return;
         };
-        if self.scope.take_diagnostics_pending() {
+        if self.state.scope.take_diagnostics_pending() {
             let conn = lease.conn();
             let client_caps = self.client.capabilities;
             let kept = async {
@@ -139,12 +143,12 @@ impl Session<'_> {
                 })
             };
             match kept.await {
-                Ok(kept) => self.scope.kept = Some(kept),
+                Ok(kept) => self.state.scope.kept = Some(kept),
                 // The backend failed: it is closed with the lease, nothing is lost.
                 Err(_) => return,
             }
         }
-        if self.scope.take_insert_id_pending() {
+        if self.state.scope.take_insert_id_pending() {
             // After the warnings: on MySQL this SELECT clears them.
             match lease.conn().query("SELECT LAST_INSERT_ID()").await {
                 Ok(rows) => {
@@ -152,7 +156,7 @@ impl Session<'_> {
                         .first()
                         .and_then(|r| r.first())
                         .and_then(|v| std::str::from_utf8(v.as_deref()?).ok()?.parse::<u64>().ok());
-                    self.scope.read_insert_id(value);
+                    self.state.scope.read_insert_id(value);
                 }
                 Err(_) => return,
             }

@@ -6,6 +6,7 @@
 //! switched to what the session has (`Internal::MultiStatements`), so a client that
 //! switched still shares the pool with every other.
 
+use super::dispatch::Handled;
 use super::session::Session;
 use super::FrontendError;
 use crate::backend::conn::{MULTI_STATEMENTS_OFF, MULTI_STATEMENTS_ON};
@@ -15,7 +16,7 @@ use crate::protocol::packet::Frame;
 use crate::protocol::result_set;
 
 impl Session<'_> {
-    pub(super) async fn set_option(&mut self, frame: Frame) -> Result<(), FrontendError> {
+    pub(super) async fn set_option(&mut self, frame: Frame) -> Result<Handled, FrontendError> {
         let seq = frame.seq().wrapping_add(1);
         let option = frame
             .payload()
@@ -26,15 +27,16 @@ impl Session<'_> {
             Some(MULTI_STATEMENTS_OFF) => self.client.capabilities &= !caps::MULTI_STATEMENTS,
             // What both servers answer for an option they do not know.
             _ => {
-                return self
-                    .reply(&ErrorPacket::unknown_command().encode(seq))
-                    .await
+                self.reply(&ErrorPacket::unknown_command().encode(seq))
+                    .await?;
+                return Ok(Handled::Answered);
             }
         }
         // The server's EOF counts the previous statement's warnings: Sluice knows the
         // count of those it kept, and says 0 while a backend still holds them.
         let mut answer = Vec::with_capacity(11);
         result_set::push_end(&mut answer, seq, self.answer_ending(self.kept_warnings()));
-        self.reply(&answer).await
+        self.reply(&answer).await?;
+        Ok(Handled::Answered)
     }
 }

@@ -4,12 +4,14 @@
 
 pub mod classify;
 pub mod connection_scope;
+pub mod deferred;
 pub mod handshake_state;
 pub mod held;
 pub mod hold;
 pub mod lexer;
 pub mod pin;
 pub mod scope;
+pub mod session_state;
 pub mod statements;
 pub mod tracking;
 pub mod variables;
