@@ -44,53 +44,13 @@ impl Server {
     /// backend that is down is retried in the background, not fatal).
     pub async fn bind(config: Arc<Config>) -> Result<Self, ServerError> {
         let metrics = Arc::new(Metrics::new());
-        // The AWS SDK is loaded once, only when something needs it; nothing is fetched
-        // yet (an unreachable Secrets Manager must not stop Sluice from starting).
-        let needs_aws = Credentials::needs_secrets(&config.users)
-            || config.iam.as_ref().is_some_and(|i| i.keys_secret.is_some());
-        let secrets = if needs_aws {
-            let store = Arc::new(SecretStore::load(&config.aws, metrics.clone()).await);
-            tokio::spawn(refresh_secrets(
-                store.clone(),
-                config.aws.secret_refresh_interval.get(),
-            ));
-            Some(store)
-        } else {
-            None
-        };
+        let secrets = secret_store(&config, &metrics).await;
         let credentials = Arc::new(Credentials::new(
             &config.users,
             secrets.clone(),
             config.aws.previous_password_grace.get(),
         ));
-        let b = &config.backend;
-        let tls = match &b.tls {
-            Some(t) => Some(BackendTls::from_config(t, config.backend_host())?),
-            None => None,
-        };
-        let target = Target {
-            address: b.address.clone(),
-            tls,
-            connect_timeout: b.connect_timeout.get(),
-            init_query: b.init_query.clone(),
-        };
-        let settings = PoolSettings {
-            max_connections_percent: b.max_connections_percent,
-            max_idle_connections_percent: b.max_idle_connections_percent(),
-            borrow_timeout: b.connection_borrow_timeout.get(),
-            max_lifetime: b.max_lifetime.get(),
-            idle_timeout: b.idle_timeout.get(),
-            max_prepared_statements: b.max_prepared_statements,
-        };
-        // Static logins first: they need nothing from AWS.
-        let mut probe_users: Vec<&crate::config::UserConfig> = config.users.iter().collect();
-        probe_users.sort_by_key(|u| u.secret.is_some());
-        let probe_users = probe_users
-            .into_iter()
-            .map(|u| Arc::from(u.name.as_str()))
-            .collect();
-        let connector = MySqlConnector::new(target, credentials.clone(), probe_users);
-        let pool = Pool::new(connector, settings, metrics.clone());
+        let pool = backend_pool(&config, &credentials, &metrics)?;
         let iam = config.iam.as_ref().map(|c| {
             let timeout = config.aws.request_timeout.get();
             Arc::new(IamVerifier::new(
@@ -114,7 +74,8 @@ impl Server {
             Ok(cap) => tracing::info!(cap, "backend pool cap"),
             Err(e) => tracing::warn!(error = %e, "backend not reachable yet; will retry"),
         }
-        tokio::spawn(pool.clone().maintain(b.capacity_refresh_interval.get()));
+        let refresh = config.backend.capacity_refresh_interval.get();
+        tokio::spawn(pool.clone().maintain(refresh));
         let (shutdown, shutdown_rx) = watch::channel(false);
         let ctx = Arc::new(Context::new(
             config,
@@ -152,9 +113,9 @@ impl Server {
 
     /// Serves until `stop` completes, then drains: no new clients, open transactions get
     /// `drain_timeout` to finish, then everything closes.
-    pub async fn run(self, stop: impl Future<Output = ()>) {
-        let ctx = self.ctx;
-        if let Some(admin) = self.admin {
+    pub async fn run(mut self, stop: impl Future<Output = ()>) {
+        let ctx = self.ctx.clone();
+        if let Some(admin) = self.admin.take() {
             tokio::spawn(crate::admin::serve(
                 admin,
                 ctx.metrics.clone(),
@@ -167,44 +128,14 @@ impl Server {
         tokio::pin!(stop);
         loop {
             tokio::select! {
-                accepted = self.listener.accept() => {
-                    let (tcp, peer) = match accepted {
-                        Ok(a) => a,
-                        Err(e) => {
-                            // EMFILE and friends: back off instead of spinning.
-                            tracing::warn!(error = %e, "accept failed");
-                            tokio::time::sleep(std::time::Duration::from_millis(20)).await;
-                            continue;
-                        }
-                    };
-                    match limit.clone().try_acquire_owned() {
-                        Ok(permit) => {
-                            let ctx = ctx.clone();
-                            // The socket moves to the worker unregistered and registers
-                            // with that worker's reactor: its readiness events then wake
-                            // the thread that runs the session, not this one.
-                            let tcp = match tcp.into_std() {
-                                Ok(tcp) => tcp,
-                                Err(e) => {
-                                    tracing::warn!(error = %e, "cannot hand a client to a worker");
-                                    continue;
-                                }
-                            };
-                            self.workers.spawn(async move {
-                                match TcpStream::from_std(tcp) {
-                                    Ok(tcp) => frontend::serve(ctx, tcp, peer).await,
-                                    Err(e) => tracing::warn!(error = %e, "cannot register a client socket"),
-                                }
-                                drop(permit);
-                            });
-                        }
-                        Err(_) => {
-                            ctx.metrics.client_connections_received.inc();
-                            ctx.metrics.client_connections_setup_failed.with_label_values(&["too_many_connections"]).inc();
-                            tokio::spawn(refuse(tcp));
-                        }
+                accepted = self.listener.accept() => match accepted {
+                    Ok((tcp, peer)) => self.admit(&ctx, &limit, tcp, peer),
+                    Err(e) => {
+                        // EMFILE and friends: back off instead of spinning.
+                        tracing::warn!(error = %e, "accept failed");
+                        tokio::time::sleep(std::time::Duration::from_millis(20)).await;
                     }
-                }
+                },
                 () = &mut stop => break,
             }
         }
@@ -221,6 +152,89 @@ impl Server {
         }
         ctx.pool.close_idle().await;
     }
+
+    /// A client accepted: its session runs on a worker, or it is refused with 1040 when
+    /// `max_client_connections` sessions are open.
+    fn admit(&self, ctx: &Arc<Context>, limit: &Arc<Semaphore>, tcp: TcpStream, peer: SocketAddr) {
+        let Ok(permit) = limit.clone().try_acquire_owned() else {
+            ctx.metrics.client_connections_received.inc();
+            ctx.metrics
+                .client_connections_setup_failed
+                .with_label_values(&["too_many_connections"])
+                .inc();
+            tokio::spawn(refuse(tcp));
+            return;
+        };
+        // The socket moves to the worker unregistered and registers with that worker's
+        // reactor: its readiness events then wake the thread that runs the session, not
+        // this one.
+        let tcp = match tcp.into_std() {
+            Ok(tcp) => tcp,
+            Err(e) => {
+                tracing::warn!(error = %e, "cannot hand a client to a worker");
+                return;
+            }
+        };
+        let ctx = ctx.clone();
+        self.workers.spawn(async move {
+            match TcpStream::from_std(tcp) {
+                Ok(tcp) => frontend::serve(ctx, tcp, peer).await,
+                Err(e) => tracing::warn!(error = %e, "cannot register a client socket"),
+            }
+            drop(permit);
+        });
+    }
+}
+
+/// The secret store, when a user's password or the IAM keys live in Secrets Manager.
+/// The AWS SDK is loaded once, only then; nothing is fetched yet (an unreachable Secrets
+/// Manager must not stop Sluice from starting).
+async fn secret_store(config: &Config, metrics: &Arc<Metrics>) -> Option<Arc<SecretStore>> {
+    let needs_aws = Credentials::needs_secrets(&config.users)
+        || config.iam.as_ref().is_some_and(|i| i.keys_secret.is_some());
+    if !needs_aws {
+        return None;
+    }
+    let store = Arc::new(SecretStore::load(&config.aws, metrics.clone()).await);
+    let every = config.aws.secret_refresh_interval.get();
+    tokio::spawn(refresh_secrets(store.clone(), every));
+    Some(store)
+}
+
+/// The backend pool, as `[backend]` configures it. Nothing is connected yet.
+fn backend_pool(
+    config: &Config,
+    credentials: &Arc<Credentials>,
+    metrics: &Arc<Metrics>,
+) -> Result<Arc<Pool>, ServerError> {
+    let b = &config.backend;
+    let tls = match &b.tls {
+        Some(t) => Some(BackendTls::from_config(t, config.backend_host())?),
+        None => None,
+    };
+    let target = Target {
+        address: b.address.clone(),
+        tls,
+        connect_timeout: b.connect_timeout.get(),
+        init_query: b.init_query.clone(),
+    };
+    let settings = PoolSettings {
+        max_connections_percent: b.max_connections_percent,
+        max_idle_connections_percent: b.max_idle_connections_percent(),
+        borrow_timeout: b.connection_borrow_timeout.get(),
+        max_lifetime: b.max_lifetime.get(),
+        idle_timeout: b.idle_timeout.get(),
+        max_prepared_statements: b.max_prepared_statements,
+    };
+    // Static logins first: they need nothing from AWS.
+    let mut probe_users: Vec<&crate::config::UserConfig> = config.users.iter().collect();
+    probe_users.sort_by_key(|u| u.secret.is_some());
+    let probe_users = probe_users
+        .into_iter()
+        .map(|u| Arc::from(u.name.as_str()))
+        .collect();
+    let connector = MySqlConnector::new(target, credentials.clone(), probe_users);
+    Ok(Pool::new(connector, settings, metrics.clone()))
 }
 
 /// Re-reads every secret in use on an interval, so rotations are picked up before a

@@ -190,17 +190,7 @@ impl BackendConn {
         tcp.set_nodelay(true).map_err(BackendError::Connect)?;
         let mut stream = MaybeTls::Plain(tcp);
         let mut reader = PacketReader::new();
-        let greeting = reader.read(&mut stream, 64 * 1024).await?;
-        if greeting.payload().first() == Some(&ERR_HEADER) {
-            return Err(BackendError::from_err_packet(greeting.payload()));
-        }
-        let greeting = Greeting::parse(greeting.payload())?;
-        let needed = caps::SESSION_TRACK | caps::DEPRECATE_EOF;
-        if greeting.capabilities & needed != needed {
-            return Err(BackendError::Unsupported(
-                "session tracking and CLIENT_DEPRECATE_EOF (MySQL 5.7+ / MariaDB 10.2+)",
-            ));
-        }
+        let greeting = read_greeting(&mut stream, &mut reader).await?;
         let mut capabilities = (BASE_CAPS | key.flags) & greeting.capabilities;
         if schema.is_some() {
             capabilities |= caps::CONNECT_WITH_DB & greeting.capabilities;
@@ -211,29 +201,17 @@ impl BackendConn {
                 return Err(BackendError::Unsupported("TLS"));
             }
             capabilities |= caps::SSL;
-            let prefix = HandshakeResponse {
-                capabilities,
-                max_packet: MAX_PAYLOAD as u32,
-                charset: BACKEND_COLLATION,
-                ..Default::default()
-            }
-            .encode_prefix();
-            stream_write(&mut stream, &packet::packet(seq, &prefix)).await?;
+            stream = start_tls(stream, tls, capabilities, seq).await?;
             seq += 1;
-            stream = upgrade(stream, tls).await?;
         }
         let plugin = Plugin::from_name(&greeting.auth_plugin).unwrap_or(Plugin::Native);
+        let password = login.password.expose_secret();
         let response = HandshakeResponse {
             capabilities,
             max_packet: MAX_PAYLOAD as u32,
             charset: BACKEND_COLLATION,
             user: login.user.as_bytes().to_vec(),
-            auth_response: auth_response(
-                plugin,
-                login.password.expose_secret(),
-                &greeting.scramble,
-                stream.is_tls(),
-            )?,
+            auth_response: auth_response(plugin, password, &greeting.scramble, stream.is_tls())?,
             database: schema.map(<[u8]>::to_vec),
             auth_plugin: Some(plugin.name().to_vec()),
             attributes: vec![
@@ -730,6 +708,45 @@ async fn stream_write(stream: &mut MaybeTls, bytes: &[u8]) -> Result<(), Backend
         .send(bytes)
         .await
         .map_err(|e| BackendError::Protocol(e.into()))
+}
+
+/// Asks for TLS (the SSLRequest: the handshake response's first fields, numbered `seq`)
+/// and upgrades the connection.
+async fn start_tls(
+    mut stream: MaybeTls,
+    tls: &BackendTls,
+    capabilities: u32,
+    seq: u8,
+) -> Result<MaybeTls, BackendError> {
+    let prefix = HandshakeResponse {
+        capabilities,
+        max_packet: MAX_PAYLOAD as u32,
+        charset: BACKEND_COLLATION,
+        ..Default::default()
+    }
+    .encode_prefix();
+    stream_write(&mut stream, &packet::packet(seq, &prefix)).await?;
+    upgrade(stream, tls).await
+}
+
+/// The server's greeting, or its refusal (an ERR packet: too many connections, a host
+/// blocked); a server without session tracking and DEPRECATE_EOF is not supported.
+async fn read_greeting(
+    stream: &mut MaybeTls,
+    reader: &mut PacketReader,
+) -> Result<Greeting, BackendError> {
+    let greeting = reader.read(stream, 64 * 1024).await?;
+    if greeting.payload().first() == Some(&ERR_HEADER) {
+        return Err(BackendError::from_err_packet(greeting.payload()));
+    }
+    let greeting = Greeting::parse(greeting.payload())?;
+    let needed = caps::SESSION_TRACK | caps::DEPRECATE_EOF;
+    if greeting.capabilities & needed != needed {
+        return Err(BackendError::Unsupported(
+            "session tracking and CLIENT_DEPRECATE_EOF (MySQL 5.7+ / MariaDB 10.2+)",
+        ));
+    }
+    Ok(greeting)
 }
 
 async fn upgrade(stream: MaybeTls, tls: &BackendTls) -> Result<MaybeTls, BackendError> {

@@ -184,7 +184,43 @@ pub(super) fn validate(
     client_tls: bool,
     backend_tls: bool,
 ) -> Result<(), ConfigError> {
-    let bad = |msg: String| Err(ConfigError::Invalid(msg));
+    validate_users(users)?;
+    validate_aws(aws)?;
+    let iam_users = users.iter().any(|u| u.iam == IamRequirement::Required);
+    if iam_users && !client_tls {
+        return bad(
+            "users with iam = \"required\" need [server.tls]: tokens are only accepted over TLS"
+                .into(),
+        );
+    }
+    let Some(iam) = iam else {
+        if iam_users {
+            return bad("users with iam = \"required\" need an [iam] table".into());
+        }
+        return Ok(());
+    };
+    if iam.regions.is_empty() {
+        return bad("iam.regions must name at least one".into());
+    }
+    match iam.mode {
+        IamMode::Local => validate_local(iam)?,
+        IamMode::Sts => validate_sts(iam)?,
+        IamMode::Rds => validate_rds(iam, backend_tls)?,
+    }
+    if iam.clock_skew.get() > std::time::Duration::from_secs(300) {
+        return bad("iam.clock_skew must be at most 300".into());
+    }
+    if iam.cache_size == 0 {
+        return bad("iam.cache_size must be at least 1".into());
+    }
+    Ok(())
+}
+
+fn bad(msg: String) -> Result<(), ConfigError> {
+    Err(ConfigError::Invalid(msg))
+}
+
+fn validate_users(users: &[UserConfig]) -> Result<(), ConfigError> {
     let mut seen = std::collections::HashSet::new();
     for u in users {
         if u.name.is_empty() || !seen.insert(u.name.as_str()) {
@@ -203,6 +239,10 @@ pub(super) fn validate(
             return bad(format!("user {:?}: secret is empty", u.name));
         }
     }
+    Ok(())
+}
+
+fn validate_aws(aws: &AwsConfig) -> Result<(), ConfigError> {
     for (name, d) in [
         ("aws.secret_refresh_interval", aws.secret_refresh_interval),
         ("aws.request_timeout", aws.request_timeout),
@@ -215,97 +255,80 @@ pub(super) fn validate(
         // The rate limit is what keeps wrong passwords from hammering Secrets Manager.
         return bad("aws.secret_refetch_min_interval must be at least 1".into());
     }
-    let iam_users = users.iter().any(|u| u.iam == IamRequirement::Required);
-    if iam_users && !client_tls {
-        return bad(
-            "users with iam = \"required\" need [server.tls]: tokens are only accepted over TLS"
-                .into(),
-        );
+    Ok(())
+}
+
+/// Local mode checks tokens with keys Sluice holds, for the endpoints it names.
+fn validate_local(iam: &IamConfig) -> Result<(), ConfigError> {
+    if iam.hostnames.is_empty() {
+        return bad("iam.hostnames must name at least one host:port".into());
     }
-    let Some(iam) = iam else {
-        if iam_users {
-            return bad("users with iam = \"required\" need an [iam] table".into());
-        }
-        return Ok(());
-    };
-    if iam.regions.is_empty() {
-        return bad("iam.regions must name at least one".into());
-    }
-    match iam.mode {
-        IamMode::Local => {
-            if iam.hostnames.is_empty() {
-                return bad("iam.hostnames must name at least one host:port".into());
-            }
-            for h in &iam.hostnames {
-                if h.rsplit_once(':')
-                    .and_then(|(_, p)| p.parse::<u16>().ok())
-                    .is_none()
-                {
-                    return bad(format!("iam.hostnames entry {h:?} must be host:port"));
-                }
-            }
-            if iam.keys.is_empty() && iam.keys_secret.is_none() {
-                return bad("iam needs keys or keys_secret in local mode".into());
-            }
-            for k in &iam.keys {
-                if k.access_key_id.is_empty()
-                    || k.secret_access_key.expose_secret().is_empty()
-                    || k.users.is_empty()
-                {
-                    return bad(
-                        "iam.keys entries need access_key_id, secret_access_key and users".into(),
-                    );
-                }
-            }
-        }
-        IamMode::Sts => {
-            // Sent as a header value: visible ASCII only.
-            let audience = iam.audience.as_deref().unwrap_or_default();
-            if audience.is_empty() || !audience.bytes().all(|b| b.is_ascii_graphic()) {
-                return bad("iam.audience (visible ASCII, no spaces) is needed in sts mode".into());
-            }
-            if iam.principals.is_empty() || iam.principals.iter().any(|p| p.users.is_empty()) {
-                return bad("iam.principals must list each principal's users in sts mode".into());
-            }
-            for p in &iam.principals {
-                if !is_principal_arn(&p.arn) {
-                    return bad(format!(
-                        "iam.principals arn {:?} must be arn:<partition>:iam::<account>:role/<name> or user/<name>",
-                        p.arn
-                    ));
-                }
-            }
-            for e in &iam.sts_endpoints {
-                if !is_sts_origin(e) {
-                    return bad(format!(
-                        "iam.sts_endpoints entry {e:?} must be https://host[:port] (http only on loopback)"
-                    ));
-                }
-            }
-        }
-        IamMode::Rds => {
-            if !backend_tls {
-                // RDS takes IAM tokens as clear-password logins, over TLS only.
-                return bad("iam.mode \"rds\" needs [backend.tls]".into());
-            }
-            if let Some(e) = &iam.rds_endpoint {
-                if e.rsplit_once(':')
-                    .and_then(|(_, p)| p.parse::<u16>().ok())
-                    .is_none()
-                {
-                    return bad(format!("iam.rds_endpoint {e:?} must be host:port"));
-                }
-            }
-            if iam.rds_max_concurrent_verifications == 0 {
-                return bad("iam.rds_max_concurrent_verifications must be at least 1".into());
-            }
+    for h in &iam.hostnames {
+        if h.rsplit_once(':')
+            .and_then(|(_, p)| p.parse::<u16>().ok())
+            .is_none()
+        {
+            return bad(format!("iam.hostnames entry {h:?} must be host:port"));
         }
     }
-    if iam.clock_skew.get() > std::time::Duration::from_secs(300) {
-        return bad("iam.clock_skew must be at most 300".into());
+    if iam.keys.is_empty() && iam.keys_secret.is_none() {
+        return bad("iam needs keys or keys_secret in local mode".into());
     }
-    if iam.cache_size == 0 {
-        return bad("iam.cache_size must be at least 1".into());
+    for k in &iam.keys {
+        if k.access_key_id.is_empty()
+            || k.secret_access_key.expose_secret().is_empty()
+            || k.users.is_empty()
+        {
+            return bad("iam.keys entries need access_key_id, secret_access_key and users".into());
+        }
+    }
+    Ok(())
+}
+
+/// STS mode asks STS who signed each token.
+fn validate_sts(iam: &IamConfig) -> Result<(), ConfigError> {
+    // Sent as a header value: visible ASCII only.
+    let audience = iam.audience.as_deref().unwrap_or_default();
+    if audience.is_empty() || !audience.bytes().all(|b| b.is_ascii_graphic()) {
+        return bad("iam.audience (visible ASCII, no spaces) is needed in sts mode".into());
+    }
+    if iam.principals.is_empty() || iam.principals.iter().any(|p| p.users.is_empty()) {
+        return bad("iam.principals must list each principal's users in sts mode".into());
+    }
+    for p in &iam.principals {
+        if !is_principal_arn(&p.arn) {
+            return bad(format!(
+                "iam.principals arn {:?} must be arn:<partition>:iam::<account>:role/<name> or user/<name>",
+                p.arn
+            ));
+        }
+    }
+    for e in &iam.sts_endpoints {
+        if !is_sts_origin(e) {
+            return bad(format!(
+                "iam.sts_endpoints entry {e:?} must be https://host[:port] (http only on loopback)"
+            ));
+        }
+    }
+    Ok(())
+}
+
+/// RDS mode has the database itself check each token.
+fn validate_rds(iam: &IamConfig, backend_tls: bool) -> Result<(), ConfigError> {
+    if !backend_tls {
+        // RDS takes IAM tokens as clear-password logins, over TLS only.
+        return bad("iam.mode \"rds\" needs [backend.tls]".into());
+    }
+    if let Some(e) = &iam.rds_endpoint {
+        if e.rsplit_once(':')
+            .and_then(|(_, p)| p.parse::<u16>().ok())
+            .is_none()
+        {
+            return bad(format!("iam.rds_endpoint {e:?} must be host:port"));
+        }
+    }
+    if iam.rds_max_concurrent_verifications == 0 {
+        return bad("iam.rds_max_concurrent_verifications must be at least 1".into());
     }
     Ok(())
 }

@@ -9,7 +9,7 @@ use secrecy::ExposeSecret;
 
 use super::{Context, FrontendError};
 use crate::auth::{caching_sha2, constant_time_eq, native, Plugin, MYSQL_CLEAR_PASSWORD};
-use crate::credentials::{Passwords, User};
+use crate::credentials::{Password, Passwords, User};
 use crate::net::PacketStream;
 use crate::protocol::errors::ErrorPacket;
 use crate::protocol::handshake::{auth_switch_request, AUTH_MORE_DATA_HEADER};
@@ -62,80 +62,27 @@ pub async fn authenticate(
         return authenticate_iam(ctx, io, user, ex).await;
     }
     let passwords = match user {
-        Some(u) => match ctx.credentials.client_passwords(u).await {
-            Ok(p) => p,
-            Err(e) => {
-                tracing::warn!(user = %u.name, error = %e, "cannot check a client's password");
-                // The details stay in the log: they name Sluice's secrets and role.
-                let e = ErrorPacket::cannot_connect("credentials unavailable; try again");
-                io.send(&e.encode(ex.seq)).await?;
-                return Err(FrontendError::CredentialsUnavailable);
-            }
-        },
+        Some(u) => client_passwords(ctx, io, u, ex.seq).await?,
         None => Passwords::new(),
     };
-    let mut seq = ex.seq;
-    let mut response = ex.auth_response.to_vec();
-    let mut plugin = ex
-        .client_plugin
-        .map_or(Some(Plugin::Native), Plugin::from_name)
-        .filter(|p| *p != Plugin::Clear);
-    if plugin.is_none() {
-        // The client answered for a plugin Sluice does not check: ask for ours.
-        let mut data = ex.scramble.to_vec();
-        data.push(0);
-        let switch = auth_switch_request(ex.default_plugin.name(), &data);
-        io.send(&packet::packet(seq, &switch)).await?;
-        let reply = io.read(MAX_AUTH_PACKET).await?;
-        seq = reply.seq().wrapping_add(1);
-        response = reply.payload().to_vec();
-        plugin = Some(ex.default_plugin);
-    }
+    let (plugin, mut answer) = answer_for_checked_plugin(io, &ex).await?;
     let cache_key = |password: &[u8]| [ex.user, b"\0", password].concat();
     let proof = match plugin {
-        Some(Plugin::CachingSha2) => {
+        Plugin::CachingSha2 => {
             let cached = {
                 let verified = ctx.sha2_verified.lock();
                 passwords
                     .iter()
                     .any(|p| verified.contains(&cache_key(p.expose_secret())))
             };
-            let full = io.is_tls()
-                && !cached
-                && !passwords.is_empty()
-                && passwords.iter().all(|p| !p.expose_secret().is_empty());
-            if full {
-                // Full authentication: the password in clear, protected by TLS.
-                let more = [AUTH_MORE_DATA_HEADER, caching_sha2::PERFORM_FULL_AUTH];
-                io.send(&packet::packet(seq, &more)).await?;
-                let reply = io.read(MAX_AUTH_PACKET).await?;
-                seq = reply.seq().wrapping_add(1);
-                let clear = reply.payload();
-                Proof::Clear(clear.strip_suffix(&[0]).unwrap_or(clear).to_vec())
-            } else {
-                Proof::Sha2Scramble(response.clone())
-            }
+            sha2_proof(io, &passwords, cached, &mut answer).await?
         }
-        _ => Proof::Native(response.clone()),
+        _ => Proof::Native(answer.response.clone()),
     };
-    let mut accepted = passwords
-        .iter()
-        .find(|p| proof.proves(ex.scramble, p.expose_secret()))
-        .cloned();
-    if accepted.is_none() {
-        // The client may already use a password rotated since Sluice read the secret.
-        if let Some(newer) = match user {
-            Some(u) => ctx.credentials.client_refused(u).await,
-            None => None,
-        } {
-            accepted = newer
-                .into_iter()
-                .find(|p| proof.proves(ex.scramble, p.expose_secret()));
-        }
-    }
-    let Some(password) = accepted else {
-        return deny(io, seq, &ex, !response.is_empty()).await;
+    let Some(password) = accepted(ctx, user, &passwords, &proof, ex.scramble).await else {
+        return deny(io, answer.seq, &ex, !answer.response.is_empty()).await;
     };
+    let mut seq = answer.seq;
     match proof {
         Proof::Sha2Scramble(_) => {
             let fast = [AUTH_MORE_DATA_HEADER, caching_sha2::FAST_AUTH_SUCCESS];
@@ -151,6 +98,108 @@ pub async fn authenticate(
     }
     io.send(&ok_packet(seq, status::AUTOCOMMIT)).await?;
     Ok(())
+}
+
+/// The client's latest answer in the exchange, and the sequence id of the next packet.
+struct Answer {
+    response: Vec<u8>,
+    seq: u8,
+}
+
+/// The passwords a known user may log in with; an error to the client when the secret
+/// holding them cannot be read.
+async fn client_passwords(
+    ctx: &Context,
+    io: &mut PacketStream,
+    user: &User,
+    seq: u8,
+) -> Result<Passwords, FrontendError> {
+    match ctx.credentials.client_passwords(user).await {
+        Ok(passwords) => Ok(passwords),
+        Err(e) => {
+            tracing::warn!(user = %user.name, error = %e, "cannot check a client's password");
+            // The details stay in the log: they name Sluice's secrets and role.
+            let e = ErrorPacket::cannot_connect("credentials unavailable; try again");
+            io.send(&e.encode(seq)).await?;
+            Err(FrontendError::CredentialsUnavailable)
+        }
+    }
+}
+
+/// The plugin the client's answer is for, switching it to Sluice's default when it
+/// answered for one Sluice does not check (or for clear text, never taken unasked).
+async fn answer_for_checked_plugin(
+    io: &mut PacketStream,
+    ex: &Exchange<'_>,
+) -> Result<(Plugin, Answer), FrontendError> {
+    let plugin = ex
+        .client_plugin
+        .map_or(Some(Plugin::Native), Plugin::from_name)
+        .filter(|p| *p != Plugin::Clear);
+    if let Some(plugin) = plugin {
+        let answer = Answer {
+            response: ex.auth_response.to_vec(),
+            seq: ex.seq,
+        };
+        return Ok((plugin, answer));
+    }
+    let mut data = ex.scramble.to_vec();
+    data.push(0);
+    let switch = auth_switch_request(ex.default_plugin.name(), &data);
+    io.send(&packet::packet(ex.seq, &switch)).await?;
+    let reply = io.read(MAX_AUTH_PACKET).await?;
+    let answer = Answer {
+        response: reply.payload().to_vec(),
+        seq: reply.seq().wrapping_add(1),
+    };
+    Ok((ex.default_plugin, answer))
+}
+
+/// caching_sha2_password: the scramble answers, unless the user's password is not in
+/// Sluice's cache and the connection is TLS: then full authentication, with the
+/// password in clear (protected by TLS), as MySQL asks for it.
+async fn sha2_proof(
+    io: &mut PacketStream,
+    passwords: &Passwords,
+    cached: bool,
+    answer: &mut Answer,
+) -> Result<Proof, FrontendError> {
+    let full = io.is_tls()
+        && !cached
+        && !passwords.is_empty()
+        && passwords.iter().all(|p| !p.expose_secret().is_empty());
+    if !full {
+        return Ok(Proof::Sha2Scramble(answer.response.clone()));
+    }
+    let more = [AUTH_MORE_DATA_HEADER, caching_sha2::PERFORM_FULL_AUTH];
+    io.send(&packet::packet(answer.seq, &more)).await?;
+    let reply = io.read(MAX_AUTH_PACKET).await?;
+    answer.seq = reply.seq().wrapping_add(1);
+    let clear = reply.payload();
+    Ok(Proof::Clear(
+        clear.strip_suffix(&[0]).unwrap_or(clear).to_vec(),
+    ))
+}
+
+/// The password the proof proves, if any: one of those Sluice has, else one rotated
+/// since it read the secret (the client may already use it).
+async fn accepted(
+    ctx: &Context,
+    user: Option<&User>,
+    passwords: &Passwords,
+    proof: &Proof,
+    scramble: &[u8],
+) -> Option<Password> {
+    if let Some(p) = passwords
+        .iter()
+        .find(|p| proof.proves(scramble, p.expose_secret()))
+    {
+        return Some(p.clone());
+    }
+    let newer = ctx.credentials.client_refused(user?).await?;
+    newer
+        .into_iter()
+        .find(|p| proof.proves(scramble, p.expose_secret()))
 }
 
 /// An IAM user: the token comes as a mysql_clear_password answer, and only over TLS.

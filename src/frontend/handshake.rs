@@ -80,6 +80,8 @@ pub fn new_scramble() -> Vec<u8> {
     (0..20).map(|_| rng.gen_range(0x21u8..0x7F)).collect()
 }
 
+/// The connection phase of a new client: greeting, TLS if asked for, the handshake
+/// response and authentication. The client, logged in, for its session.
 pub async fn handshake(
     ctx: &Context,
     tcp: TcpStream,
@@ -87,60 +89,10 @@ pub async fn handshake(
     connection_id: u32,
 ) -> Result<Client, FrontendError> {
     let mut stream = MaybeTls::Plain(tcp);
-    let server = &ctx.config.server;
     let scramble = new_scramble();
-    let mut server_caps = SERVER_CAPS;
-    if ctx.tls.is_some() {
-        server_caps |= caps::SSL;
-    }
-    if server.local_infile {
-        server_caps |= caps::LOCAL_FILES;
-    }
-    let backend_version = ctx.pool.connector().server_version();
-    let plugin = greeting_plugin(ctx, backend_version.as_deref());
-    let version = if server.server_version.is_empty() {
-        backend_version.unwrap_or_else(|| FALLBACK_VERSION.to_vec())
-    } else {
-        server.server_version.as_bytes().to_vec()
-    };
-    let greeting = Greeting {
-        server_version: version,
-        connection_id,
-        scramble: scramble.clone(),
-        capabilities: server_caps,
-        charset: 45,
-        status: status::AUTOCOMMIT,
-        auth_plugin: plugin.name().to_vec(),
-    };
+    let (greeting, plugin) = greeting(ctx, &scramble, connection_id);
     stream.send(&packet::packet(0, &greeting.encode())).await?;
-
-    // Read exactly one packet: after an SSLRequest the ClientHello follows at once and
-    // must stay in the socket for the TLS layer.
-    let (mut seq, mut payload) = read_exact_packet(&mut stream, MAX_HANDSHAKE_PACKET).await?;
-    let mut io = if HandshakeResponse::is_ssl_request(&payload) {
-        let Some(acceptor) = &ctx.tls else {
-            let bad = ErrorPacket::bad_handshake().encode(seq.wrapping_add(1));
-            stream.send(&bad).await?;
-            return Err(FrontendError::TlsUnavailable);
-        };
-        let MaybeTls::Plain(tcp) = stream else {
-            unreachable!("upgraded once")
-        };
-        let tls = acceptor.accept(tcp).await.map_err(FrontendError::Tls)?;
-        let mut io = PacketStream::new(MaybeTls::Tls(Box::new(tokio_rustls::TlsStream::Server(
-            tls,
-        ))));
-        let frame = io.read(MAX_HANDSHAKE_PACKET).await?;
-        seq = frame.seq();
-        payload = frame.payload().to_vec();
-        io
-    } else if ctx.tls.is_some() && server.tls.as_ref().is_some_and(|t| t.require) {
-        let refusal = ErrorPacket::insecure_transport().encode(seq.wrapping_add(1));
-        stream.send(&refusal).await?;
-        return Err(FrontendError::TlsRequired);
-    } else {
-        PacketStream::new(stream)
-    };
+    let (mut io, seq, payload) = secure(ctx, stream).await?;
     let response = match HandshakeResponse::parse(&payload) {
         Ok(r) => r,
         Err(e) => {
@@ -149,7 +101,7 @@ pub async fn handshake(
             return Err(e.into());
         }
     };
-    let capabilities = response.capabilities & server_caps;
+    let capabilities = response.capabilities & greeting.capabilities;
     let user = ctx.credentials.user(&response.user);
     let exchange = Exchange {
         user: &response.user,
@@ -171,6 +123,71 @@ pub async fn handshake(
         peer,
         scramble,
     })
+}
+
+/// The greeting: the backend's version (or the configured one), what Sluice offers,
+/// and the plugin it asks the client to answer for.
+fn greeting(ctx: &Context, scramble: &[u8], connection_id: u32) -> (Greeting, Plugin) {
+    let server = &ctx.config.server;
+    let mut server_caps = SERVER_CAPS;
+    if ctx.tls.is_some() {
+        server_caps |= caps::SSL;
+    }
+    if server.local_infile {
+        server_caps |= caps::LOCAL_FILES;
+    }
+    let backend_version = ctx.pool.connector().server_version();
+    let plugin = greeting_plugin(ctx, backend_version.as_deref());
+    let version = if server.server_version.is_empty() {
+        backend_version.unwrap_or_else(|| FALLBACK_VERSION.to_vec())
+    } else {
+        server.server_version.as_bytes().to_vec()
+    };
+    let greeting = Greeting {
+        server_version: version,
+        connection_id,
+        scramble: scramble.to_vec(),
+        capabilities: server_caps,
+        charset: 45,
+        status: status::AUTOCOMMIT,
+        auth_plugin: plugin.name().to_vec(),
+    };
+    (greeting, plugin)
+}
+
+/// Reads the client's answer to the greeting, upgrading to TLS first when it asks (or
+/// refusing it when TLS is required and it does not): the stream from now on, and the
+/// handshake response with its sequence id.
+async fn secure(
+    ctx: &Context,
+    mut stream: MaybeTls,
+) -> Result<(PacketStream, u8, Vec<u8>), FrontendError> {
+    // Read exactly one packet: after an SSLRequest the ClientHello follows at once and
+    // must stay in the socket for the TLS layer.
+    let (seq, payload) = read_exact_packet(&mut stream, MAX_HANDSHAKE_PACKET).await?;
+    if !HandshakeResponse::is_ssl_request(&payload) {
+        let required = ctx.config.server.tls.as_ref().is_some_and(|t| t.require);
+        if ctx.tls.is_some() && required {
+            let refusal = ErrorPacket::insecure_transport().encode(seq.wrapping_add(1));
+            stream.send(&refusal).await?;
+            return Err(FrontendError::TlsRequired);
+        }
+        return Ok((PacketStream::new(stream), seq, payload));
+    }
+    let Some(acceptor) = &ctx.tls else {
+        // The greeting did not offer it.
+        let bad = ErrorPacket::bad_handshake().encode(seq.wrapping_add(1));
+        stream.send(&bad).await?;
+        return Err(FrontendError::TlsUnavailable);
+    };
+    let MaybeTls::Plain(tcp) = stream else {
+        return Err(FrontendError::TlsUnavailable);
+    };
+    let tls = acceptor.accept(tcp).await.map_err(FrontendError::Tls)?;
+    let tls = tokio_rustls::TlsStream::Server(tls);
+    let mut io = PacketStream::new(MaybeTls::Tls(Box::new(tls)));
+    let frame = io.read(MAX_HANDSHAKE_PACKET).await?;
+    Ok((io, frame.seq(), frame.payload().to_vec()))
 }
 
 /// The plugin the greeting (and COM_CHANGE_USER) asks for. `auto` follows the backend:

@@ -12,7 +12,7 @@ use crate::multiplex::connection_scope::Ran;
 use crate::multiplex::tracking::{observe, Observation};
 use crate::net::{MaybeTls, PacketStream};
 use crate::protocol::classic_eof::{self, Action, ClassicEof, ClientForm};
-use crate::protocol::packet::{self, PacketReader, MAX_PAYLOAD};
+use crate::protocol::packet::{self, Frame, PacketReader, MAX_PAYLOAD};
 use crate::protocol::response::{Expect, OkPacket, Seen, Tracker};
 use crate::protocol::{caps, status, ProtocolError};
 
@@ -90,152 +90,251 @@ pub async fn relay_response(
         read_timeout,
     } = side;
     let (client, client_reader) = client_io.parts();
-    let rewrite_ok = client_caps & caps::SESSION_TRACK == 0;
-    // Backend connections all negotiate DEPRECATE_EOF; a client without it gets the
-    // EOFs it expects put back in.
-    let mut classic =
-        (client_caps & caps::DEPRECATE_EOF == 0).then(|| ClassicEof::new(conn.status()));
-    let mut tracker = Tracker::new(expect, true);
-    let mut outcome = Outcome::default();
-    let mut pending = BytesMut::new();
-    let mut sent = false;
+    let mut relay = Response::new(expect, client_caps, conn.status());
     let mut continuing = false;
     let (backend, reader) = conn.io();
-    let mut schema_change = None;
-    let mut rows = 0u64;
     loop {
-        let mut frame = match reader.next_buffered(MAX_PAYLOAD) {
+        let frame = match reader.next_buffered(MAX_PAYLOAD) {
             Ok(Some(frame)) => frame,
             Ok(None) => {
-                flush(client, &mut pending, &mut sent, write_timeout).await?;
+                relay.flush(client, write_timeout).await?;
                 if let Err(error) = reader.fill(backend).await {
-                    return Err(RelayError::Backend { sent, error });
+                    return Err(relay.backend_failed(error));
                 }
                 continue;
             }
-            Err(error) => return Err(RelayError::Backend { sent, error }),
+            Err(error) => return Err(relay.backend_failed(error)),
         };
-        let payload = frame.payload();
-        let backend_seq = frame.seq();
         let was_continuing = continuing;
         continuing = frame.is_continued();
-        if !was_continuing {
-            let in_rows = tracker.in_rows();
-            let seen = tracker
-                .feed(payload, payload.len())
-                .map_err(|error| RelayError::Backend { sent, error })?;
-            match seen {
-                Seen::Data if in_rows => rows += 1,
-                Seen::Ok | Seen::Eof if in_rows => {
-                    outcome.result_rows = Some(std::mem::take(&mut rows));
-                    outcome.row_count = Some(-1);
-                }
-                Seen::Err => outcome.row_count = Some(-1),
-                _ => {}
-            }
-            let mut rewritten = None;
-            match seen {
-                Seen::Ok => {
-                    let ok = OkPacket::parse(payload, true)
-                        .map_err(|error| RelayError::Backend { sent, error })?;
-                    outcome.status = Some(ok.status);
-                    if !in_rows {
-                        outcome.row_count = Some(i64::try_from(ok.affected_rows).unwrap_or(-1));
-                    }
-                    if ok.last_insert_id != 0 {
-                        outcome.last_insert_id = ok.last_insert_id;
-                    }
-                    outcome.diagnostics = ok.warnings > 0;
-                    outcome.leaves_connection_scope =
-                        ok.warnings > 0 || ok.affected_rows > 0 || ok.last_insert_id != 0;
-                    let obs = observe(ok.status, ok.session_state);
-                    if obs.schema.is_some() {
-                        schema_change = obs.schema.clone();
-                        outcome.observation.schema = obs.schema;
-                    }
-                    if outcome.observation.pin.is_none() {
-                        outcome.observation.pin = obs.pin;
-                    }
-                    outcome.observation.variables.extend(obs.variables);
-                    let trailing =
-                        ok.status & status::SESSION_STATE_CHANGED != 0 || !ok.info.is_empty();
-                    if rewrite_ok && trailing {
-                        rewritten = Some(ok.encode_without_session_track(payload[0]));
-                    }
-                }
-                Seen::Eof => {
-                    outcome.status = Some(tracker.status());
-                    let warnings = payload
-                        .get(1..3)
-                        .map_or(0, |w| u16::from_le_bytes([w[0], w[1]]));
-                    outcome.diagnostics = warnings > 0;
-                    outcome.leaves_connection_scope = warnings > 0;
-                }
-                Seen::Err => {
-                    outcome.error = true;
-                    outcome.diagnostics = true;
-                    outcome.leaves_connection_scope = true;
-                }
+        if was_continuing {
+            // The rest of a packet of 16 MiB or more: passed on as it is.
+            relay.pass(frame);
+        } else {
+            let in_rows = relay.tracker.in_rows();
+            let seen = relay.feed(frame.payload())?;
+            let rewritten = match seen {
+                Seen::Ok => relay.take_in_ok(frame.payload(), in_rows)?,
+                Seen::Eof => relay.take_in_eof(frame.payload()),
+                Seen::Err => relay.take_in_err(),
                 Seen::LocalInfile if client_caps & caps::LOCAL_FILES != 0 => {
                     // The request goes to the client, its file back to the server, then
                     // the server's answer follows as for any statement.
-                    // EOFs put in before it (an earlier result of a multi-statement)
-                    // renumber the client's file packets: the server counts its own.
-                    let shift = classic.as_ref().map_or(0, ClassicEof::inserted);
-                    frame.set_seq(backend_seq.wrapping_add(shift));
-                    pending.unsplit(frame.into_bytes());
-                    flush(client, &mut pending, &mut sent, write_timeout).await?;
+                    relay.flush_with(frame, client, write_timeout).await?;
+                    let shift = relay.inserted();
                     send_file(client, client_reader, backend, read_timeout, shift).await?;
-                    tracker.file_sent();
+                    relay.tracker.file_sent();
                     continue;
                 }
                 Seen::LocalInfile => {
                     // Never negotiated, so a server that asks anyway is not followed.
-                    return Err(RelayError::Backend {
-                        sent,
-                        error: ProtocolError::Malformed("unexpected LOCAL INFILE request"),
-                    });
+                    let error = ProtocolError::Malformed("unexpected LOCAL INFILE request");
+                    return Err(relay.backend_failed(error));
                 }
-                Seen::Data | Seen::PrepareOk => {}
-            }
-            let mut replaced = false;
-            if let Some(classic) = classic.as_mut() {
-                let ahead = reader.buffered();
-                replaced = classic
-                    .before(backend_seq, seen, payload, ahead, &mut pending)
-                    .map_err(|error| RelayError::Backend { sent, error })?
-                    == Action::Replaced;
-            }
-            if let Some(rewritten) = rewritten.filter(|_| !replaced) {
-                // Queued behind what is pending, so the response still goes out in one
-                // write (on MySQL every OK carries session state, so this is every
-                // statement's OK for such clients).
-                let seq = classic.as_ref().map_or(backend_seq, |c| c.seq(backend_seq));
-                packet::push_packet(&mut pending, seq, &rewritten);
-                replaced = true;
-            }
-            if !replaced {
-                if let Some(classic) = &classic {
-                    frame.set_seq(classic.seq(backend_seq));
-                }
-                pending.unsplit(frame.into_bytes());
-                if let Some(classic) = classic.as_mut() {
-                    classic.after(backend_seq, tracker.omitted_eof(), &mut pending);
-                }
-            }
-        } else {
-            if let Some(classic) = &classic {
-                frame.set_seq(classic.seq(backend_seq));
-            }
-            pending.unsplit(frame.into_bytes());
+                Seen::Data | Seen::PrepareOk => None,
+            };
+            relay.queue(frame, seen, rewritten, reader.buffered())?;
         }
-        if tracker.is_done() && !continuing {
-            flush(client, &mut pending, &mut sent, write_timeout).await?;
+        if relay.tracker.is_done() && !continuing {
+            relay.flush(client, write_timeout).await?;
             break;
         }
     }
-    conn.relayed(schema_change, outcome.status);
-    Ok(outcome)
+    conn.relayed(relay.schema_change, relay.outcome.status);
+    Ok(relay.outcome)
+}
+
+/// One response on its way from the backend to the client: what it has said so far,
+/// and the frames queued to go out in one write.
+struct Response {
+    tracker: Tracker,
+    /// For a client without DEPRECATE_EOF (backend connections all negotiate it), the
+    /// EOFs it expects are put back in.
+    classic: Option<ClassicEof>,
+    /// The client lacks SESSION_TRACK: OK packets lose their session-state part.
+    rewrite_ok: bool,
+    outcome: Outcome,
+    pending: BytesMut,
+    /// Part of the response reached the client.
+    sent: bool,
+    /// Rows of the result set being relayed.
+    rows: u64,
+    schema_change: Option<Option<Vec<u8>>>,
+}
+
+impl Response {
+    fn new(expect: Expect, client_caps: u32, backend_status: u16) -> Self {
+        Self {
+            tracker: Tracker::new(expect, true),
+            classic: (client_caps & caps::DEPRECATE_EOF == 0)
+                .then(|| ClassicEof::new(backend_status)),
+            rewrite_ok: client_caps & caps::SESSION_TRACK == 0,
+            outcome: Outcome::default(),
+            pending: BytesMut::new(),
+            sent: false,
+            rows: 0,
+            schema_change: None,
+        }
+    }
+
+    fn backend_failed(&self, error: ProtocolError) -> RelayError {
+        RelayError::Backend {
+            sent: self.sent,
+            error,
+        }
+    }
+
+    /// What the first packet of a frame is, counted for FOUND_ROWS() and ROW_COUNT().
+    fn feed(&mut self, payload: &[u8]) -> Result<Seen, RelayError> {
+        let in_rows = self.tracker.in_rows();
+        let seen = self
+            .tracker
+            .feed(payload, payload.len())
+            .map_err(|error| self.backend_failed(error))?;
+        match seen {
+            Seen::Data if in_rows => self.rows += 1,
+            Seen::Ok | Seen::Eof if in_rows => {
+                self.outcome.result_rows = Some(std::mem::take(&mut self.rows));
+                self.outcome.row_count = Some(-1);
+            }
+            Seen::Err => self.outcome.row_count = Some(-1),
+            _ => {}
+        }
+        Ok(seen)
+    }
+
+    /// An OK packet: its status, insert id, affected rows, warnings and session state.
+    /// The packet the client gets instead, if it must be rewritten.
+    fn take_in_ok(&mut self, payload: &[u8], in_rows: bool) -> Result<Option<Vec<u8>>, RelayError> {
+        let ok = OkPacket::parse(payload, true).map_err(|error| self.backend_failed(error))?;
+        let outcome = &mut self.outcome;
+        outcome.status = Some(ok.status);
+        if !in_rows {
+            outcome.row_count = Some(i64::try_from(ok.affected_rows).unwrap_or(-1));
+        }
+        if ok.last_insert_id != 0 {
+            outcome.last_insert_id = ok.last_insert_id;
+        }
+        outcome.diagnostics = ok.warnings > 0;
+        outcome.leaves_connection_scope =
+            ok.warnings > 0 || ok.affected_rows > 0 || ok.last_insert_id != 0;
+        let obs = observe(ok.status, ok.session_state);
+        if obs.schema.is_some() {
+            self.schema_change = obs.schema.clone();
+            outcome.observation.schema = obs.schema;
+        }
+        if outcome.observation.pin.is_none() {
+            outcome.observation.pin = obs.pin;
+        }
+        outcome.observation.variables.extend(obs.variables);
+        let trailing = ok.status & status::SESSION_STATE_CHANGED != 0 || !ok.info.is_empty();
+        Ok((self.rewrite_ok && trailing).then(|| ok.encode_without_session_track(payload[0])))
+    }
+
+    fn take_in_eof(&mut self, payload: &[u8]) -> Option<Vec<u8>> {
+        self.outcome.status = Some(self.tracker.status());
+        let warnings = payload
+            .get(1..3)
+            .map_or(0, |w| u16::from_le_bytes([w[0], w[1]]));
+        self.outcome.diagnostics = warnings > 0;
+        self.outcome.leaves_connection_scope = warnings > 0;
+        None
+    }
+
+    fn take_in_err(&mut self) -> Option<Vec<u8>> {
+        self.outcome.error = true;
+        self.outcome.diagnostics = true;
+        self.outcome.leaves_connection_scope = true;
+        None
+    }
+
+    /// EOFs Sluice put in the response so far.
+    fn inserted(&self) -> u8 {
+        self.classic.as_ref().map_or(0, ClassicEof::inserted)
+    }
+
+    /// Queues a frame that continues a packet of 16 MiB or more.
+    fn pass(&mut self, mut frame: Frame) {
+        if let Some(classic) = &self.classic {
+            frame.set_seq(classic.seq(frame.seq()));
+        }
+        self.pending.unsplit(frame.into_bytes());
+    }
+
+    /// Queues the frame (renumbered for EOFs put in, or replaced by its rewritten form
+    /// or by the EOF a classic client expects), with any EOF that goes after it.
+    fn queue(
+        &mut self,
+        mut frame: Frame,
+        seen: Seen,
+        rewritten: Option<Vec<u8>>,
+        ahead: &[u8],
+    ) -> Result<(), RelayError> {
+        let backend_seq = frame.seq();
+        let mut replaced = false;
+        if let Some(classic) = self.classic.as_mut() {
+            replaced = classic
+                .before(backend_seq, seen, frame.payload(), ahead, &mut self.pending)
+                .map_err(|error| RelayError::Backend {
+                    sent: self.sent,
+                    error,
+                })?
+                == Action::Replaced;
+        }
+        if let Some(rewritten) = rewritten.filter(|_| !replaced) {
+            // Queued behind what is pending, so the response still goes out in one
+            // write (on MySQL every OK carries session state, so this is every
+            // statement's OK for such clients).
+            let seq = self
+                .classic
+                .as_ref()
+                .map_or(backend_seq, |c| c.seq(backend_seq));
+            packet::push_packet(&mut self.pending, seq, &rewritten);
+            return Ok(());
+        }
+        if !replaced {
+            if let Some(classic) = &self.classic {
+                frame.set_seq(classic.seq(backend_seq));
+            }
+            self.pending.unsplit(frame.into_bytes());
+            if let Some(classic) = self.classic.as_mut() {
+                classic.after(backend_seq, self.tracker.omitted_eof(), &mut self.pending);
+            }
+        }
+        Ok(())
+    }
+
+    /// Sends what is queued, then `request` (a LOCAL INFILE request), numbered past the
+    /// EOFs put in before it (an earlier result of a multi-statement): the client's file
+    /// packets follow that numbering, the server's count is shifted back.
+    async fn flush_with(
+        &mut self,
+        mut request: Frame,
+        client: &mut MaybeTls,
+        write_timeout: Duration,
+    ) -> Result<(), RelayError> {
+        request.set_seq(request.seq().wrapping_add(self.inserted()));
+        self.pending.unsplit(request.into_bytes());
+        self.flush(client, write_timeout).await
+    }
+
+    async fn flush(
+        &mut self,
+        client: &mut MaybeTls,
+        write_timeout: Duration,
+    ) -> Result<(), RelayError> {
+        if self.pending.is_empty() {
+            return Ok(());
+        }
+        client
+            .send_within(&self.pending, write_timeout)
+            .await
+            .map_err(RelayError::Client)?;
+        self.sent = true;
+        // Drop the frames so the read buffer can reclaim their memory.
+        self.pending = BytesMut::new();
+        Ok(())
+    }
 }
 
 /// A whole backend response kept as wire bytes (a prepare's, shared by clients of
@@ -291,23 +390,4 @@ async fn send_file(
             return Ok(());
         }
     }
-}
-
-async fn flush(
-    client: &mut MaybeTls,
-    pending: &mut BytesMut,
-    sent: &mut bool,
-    write_timeout: Duration,
-) -> Result<(), RelayError> {
-    if pending.is_empty() {
-        return Ok(());
-    }
-    client
-        .send_within(pending, write_timeout)
-        .await
-        .map_err(RelayError::Client)?;
-    *sent = true;
-    // Drop the frames so the read buffer can reclaim their memory.
-    *pending = BytesMut::new();
-    Ok(())
 }

@@ -38,7 +38,7 @@ impl Session<'_> {
         let lease = self.hold.lease_mut().expect("held before preparing");
         let conn = lease.conn();
         let schema = self
-            .client
+            .state
             .schema
             .as_deref()
             .filter(|s| !conn.schema().is(Some(s)));

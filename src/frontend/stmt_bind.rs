@@ -70,6 +70,18 @@ impl Session<'_> {
         if command != Some(Command::StmtExecute) {
             return Ok(Some(Outgoing::Frame(first)));
         }
+        self.bind_types(first, id, &key).await
+    }
+
+    /// COM_STMT_EXECUTE's parameter types: remembered when the client sends them, and
+    /// sent again when the server has not seen this client's (another backend, or
+    /// another client's types last). Drivers send them once, then never again.
+    async fn bind_types(
+        &mut self,
+        first: Frame,
+        id: u32,
+        key: &Arc<StmtKey>,
+    ) -> Result<Option<Outgoing>, FrontendError> {
         let stmt = self.stmts.get_mut(id).expect("looked up above");
         let Some(layout) = ExecuteLayout::of(first.payload(), stmt.params) else {
             return Ok(Some(Outgoing::Frame(first)));
@@ -80,7 +92,7 @@ impl Session<'_> {
             .expect("bound to the held backend")
             .conn()
             .statements()
-            .get_mut(&key)
+            .get_mut(key)
             .expect("prepared above");
         if let Some(types) = layout.types(first.payload()) {
             // Most drivers send the same types every time: copy only when they change.
@@ -101,7 +113,7 @@ impl Session<'_> {
                 // with it (a failed write closes the connection).
                 self.lease_conn()
                     .statements()
-                    .get_mut(&key)
+                    .get_mut(key)
                     .expect("prepared above")
                     .types = Some(types.clone());
                 Ok(Some(Outgoing::Payload(

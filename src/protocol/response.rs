@@ -280,37 +280,8 @@ impl Tracker {
                 "packet after the end of a response",
             )),
             State::First => self.first(payload, len),
-            State::Columns { left } => {
-                if left <= 1 {
-                    self.state = if self.deprecate_eof {
-                        self.omitted = Some(OmittedEof::ResultColumns);
-                        State::Rows
-                    } else {
-                        State::ColumnsEof
-                    };
-                } else {
-                    self.state = State::Columns { left: left - 1 };
-                }
-                Ok(Seen::Data)
-            }
-            State::ColumnsEof => {
-                if first == ERR_HEADER {
-                    self.state = State::Done;
-                    return Ok(Seen::Err);
-                }
-                if first != EOF_HEADER {
-                    return Err(ProtocolError::Malformed(
-                        "missing EOF after column definitions",
-                    ));
-                }
-                self.status = eof_status(payload)?;
-                self.state = if self.status & status::CURSOR_EXISTS != 0 {
-                    State::Done
-                } else {
-                    State::Rows
-                };
-                Ok(Seen::Eof)
-            }
+            State::Columns { left } => Ok(self.column(left)),
+            State::ColumnsEof => self.columns_eof(first, payload),
             State::Rows => {
                 if first == ERR_HEADER {
                     self.state = State::Done;
@@ -321,42 +292,83 @@ impl Tracker {
                     Ok(Seen::Data)
                 }
             }
-            State::PrepareParams { left, columns } => {
-                self.state = if left > 1 {
-                    State::PrepareParams {
-                        left: left - 1,
-                        columns,
-                    }
-                } else if self.deprecate_eof {
-                    self.omitted = Some(OmittedEof::PrepareBlock);
-                    Self::prepare_columns(columns)
-                } else {
-                    State::PrepareParamsEof { columns }
-                };
-                Ok(Seen::Data)
-            }
+            State::PrepareParams { left, columns } => Ok(self.prepare_param(left, columns)),
             State::PrepareParamsEof { columns } => {
                 self.status = eof_status(payload)?;
                 self.state = Self::prepare_columns(columns);
                 Ok(Seen::Eof)
             }
-            State::PrepareColumns { left } => {
-                self.state = if left > 1 {
-                    State::PrepareColumns { left: left - 1 }
-                } else if self.deprecate_eof {
-                    self.omitted = Some(OmittedEof::PrepareBlock);
-                    State::Done
-                } else {
-                    State::PrepareColumnsEof
-                };
-                Ok(Seen::Data)
-            }
+            State::PrepareColumns { left } => Ok(self.prepare_column(left)),
             State::PrepareColumnsEof => {
                 self.status = eof_status(payload)?;
                 self.state = State::Done;
                 Ok(Seen::Eof)
             }
         }
+    }
+
+    /// A column definition of a result set, `left` of them still to come with it.
+    #[inline]
+    fn column(&mut self, left: u64) -> Seen {
+        self.state = if left > 1 {
+            State::Columns { left: left - 1 }
+        } else if self.deprecate_eof {
+            self.omitted = Some(OmittedEof::ResultColumns);
+            State::Rows
+        } else {
+            State::ColumnsEof
+        };
+        Seen::Data
+    }
+
+    /// After the column definitions without DEPRECATE_EOF: their EOF (or an error).
+    #[inline]
+    fn columns_eof(&mut self, first: u8, payload: &[u8]) -> Result<Seen, ProtocolError> {
+        if first == ERR_HEADER {
+            self.state = State::Done;
+            return Ok(Seen::Err);
+        }
+        if first != EOF_HEADER {
+            return Err(ProtocolError::Malformed(
+                "missing EOF after column definitions",
+            ));
+        }
+        self.status = eof_status(payload)?;
+        self.state = if self.status & status::CURSOR_EXISTS != 0 {
+            State::Done
+        } else {
+            State::Rows
+        };
+        Ok(Seen::Eof)
+    }
+
+    /// A parameter definition of a prepare's answer, `left` of them with it.
+    fn prepare_param(&mut self, left: u16, columns: u16) -> Seen {
+        self.state = if left > 1 {
+            State::PrepareParams {
+                left: left - 1,
+                columns,
+            }
+        } else if self.deprecate_eof {
+            self.omitted = Some(OmittedEof::PrepareBlock);
+            Self::prepare_columns(columns)
+        } else {
+            State::PrepareParamsEof { columns }
+        };
+        Seen::Data
+    }
+
+    /// A column definition of a prepare's answer, `left` of them with it.
+    fn prepare_column(&mut self, left: u16) -> Seen {
+        self.state = if left > 1 {
+            State::PrepareColumns { left: left - 1 }
+        } else if self.deprecate_eof {
+            self.omitted = Some(OmittedEof::PrepareBlock);
+            State::Done
+        } else {
+            State::PrepareColumnsEof
+        };
+        Seen::Data
     }
 
     fn prepare_columns(columns: u16) -> State {
