@@ -10,7 +10,7 @@ use tokio::net::TcpStream;
 use super::partition::PartitionKey;
 use super::pool::Pooled;
 use super::tls::BackendTls;
-use super::BackendError;
+use super::ConnectionError;
 use crate::auth::{caching_sha2, native, Plugin};
 use crate::credentials::Login;
 use crate::multiplex::handshake_state::BACKEND_COLLATION;
@@ -146,7 +146,7 @@ impl BackendConn {
         key: PartitionKey,
         schema: Option<&[u8]>,
         baseline: Option<Arc<Variables>>,
-    ) -> Result<Self, BackendError> {
+    ) -> Result<Self, ConnectionError> {
         tokio::time::timeout(target.connect_timeout, async {
             let mut conn =
                 Self::connect_inner(target, login, key, schema, baseline.clone()).await?;
@@ -155,13 +155,13 @@ impl BackendConn {
             Ok(conn)
         })
         .await
-        .map_err(|_| BackendError::ConnectTimeout)?
+        .map_err(|_| ConnectionError::ConnectTimeout)?
     }
 
     /// Logs in as `login` and leaves at once: nothing of the session is set up (no
     /// session tracking, no `init_query`). Used to prove a credential the database
     /// checks, such as an IAM token.
-    pub async fn check_login(target: &Target, login: &Login) -> Result<(), BackendError> {
+    pub async fn check_login(target: &Target, login: &Login) -> Result<(), ConnectionError> {
         let key = PartitionKey {
             user: login.user.clone(),
             flags: 0,
@@ -171,7 +171,7 @@ impl BackendConn {
             Self::connect_inner(target, login, key, None, Some(Arc::default())),
         )
         .await
-        .map_err(|_| BackendError::ConnectTimeout)??;
+        .map_err(|_| ConnectionError::ConnectTimeout)??;
         // The verdict is in; closing is not waited for.
         tokio::spawn(conn.quit());
         Ok(())
@@ -183,11 +183,11 @@ impl BackendConn {
         key: PartitionKey,
         schema: Option<&[u8]>,
         baseline: Option<Arc<Variables>>,
-    ) -> Result<Self, BackendError> {
+    ) -> Result<Self, ConnectionError> {
         let tcp = TcpStream::connect(&target.address)
             .await
-            .map_err(BackendError::Connect)?;
-        tcp.set_nodelay(true).map_err(BackendError::Connect)?;
+            .map_err(ConnectionError::Connect)?;
+        tcp.set_nodelay(true).map_err(ConnectionError::Connect)?;
         let mut stream = MaybeTls::Plain(tcp);
         let mut reader = PacketReader::new();
         let greeting = read_greeting(&mut stream, &mut reader).await?;
@@ -198,7 +198,7 @@ impl BackendConn {
         let mut seq = 1u8;
         if let Some(tls) = &target.tls {
             if greeting.capabilities & caps::SSL == 0 {
-                return Err(BackendError::Unsupported("TLS"));
+                return Err(ConnectionError::Unsupported("TLS"));
             }
             capabilities |= caps::SSL;
             stream = start_tls(stream, tls, capabilities, seq).await?;
@@ -247,7 +247,7 @@ impl BackendConn {
         mut plugin: Plugin,
         scramble: &[u8],
         password: &[u8],
-    ) -> Result<(), BackendError> {
+    ) -> Result<(), ConnectionError> {
         let mut nonce = scramble.to_vec();
         loop {
             let frame = self.io.read(64 * 1024).await?;
@@ -255,11 +255,11 @@ impl BackendConn {
             let payload = frame.payload();
             match payload.first() {
                 Some(&OK_HEADER) => return Ok(()),
-                Some(&ERR_HEADER) => return Err(BackendError::from_err_packet(payload)),
+                Some(&ERR_HEADER) => return Err(ConnectionError::from_err_packet(payload)),
                 Some(&AUTH_SWITCH_HEADER) => {
                     let (name, data) = parse_auth_switch(payload)?;
                     plugin = Plugin::from_name(name)
-                        .ok_or(BackendError::Unsupported("the requested auth plugin"))?;
+                        .ok_or(ConnectionError::Unsupported("the requested auth plugin"))?;
                     nonce = data.to_vec();
                     let resp = auth_response(plugin, password, &nonce, self.io.is_tls())?;
                     self.write(&packet::packet(seq, &resp)).await?;
@@ -397,7 +397,7 @@ impl BackendConn {
         self.io.peer_spoke()
     }
 
-    pub async fn write(&mut self, bytes: &[u8]) -> Result<(), BackendError> {
+    pub async fn write(&mut self, bytes: &[u8]) -> Result<(), ConnectionError> {
         stream_write(self.io.parts().0, bytes).await
     }
 
@@ -407,12 +407,12 @@ impl BackendConn {
     }
 
     /// Runs one SQL statement and returns its text rows (empty for OK).
-    pub async fn query(&mut self, sql: &str) -> Result<Rows, BackendError> {
+    pub async fn query(&mut self, sql: &str) -> Result<Rows, ConnectionError> {
         self.command(&com_query(sql)).await
     }
 
     /// Prepares `sql` on this connection and reads the whole response.
-    pub async fn prepare(&mut self, sql: &[u8]) -> Result<WireReply, BackendError> {
+    pub async fn prepare(&mut self, sql: &[u8]) -> Result<WireReply, ConnectionError> {
         let mut payload = Vec::with_capacity(1 + sql.len());
         payload.push(COM_STMT_PREPARE);
         payload.extend_from_slice(sql);
@@ -421,7 +421,7 @@ impl BackendConn {
 
     /// Runs `sql` and returns its whole response as wire bytes (sequence ids from 1),
     /// for Sluice to send a client later.
-    pub async fn query_wire(&mut self, sql: &str) -> Result<WireReply, BackendError> {
+    pub async fn query_wire(&mut self, sql: &str) -> Result<WireReply, ConnectionError> {
         self.command_wire(&com_query(sql), Expect::Results).await
     }
 
@@ -430,7 +430,7 @@ impl BackendConn {
         &mut self,
         payload: &[u8],
         expect: Expect,
-    ) -> Result<WireReply, BackendError> {
+    ) -> Result<WireReply, ConnectionError> {
         self.write_payload(payload).await?;
         let mut tracker = Tracker::new(expect, true);
         let mut reply = WireReply {
@@ -456,7 +456,7 @@ impl BackendConn {
     }
 
     /// Closes server statements (COM_STMT_CLOSE has no response).
-    pub async fn close_statements(&mut self, ids: &[u32]) -> Result<(), BackendError> {
+    pub async fn close_statements(&mut self, ids: &[u32]) -> Result<(), ConnectionError> {
         if ids.is_empty() {
             return Ok(());
         }
@@ -470,7 +470,7 @@ impl BackendConn {
     }
 
     /// Writes one command payload of any length, split into 16 MiB packets as needed.
-    pub async fn write_payload(&mut self, payload: &[u8]) -> Result<(), BackendError> {
+    pub async fn write_payload(&mut self, payload: &[u8]) -> Result<(), ConnectionError> {
         let mut wire = Vec::with_capacity(payload.len() + 4 * (1 + payload.len() / MAX_PAYLOAD));
         packet::push_command(&mut wire, payload);
         self.write(&wire).await
@@ -482,7 +482,7 @@ impl BackendConn {
     pub async fn pipeline(
         &mut self,
         commands: &[Internal<'_>],
-    ) -> Result<Vec<Result<Rows, BackendError>>, BackendError> {
+    ) -> Result<Vec<Result<Rows, ConnectionError>>, ConnectionError> {
         let mut batch = Vec::with_capacity(128);
         for command in commands {
             let payload = match command {
@@ -522,7 +522,7 @@ impl BackendConn {
 
     /// COM_RESET_CONNECTION, then the session set-up again: what a pinned session left
     /// behind (variables, temporary tables, locks, open transaction) is gone.
-    pub async fn reset(&mut self, target: &Target) -> Result<(), BackendError> {
+    pub async fn reset(&mut self, target: &Target) -> Result<(), ConnectionError> {
         self.schema = Schema::Unknown;
         self.statements.clear();
         self.set_up_session(target, true, false).await
@@ -537,7 +537,7 @@ impl BackendConn {
         target: &Target,
         reset: bool,
         learn: bool,
-    ) -> Result<(), BackendError> {
+    ) -> Result<(), ConnectionError> {
         let mut batch = Vec::with_capacity(256);
         let mut commands = 0;
         if reset {
@@ -594,14 +594,14 @@ impl BackendConn {
         Ok(())
     }
 
-    /// Sends a command and reads its whole response; an ERR becomes `BackendError::Server`.
-    async fn command(&mut self, payload: &[u8]) -> Result<Rows, BackendError> {
+    /// Sends a command and reads its whole response; an ERR becomes `ConnectionError::Server`.
+    async fn command(&mut self, payload: &[u8]) -> Result<Rows, ConnectionError> {
         self.write(&packet::packet(0, payload)).await?;
         self.read_response().await
     }
 
     /// Reads one whole response to an internal command.
-    async fn read_response(&mut self) -> Result<Rows, BackendError> {
+    async fn read_response(&mut self) -> Result<Rows, ConnectionError> {
         let mut tracker = Tracker::new(Expect::Results, true);
         let mut rows = Rows::new();
         let mut error = None;
@@ -610,7 +610,7 @@ impl BackendConn {
             let p = frame.payload();
             let is_row = tracker.in_rows();
             match tracker.feed(p, p.len())? {
-                Seen::Err => error = Some(BackendError::from_err_packet(p)),
+                Seen::Err => error = Some(ConnectionError::from_err_packet(p)),
                 Seen::Ok => {
                     let ok = OkPacket::parse(p, true)?;
                     self.track(&ok);
@@ -690,7 +690,7 @@ fn auth_response(
     password: &[u8],
     nonce: &[u8],
     tls: bool,
-) -> Result<Vec<u8>, BackendError> {
+) -> Result<Vec<u8>, ConnectionError> {
     Ok(match plugin {
         Plugin::Native => native::scramble(password, nonce),
         Plugin::CachingSha2 => caching_sha2::scramble(password, nonce),
@@ -699,15 +699,19 @@ fn auth_response(
             clear.push(0);
             clear
         }
-        Plugin::Clear => return Err(BackendError::Unsupported("cleartext passwords without TLS")),
+        Plugin::Clear => {
+            return Err(ConnectionError::Unsupported(
+                "cleartext passwords without TLS",
+            ))
+        }
     })
 }
 
-async fn stream_write(stream: &mut MaybeTls, bytes: &[u8]) -> Result<(), BackendError> {
+async fn stream_write(stream: &mut MaybeTls, bytes: &[u8]) -> Result<(), ConnectionError> {
     stream
         .send(bytes)
         .await
-        .map_err(|e| BackendError::Protocol(e.into()))
+        .map_err(|e| ConnectionError::Protocol(e.into()))
 }
 
 /// Asks for TLS (the SSLRequest: the handshake response's first fields, numbered `seq`)
@@ -717,7 +721,7 @@ async fn start_tls(
     tls: &BackendTls,
     capabilities: u32,
     seq: u8,
-) -> Result<MaybeTls, BackendError> {
+) -> Result<MaybeTls, ConnectionError> {
     let prefix = HandshakeResponse {
         capabilities,
         max_packet: MAX_PAYLOAD as u32,
@@ -734,22 +738,22 @@ async fn start_tls(
 async fn read_greeting(
     stream: &mut MaybeTls,
     reader: &mut PacketReader,
-) -> Result<Greeting, BackendError> {
+) -> Result<Greeting, ConnectionError> {
     let greeting = reader.read(stream, 64 * 1024).await?;
     if greeting.payload().first() == Some(&ERR_HEADER) {
-        return Err(BackendError::from_err_packet(greeting.payload()));
+        return Err(ConnectionError::from_err_packet(greeting.payload()));
     }
     let greeting = Greeting::parse(greeting.payload())?;
     let needed = caps::SESSION_TRACK | caps::DEPRECATE_EOF;
     if greeting.capabilities & needed != needed {
-        return Err(BackendError::Unsupported(
+        return Err(ConnectionError::Unsupported(
             "session tracking and CLIENT_DEPRECATE_EOF (MySQL 5.7+ / MariaDB 10.2+)",
         ));
     }
     Ok(greeting)
 }
 
-async fn upgrade(stream: MaybeTls, tls: &BackendTls) -> Result<MaybeTls, BackendError> {
+async fn upgrade(stream: MaybeTls, tls: &BackendTls) -> Result<MaybeTls, ConnectionError> {
     let MaybeTls::Plain(tcp) = stream else {
         return Ok(stream);
     };
@@ -757,7 +761,7 @@ async fn upgrade(stream: MaybeTls, tls: &BackendTls) -> Result<MaybeTls, Backend
     let s = connector
         .connect(tls.server_name.clone(), tcp)
         .await
-        .map_err(BackendError::Tls)?;
+        .map_err(ConnectionError::Tls)?;
     Ok(MaybeTls::Tls(Box::new(tokio_rustls::TlsStream::Client(s))))
 }
 

@@ -13,8 +13,9 @@ use parking_lot::Mutex;
 use super::conn::{BackendConn, Target};
 use super::partition::PartitionKey;
 use super::pool::{Connector, ServerLimits};
-use super::BackendError;
+use super::{BackendError, ConnectionError};
 use crate::credentials::Credentials;
+use crate::credentials::CredentialsError;
 use crate::multiplex::handshake_state::{Collations, COLLATIONS_QUERY};
 use crate::multiplex::Variables;
 use crate::protocol::flavor::Flavor;
@@ -124,7 +125,7 @@ impl MySqlConnector {
         let conn = match result {
             Err(e) if e.server_code() == Some(1045) => {
                 let Some(login) = self.credentials.backend_refused(&key.user, &login).await else {
-                    return Err(e);
+                    return Err(e.into());
                 };
                 tracing::info!(user = %key.user, "backend refused the password; retrying with the secret's newer value");
                 BackendConn::connect(&self.target, &login, key.clone(), schema, baseline).await?
@@ -182,7 +183,8 @@ impl Connector for MySqlConnector {
     /// password refused) does not keep every user's pool from starting. Static logins
     /// come first.
     async fn connect_probe(&self) -> Result<Box<BackendConn>, BackendError> {
-        let mut last = BackendError::NoLogin("(no users configured)".into());
+        let mut last: BackendError =
+            CredentialsError::UnknownUser("(no users configured)".into()).into();
         for user in &self.probe_users {
             let key = PartitionKey {
                 user: user.clone(),
@@ -190,7 +192,10 @@ impl Connector for MySqlConnector {
             };
             match self.open(&key, None).await {
                 Ok(c) => return Ok(Box::new(c)),
-                Err(e @ (BackendError::Credentials(_) | BackendError::Server { .. })) => last = e,
+                Err(
+                    e @ (BackendError::Credentials(_)
+                    | BackendError::Connection(ConnectionError::Server { .. })),
+                ) => last = e,
                 // The server itself is unreachable: another user will not help.
                 Err(e) => return Err(e),
             }
@@ -216,7 +221,7 @@ impl Connector for MySqlConnector {
     }
 
     async fn reset(&self, conn: &mut Box<BackendConn>) -> Result<(), BackendError> {
-        conn.reset(&self.target).await
+        Ok(conn.reset(&self.target).await?)
     }
 
     async fn quit(conn: Box<BackendConn>) {

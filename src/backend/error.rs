@@ -1,11 +1,40 @@
-//! Errors of the backend layer: connecting, authenticating and talking to the server.
+//! Errors of the backend layer. Three kinds, each its own type: a connection failing
+//! (connecting, authenticating, talking to the server: [`ConnectionError`]), the pool
+//! unable to lend one ([`PoolError`]), and the login for it unavailable
+//! ([`CredentialsError`], from the credentials layer). [`BackendError`] is any of them.
 
 use crate::auth::caching_sha2::RsaError;
+use crate::credentials::CredentialsError;
 use crate::protocol::errors::SqlState;
 use crate::protocol::ProtocolError;
 
 #[derive(Debug, thiserror::Error)]
 pub enum BackendError {
+    #[error(transparent)]
+    Connection(#[from] ConnectionError),
+    #[error(transparent)]
+    Pool(#[from] PoolError),
+    #[error(transparent)]
+    Credentials(#[from] CredentialsError),
+}
+
+/// Why the pool could not lend a connection.
+#[derive(Debug, thiserror::Error)]
+pub enum PoolError {
+    /// The borrower waited `connection_borrow_timeout` in the queue.
+    #[error("Timed-out waiting to acquire database connection")]
+    BorrowTimeout,
+    /// A capacity probe failed a moment ago; the next is not due yet.
+    #[error("the backend was unreachable a moment ago; retrying shortly")]
+    Unavailable,
+    /// The server's `max_connections` could not be read, so there is no cap yet.
+    #[error("backend capacity is not known yet: {0}")]
+    CapacityUnknown(Box<BackendError>),
+}
+
+/// One backend connection failed, or the server refused what it was asked.
+#[derive(Debug, thiserror::Error)]
+pub enum ConnectionError {
     #[error("cannot connect to the backend: {0}")]
     Connect(std::io::Error),
     #[error("timed out connecting to the backend")]
@@ -26,30 +55,29 @@ pub enum BackendError {
     Unsupported(&'static str),
     #[error(transparent)]
     Rsa(#[from] RsaError),
-    #[error("no login is configured for backend user {0:?}")]
-    NoLogin(String),
-    #[error("Timed-out waiting to acquire database connection")]
-    BorrowTimeout,
-    #[error("the backend was unreachable a moment ago; retrying shortly")]
-    Unavailable,
-    #[error(transparent)]
-    Credentials(#[from] crate::credentials::CredentialsError),
-    #[error("backend capacity is not known yet: {0}")]
-    CapacityUnknown(Box<BackendError>),
     /// A command failed halfway through changing the connection's session state on
     /// Sluice's behalf: what the connection holds now is unknown, so it is closed. The
     /// client gets the inner error.
     #[error("{0}")]
-    StateLost(Box<BackendError>),
+    StateLost(Box<ConnectionError>),
 }
 
-impl BackendError {
+impl ConnectionError {
     /// The server's error code, when the server refused with an ERR packet.
     pub fn server_code(&self) -> Option<u16> {
         match self {
             Self::Server { code, .. } => Some(*code),
             _ => None,
         }
+    }
+
+    /// What the client is told about: the failure under any `StateLost`.
+    pub fn cause(&self) -> &Self {
+        let mut e = self;
+        while let Self::StateLost(inner) = e {
+            e = inner;
+        }
+        e
     }
 
     pub(crate) fn from_err_packet(payload: &[u8]) -> Self {
@@ -61,5 +89,22 @@ impl BackendError {
             },
             Err(e) => e.into(),
         }
+    }
+}
+
+impl BackendError {
+    /// The server's error code, when the server refused with an ERR packet (the
+    /// connection is still good).
+    pub fn server_code(&self) -> Option<u16> {
+        match self {
+            Self::Connection(e) => e.server_code(),
+            _ => None,
+        }
+    }
+}
+
+impl From<ProtocolError> for BackendError {
+    fn from(e: ProtocolError) -> Self {
+        Self::Connection(e.into())
     }
 }

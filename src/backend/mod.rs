@@ -11,7 +11,7 @@ pub mod tls;
 mod upkeep;
 
 pub use connector::MySqlConnector;
-pub use error::BackendError;
+pub use error::{BackendError, ConnectionError, PoolError};
 pub use partition::PartitionKey;
 pub use pool::PoolSettings;
 

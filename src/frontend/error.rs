@@ -1,6 +1,6 @@
 //! Errors that end a client session or its setup.
 
-use crate::backend::BackendError;
+use crate::backend::{BackendError, ConnectionError};
 use crate::protocol::ProtocolError;
 
 #[derive(Debug, thiserror::Error)]
@@ -23,6 +23,12 @@ pub enum FrontendError {
     Backend(#[from] BackendError),
     #[error("the backend holding the session's transaction or pinned state failed")]
     SessionStateLost,
+}
+
+impl From<ConnectionError> for FrontendError {
+    fn from(e: ConnectionError) -> Self {
+        Self::Backend(e.into())
+    }
 }
 
 /// A failed read or write on the client's connection.

@@ -5,7 +5,7 @@
 use super::relay::{relay_response, ClientSide, Outcome, RelayError};
 use super::session::{Relay, Session};
 use super::FrontendError;
-use crate::backend::BackendError;
+use crate::backend::ConnectionError;
 use crate::multiplex::PinReason;
 use crate::protocol::command::Command;
 use crate::protocol::errors::ErrorPacket;
@@ -80,7 +80,7 @@ impl Session<'_> {
                 // Half a response was relayed: the client cannot read on. Otherwise it
                 // got the error, and goes on unless state died with the backend.
                 if sent || lost_state {
-                    return Err(BackendError::Protocol(error).into());
+                    return Err(ConnectionError::Protocol(error).into());
                 }
                 Ok(())
             }

@@ -78,11 +78,11 @@ impl Session<'_> {
                     // The schema is gone (as on a direct connection whose database was
                     // dropped, the session continues without one).
                     self.state.schema = None;
-                    return Err(e);
+                    return Err(e.into());
                 }
                 (_, Err(e)) => {
                     tracing::warn!(error = %e, "restoring the session's state on a backend failed");
-                    return Err(e);
+                    return Err(e.into());
                 }
                 (_, Ok(_)) => {}
             }

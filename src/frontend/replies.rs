@@ -4,7 +4,7 @@
 
 use super::session::Session;
 use super::FrontendError;
-use crate::backend::BackendError;
+use crate::backend::{BackendError, ConnectionError, PoolError};
 use crate::protocol::errors::ErrorPacket;
 
 impl Session<'_> {
@@ -33,17 +33,19 @@ impl Session<'_> {
         e: &BackendError,
     ) -> Result<(), FrontendError> {
         self.ctx.metrics.query_errors.inc();
-        let mut e = e;
-        while let BackendError::StateLost(inner) = e {
-            e = inner;
-        }
         let error = match e {
-            BackendError::BorrowTimeout => ErrorPacket::borrow_timeout(),
-            BackendError::Server {
-                code,
-                sql_state,
-                message,
-            } => ErrorPacket::from_server(*code, *sql_state, message.clone()),
+            BackendError::Pool(PoolError::BorrowTimeout) => ErrorPacket::borrow_timeout(),
+            BackendError::Connection(e) => match e.cause() {
+                ConnectionError::Server {
+                    code,
+                    sql_state,
+                    message,
+                } => ErrorPacket::from_server(*code, *sql_state, message.clone()),
+                other => {
+                    tracing::warn!(error = %other, "backend connection failed");
+                    ErrorPacket::cannot_connect(&other.to_string())
+                }
+            },
             BackendError::Credentials(e) => {
                 // The details (secret names, Sluice's role) stay in the log.
                 tracing::warn!(error = %e, "no backend login");

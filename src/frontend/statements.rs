@@ -10,7 +10,7 @@ use super::relay::kept_for_client;
 use super::session::Session;
 use super::stmt_bind::OnBackend;
 use super::FrontendError;
-use crate::backend::BackendError;
+use crate::backend::ConnectionError;
 use crate::multiplex::classify;
 use crate::multiplex::statements::{ClientStmt, StmtKey, PARSE_VARIABLES};
 use crate::protocol::errors::ErrorPacket;
@@ -77,7 +77,11 @@ impl Session<'_> {
         };
         let mut answer = match response {
             Ok(answer) => answer,
-            Err(e) => return self.backend_failed(1, &BackendError::Protocol(e)).await,
+            Err(e) => {
+                return self
+                    .backend_failed(1, &ConnectionError::Protocol(e).into())
+                    .await
+            }
         };
         let Some(id) = self.stmts.add(ClientStmt {
             key,

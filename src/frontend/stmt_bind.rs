@@ -8,7 +8,7 @@ use std::sync::Arc;
 use super::session::{Outgoing, Session};
 use super::FrontendError;
 use crate::backend::conn::{BackendConn, Internal, Schema};
-use crate::backend::BackendError;
+use crate::backend::{BackendError, ConnectionError};
 use crate::multiplex::statements::{StmtKey, PARSE_VARIABLES};
 use crate::multiplex::Variables;
 use crate::protocol::command::Command;
@@ -193,7 +193,7 @@ impl Session<'_> {
 
 /// Runs internal commands that change the session state in one round trip. Any failure
 /// leaves that state unknown (StateLost: the connection is closed).
-async fn run_all(conn: &mut BackendConn, batch: &[Internal<'_>]) -> Result<(), BackendError> {
+async fn run_all(conn: &mut BackendConn, batch: &[Internal<'_>]) -> Result<(), ConnectionError> {
     if batch.is_empty() {
         return Ok(());
     }
@@ -202,7 +202,7 @@ async fn run_all(conn: &mut BackendConn, batch: &[Internal<'_>]) -> Result<(), B
         Err(e) => Some(e),
     };
     match failed {
-        Some(e) => Err(BackendError::StateLost(Box::new(e))),
+        Some(e) => Err(ConnectionError::StateLost(Box::new(e))),
         None => Ok(()),
     }
 }

@@ -17,7 +17,7 @@ use super::lease::Lease;
 use super::shared::Pool;
 use super::traits::{Connector, Pooled};
 use crate::backend::partition::PartitionKey;
-use crate::backend::BackendError;
+use crate::backend::{BackendError, PoolError};
 use crate::multiplex::Variables;
 
 impl<K: Connector> Pool<K> {
@@ -184,7 +184,7 @@ impl<K: Connector> Queued<K> {
     async fn wait(mut self) -> Result<Granted<K>, BackendError> {
         let limit = self.pool.settings.borrow_timeout;
         let Some(rx) = self.rx.as_mut() else {
-            return Err(BackendError::BorrowTimeout);
+            return Err(PoolError::BorrowTimeout.into());
         };
         if let Ok(Ok(grant)) = tokio::time::timeout(limit, rx).await {
             self.rx = None;
@@ -195,7 +195,7 @@ impl<K: Connector> Queued<K> {
             Some(grant) => Ok(Granted::new(grant, self.pool.clone())),
             None => {
                 self.pool.metrics.borrow_timeouts.inc();
-                Err(BackendError::BorrowTimeout)
+                Err(PoolError::BorrowTimeout.into())
             }
         }
     }

@@ -9,7 +9,7 @@ use super::grant::Grant;
 use super::lease::Lease;
 use super::shared::Pool;
 use super::traits::{Connector, ServerLimits};
-use crate::backend::BackendError;
+use crate::backend::{BackendError, ConnectionError, PoolError};
 
 impl<K: Connector> Pool<K> {
     /// Learns the cap if it is still unknown; concurrent callers wait for one probe.
@@ -23,7 +23,7 @@ impl<K: Connector> Pool<K> {
             return Ok(cap);
         }
         if failed_at.is_some_and(|t| t.elapsed() < Duration::from_secs(1)) {
-            return Err(BackendError::Unavailable);
+            return Err(PoolError::Unavailable.into());
         }
         let result = self.probe_capacity().await;
         self.lock().probe_failed_at = result.is_err().then(Instant::now);
@@ -42,7 +42,7 @@ impl<K: Connector> Pool<K> {
             None => match self.open_for_probe().await? {
                 Some(lease) => (lease, true),
                 // At the cap with nothing idle: the cap is known and in use.
-                None => return self.cap().ok_or(BackendError::BorrowTimeout),
+                None => return self.cap().ok_or(PoolError::BorrowTimeout.into()),
             },
         };
         let probe = self.connector.probe(lease.conn());
@@ -54,7 +54,7 @@ impl<K: Connector> Pool<K> {
                 lease.close("error");
                 return Err(match outcome {
                     Ok(Err(e)) => e,
-                    _ => BackendError::ConnectTimeout,
+                    _ => ConnectionError::ConnectTimeout.into(),
                 });
             }
         };
@@ -91,7 +91,7 @@ impl<K: Connector> Pool<K> {
             Err(e) => {
                 self.metrics.database_connections_setup_failed.inc();
                 // Dropping the slot's guard frees it.
-                Err(BackendError::CapacityUnknown(Box::new(e)))
+                Err(PoolError::CapacityUnknown(Box::new(e)).into())
             }
         }
     }

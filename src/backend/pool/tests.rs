@@ -12,7 +12,7 @@ use rand::{Rng, SeedableRng};
 
 use super::*;
 use crate::backend::partition::PartitionKey;
-use crate::backend::BackendError;
+use crate::backend::{BackendError, ConnectionError, PoolError};
 use crate::metrics::Metrics;
 use crate::multiplex::Variables;
 
@@ -128,7 +128,7 @@ impl Connector for Fake {
         let alive = Alive::new(&self.census);
         tokio::time::sleep(self.delay()).await;
         if self.rng.lock().gen_range(0..100) < self.failures_percent {
-            return Err(BackendError::ConnectTimeout);
+            return Err(ConnectionError::ConnectTimeout.into());
         }
         self.census.opened.fetch_add(1, Ordering::SeqCst);
         Ok(FakeConn::new(key, schema, alive))
@@ -413,7 +413,10 @@ async fn a_full_pool_times_borrowers_out_and_forgets_them() {
     let vars = Variables::default();
     let held = pool.borrow(&key("app"), None, &vars).await.unwrap();
     let timed_out = pool.borrow(&key("app"), None, &vars).await;
-    assert!(matches!(timed_out, Err(BackendError::BorrowTimeout)));
+    assert!(matches!(
+        timed_out,
+        Err(BackendError::Pool(PoolError::BorrowTimeout))
+    ));
     assert!(pool.lock().waiters.is_empty());
     held.release();
     assert_settled(&pool);
