@@ -15,12 +15,16 @@
 //!   sessions per backend connection;
 //! - instructions (`instructions`): CPU instructions Sluice's process spends per relayed
 //!   point-select, text and prepared, counted by callgrind (repeatable where times are not);
+//! - memory (`memory`): resident memory per idle client connection, 2,000 of them, over
+//!   three open/close rounds;
 //! - connection set-up (`connect`): new TLS connections directly to the server, through Sluice
 //!   with a password, and through Sluice with an IAM token (`local` mode, the token
 //!   reused as Lambdas do, so verified once and then from the cache).
 
 #[path = "../tests/common/mod.rs"]
 mod common;
+#[path = "load/memory.rs"]
+mod memory;
 
 use std::process::{Command, Stdio};
 
@@ -386,6 +390,9 @@ fn main() {
         }
         if only.is_empty() || only == "instructions" {
             instructions_suite().await;
+        }
+        if only.is_empty() || only == "memory" {
+            memory::memory_suite().await;
         }
     });
 }
