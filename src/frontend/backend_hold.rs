@@ -64,14 +64,16 @@ impl Session<'_> {
         Ok(true)
     }
 
-    /// Reports a backend failure to the client; a connection that failed other than by
-    /// an ERR packet is in an unknown state and is dropped.
+    /// Reports a backend failure to the client, which ends the command. A connection
+    /// that refused with an ERR packet is fine and the hold settles; one that failed
+    /// otherwise is in an unknown state and is dropped.
     pub(super) async fn backend_failed(
         &mut self,
         seq: u8,
         e: &BackendError,
     ) -> Result<(), FrontendError> {
         if e.server_code().is_some() {
+            self.settle(false);
             return self.reply_backend_error(seq, e).await;
         }
         let lost_state = self.drop_backend();
