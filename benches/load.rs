@@ -36,8 +36,26 @@ async fn start_sluice(db: &TestDb, percent: u32) -> SluiceProcess {
     start_sluice_under(&[], db, percent).await
 }
 
-/// As [`start_sluice`], run by `wrapper` (valgrind).
+/// As [`start_sluice`], run by `wrapper` (valgrind). `SLUICE_BENCH_BINARY` runs another
+/// build of Sluice instead of this one (an earlier commit's, for a before/after figure).
 async fn start_sluice_under(wrapper: &[String], db: &TestDb, percent: u32) -> SluiceProcess {
+    let other = std::env::var("SLUICE_BENCH_BINARY").ok();
+    let swap: Vec<String>;
+    let wrapper = match (&other, wrapper.is_empty()) {
+        (Some(_), true) => {
+            // sh drops the harness's binary (its $1) and runs the other with the rest.
+            swap = [
+                "sh",
+                "-c",
+                "shift; exec \"$SLUICE_BENCH_BINARY\" \"$@\"",
+                "sh",
+            ]
+            .map(String::from)
+            .to_vec();
+            &swap[..]
+        }
+        _ => wrapper,
+    };
     let port = common::db::free_port();
     let workers = std::env::var("SLUICE_BENCH_WORKERS")
         .map(|w| format!("worker_threads = {w}\n"))

@@ -3,6 +3,7 @@
 # on Oracle MySQL (what users run) and then MariaDB.
 #   SLUICE_BENCH_DB="mysql mariadb"  the servers, in order (e.g. just "mysql")
 #   SLUICE_BENCH_SECONDS=10          seconds per sysbench run
+#   SLUICE_BENCH_BINARY=path         measure another build of Sluice (a before figure)
 #   SLUICE_BENCH_ONLY=storm          or sysbench, prepared, preamble, connect, instructions: one part
 set -euo pipefail
 cd "$(dirname "$0")/.."

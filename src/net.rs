@@ -9,7 +9,7 @@ use std::time::Duration;
 use tokio::io::{AsyncRead, AsyncWrite, AsyncWriteExt, ReadBuf};
 use tokio::net::TcpStream;
 
-use crate::protocol::packet::{Frame, PacketReader};
+use crate::protocol::packet::{Frame, PacketReader, COMMANDS_CHUNK};
 use crate::protocol::ProtocolError;
 
 /// Plain TCP or TLS over TCP (client or server side; `tokio_rustls::TlsStream` is both).
@@ -44,6 +44,7 @@ impl MaybeTls {
     /// Writes all of `bytes` and flushes. The flush matters for TLS: rustls may keep
     /// encrypted bytes queued when the socket is full, and nothing else would send them
     /// while the other side waits. For plain TCP it costs nothing.
+    #[inline]
     pub async fn send(&mut self, bytes: &[u8]) -> io::Result<()> {
         self.write_all(bytes).await?;
         self.flush().await
@@ -52,6 +53,7 @@ impl MaybeTls {
     /// [`Self::send`], failing with `TimedOut` if the peer takes no bytes for `idle`
     /// (a frozen or stalled reader; a slow but steady one is fine). A timer is armed only
     /// while a write cannot make progress, so the usual write costs none.
+    #[inline]
     pub async fn send_within(&mut self, bytes: &[u8], idle: Duration) -> io::Result<()> {
         let mut written = 0;
         while written < bytes.len() {
@@ -148,8 +150,9 @@ pub struct PacketStream {
 }
 
 impl PacketStream {
+    /// A client's stream: its reader is sized for commands, not results.
     pub fn new(stream: MaybeTls) -> Self {
-        Self::from_parts(stream, PacketReader::new())
+        Self::from_parts(stream, PacketReader::with_chunk(COMMANDS_CHUNK))
     }
 
     /// A stream whose first packets `reader` has already read (and may have buffered).
@@ -159,16 +162,19 @@ impl PacketStream {
 
     /// The next packet, of at most `max_payload` bytes. Cancellation safe: a partial
     /// read stays in the buffer.
+    #[inline]
     pub async fn read(&mut self, max_payload: usize) -> Result<Frame, ProtocolError> {
         self.reader.read(&mut self.stream, max_payload).await
     }
 
     /// See [`MaybeTls::send`].
+    #[inline]
     pub async fn send(&mut self, bytes: &[u8]) -> io::Result<()> {
         self.stream.send(bytes).await
     }
 
     /// See [`MaybeTls::send_within`].
+    #[inline]
     pub async fn send_within(&mut self, bytes: &[u8], idle: Duration) -> io::Result<()> {
         self.stream.send_within(bytes, idle).await
     }
@@ -185,6 +191,7 @@ impl PacketStream {
 
     /// The stream and the reader apart, for a relay that reads batches from one side
     /// while writing to the other.
+    #[inline]
     pub fn parts(&mut self) -> (&mut MaybeTls, &mut PacketReader) {
         (&mut self.stream, &mut self.reader)
     }

@@ -185,6 +185,7 @@ impl Response {
     }
 
     /// What the first packet of a frame is, counted for FOUND_ROWS() and ROW_COUNT().
+    #[inline]
     fn feed(&mut self, payload: &[u8]) -> Result<Seen, RelayError> {
         let in_rows = self.tracker.in_rows();
         let seen = self
@@ -205,6 +206,7 @@ impl Response {
 
     /// An OK packet: its status, insert id, affected rows, warnings and session state.
     /// The packet the client gets instead, if it must be rewritten.
+    #[inline]
     fn take_in_ok(&mut self, payload: &[u8], in_rows: bool) -> Result<Option<Vec<u8>>, RelayError> {
         let ok = OkPacket::parse(payload, true).map_err(|error| self.backend_failed(error))?;
         let outcome = &mut self.outcome;
@@ -231,6 +233,7 @@ impl Response {
         Ok((self.rewrite_ok && trailing).then(|| ok.encode_without_session_track(payload[0])))
     }
 
+    #[inline]
     fn take_in_eof(&mut self, payload: &[u8]) -> Option<Vec<u8>> {
         self.outcome.status = Some(self.tracker.status());
         let warnings = payload
@@ -241,6 +244,7 @@ impl Response {
         None
     }
 
+    #[inline]
     fn take_in_err(&mut self) -> Option<Vec<u8>> {
         self.outcome.error = true;
         self.outcome.diagnostics = true;
@@ -254,6 +258,7 @@ impl Response {
     }
 
     /// Queues a frame that continues a packet of 16 MiB or more.
+    #[inline]
     fn pass(&mut self, mut frame: Frame) {
         if let Some(classic) = &self.classic {
             frame.set_seq(classic.seq(frame.seq()));
@@ -263,6 +268,7 @@ impl Response {
 
     /// Queues the frame (renumbered for EOFs put in, or replaced by its rewritten form
     /// or by the EOF a classic client expects), with any EOF that goes after it.
+    #[inline]
     fn queue(
         &mut self,
         mut frame: Frame,
@@ -318,6 +324,7 @@ impl Response {
         self.flush(client, write_timeout).await
     }
 
+    #[inline]
     async fn flush(
         &mut self,
         client: &mut MaybeTls,

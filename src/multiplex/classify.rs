@@ -2,6 +2,8 @@
 //! (GET_LOCK, LOCK TABLES, SQL_CALC_FOUND_ROWS, HANDLER, XA, ...) and for reads of values
 //! that belong to the connection (LAST_INSERT_ID(), ROW_COUNT(), warnings, ...).
 
+use smallvec::SmallVec;
+
 use super::lexer::{is, tokens_with, Token};
 use super::scope::{DiagnosticsRead, ScopeRead};
 use super::PinReason;
@@ -54,7 +56,7 @@ impl Classification {
 /// pins, whether Sluice answers it itself) reads these tokens, not the text again.
 pub struct Lexed<'a> {
     sql: &'a [u8],
-    toks: Vec<Token<'a>>,
+    toks: SmallVec<[Token<'a>; 24]>,
 }
 
 impl<'a> Lexed<'a> {

@@ -7,7 +7,7 @@
 //! that decide how its text parses, and its SQL text, so clients that prepare the same
 //! statement in the same context share one server statement per backend.
 
-use std::collections::HashMap;
+use foldhash::HashMap;
 use std::sync::Arc;
 
 use super::classify::Classification;

@@ -97,7 +97,15 @@ impl Frame {
 #[derive(Debug)]
 pub struct PacketReader {
     buf: BytesMut,
+    /// Bytes the buffer grows by when it runs low (a packet larger than that gets the
+    /// room it needs at once).
+    chunk: usize,
 }
+
+/// A backend's results come in bulk: read them 16 KiB at a time.
+pub const RESULTS_CHUNK: usize = 16 * 1024;
+/// A client's commands are mostly small, and thousands of clients sit idle: 1 KiB each.
+pub const COMMANDS_CHUNK: usize = 1024;
 
 impl Default for PacketReader {
     fn default() -> Self {
@@ -107,8 +115,13 @@ impl Default for PacketReader {
 
 impl PacketReader {
     pub fn new() -> Self {
+        Self::with_chunk(RESULTS_CHUNK)
+    }
+
+    pub fn with_chunk(chunk: usize) -> Self {
         Self {
-            buf: BytesMut::with_capacity(16 * 1024),
+            buf: BytesMut::with_capacity(chunk),
+            chunk,
         }
     }
 
@@ -168,8 +181,14 @@ impl PacketReader {
 
     /// Reads more bytes from `r` into the buffer. Cancellation safe.
     pub async fn fill<R: AsyncRead + Unpin>(&mut self, r: &mut R) -> Result<(), ProtocolError> {
-        if self.buf.capacity() - self.buf.len() < 4096 {
-            self.buf.reserve(16 * 1024);
+        // Once the frames split off the buffer are dropped, this reclaims the same
+        // allocation: no allocation per packet.
+        // (Room for a whole chunk counting what is buffered, so the buffer does not grow
+        // when it holds the start of the next packet.)
+        if self.buf.capacity() - self.buf.len() < self.chunk / 4 {
+            let len = self.buf.len();
+            self.buf
+                .reserve(self.chunk.saturating_sub(len).max(self.chunk / 4));
         }
         if r.read_buf(&mut self.buf).await? == 0 {
             return Err(ProtocolError::Closed);
@@ -230,6 +249,25 @@ mod tests {
             r.read(&mut b, 1024).await,
             Err(ProtocolError::Closed)
         ));
+    }
+
+    #[tokio::test]
+    async fn a_command_reader_stays_small_and_grows_for_a_large_packet() {
+        let mut wire = Vec::new();
+        for i in 0..1000u32 {
+            wire.extend(packet(0, format!("\x03SELECT {i}").as_bytes()));
+        }
+        wire.extend(packet(0, &vec![b'x'; 10_000]));
+        let mut src = &wire[..];
+        let mut r = PacketReader::with_chunk(COMMANDS_CHUNK);
+        for _ in 0..1000 {
+            let f = r.read(&mut src, 1 << 20).await.unwrap();
+            assert!(f.payload().starts_with(b"\x03SELECT "));
+            drop(f);
+            assert!(r.buf.capacity() <= COMMANDS_CHUNK, "{}", r.buf.capacity());
+        }
+        let big = r.read(&mut src, 1 << 20).await.unwrap();
+        assert_eq!(big.payload().len(), 10_000);
     }
 
     #[tokio::test]

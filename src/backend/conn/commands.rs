@@ -42,11 +42,13 @@ impl BackendConn {
         tokio::time::sleep(Duration::from_millis(5)).await;
     }
 
+    #[inline]
     pub async fn write(&mut self, bytes: &[u8]) -> Result<(), ConnectionError> {
         stream_write(self.io.parts().0, bytes).await
     }
 
     /// The stream and its read buffer, for relaying client commands.
+    #[inline]
     pub fn io(&mut self) -> (&mut MaybeTls, &mut PacketReader) {
         self.io.parts()
     }
@@ -115,6 +117,7 @@ impl BackendConn {
     }
 
     /// Writes one command payload of any length, split into 16 MiB packets as needed.
+    #[inline]
     pub async fn write_payload(&mut self, payload: &[u8]) -> Result<(), ConnectionError> {
         let mut wire = Vec::with_capacity(payload.len() + 4 * (1 + payload.len() / MAX_PAYLOAD));
         packet::push_command(&mut wire, payload);

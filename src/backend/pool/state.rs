@@ -1,7 +1,9 @@
 //! The pool's books, behind its lock: slots in use against the cap, idle connections per
 //! partition and the queue of borrowers. No I/O and no awaiting happen here.
 
-use std::collections::{HashMap, VecDeque};
+use std::collections::VecDeque;
+
+use foldhash::HashMap;
 use std::time::Instant;
 
 use tokio::sync::oneshot;
@@ -51,7 +53,7 @@ impl<K: Connector> Default for State<K> {
             max_idle: 0,
             statement_bound: None,
             open: 0,
-            idle: HashMap::new(),
+            idle: HashMap::default(),
             idle_count: 0,
             waiters: VecDeque::new(),
             next_waiter: 0,
