@@ -92,26 +92,28 @@ pub async fn serve(ctx: Arc<Context>, tcp: TcpStream, peer: SocketAddr) {
     let _ = tcp.set_nodelay(true);
     let id = ctx.connection_id();
     let timeout = ctx.config.server.handshake_timeout.get();
-    let client =
-        match tokio::time::timeout(timeout, handshake::handshake(&ctx, tcp, peer, id)).await {
-            Ok(Ok(client)) => client,
-            Ok(Err(e)) => {
-                tracing::debug!(%peer, error = %e, "client setup failed");
-                ctx.metrics
-                    .client_connections_setup_failed
-                    .with_label_values(&[e.reason()])
-                    .inc();
-                return;
-            }
-            Err(_) => {
-                tracing::debug!(%peer, "client handshake timed out");
-                ctx.metrics
-                    .client_connections_setup_failed
-                    .with_label_values(&["timeout"])
-                    .inc();
-                return;
-            }
-        };
+    // Boxed, and freed once the client is in: the connection's future then holds only
+    // the session.
+    let handshake = Box::pin(handshake::handshake(&ctx, tcp, peer, id));
+    let client = match tokio::time::timeout(timeout, handshake).await {
+        Ok(Ok(client)) => client,
+        Ok(Err(e)) => {
+            tracing::debug!(%peer, error = %e, "client setup failed");
+            ctx.metrics
+                .client_connections_setup_failed
+                .with_label_values(&[e.reason()])
+                .inc();
+            return;
+        }
+        Err(_) => {
+            tracing::debug!(%peer, "client handshake timed out");
+            ctx.metrics
+                .client_connections_setup_failed
+                .with_label_values(&["timeout"])
+                .inc();
+            return;
+        }
+    };
     let tls = if client.io.is_tls() { "true" } else { "false" };
     ctx.metrics
         .client_connections_setup_succeeded
@@ -124,3 +126,7 @@ pub async fn serve(ctx: Arc<Context>, tcp: TcpStream, peer: SocketAddr) {
     }
     gauge.dec();
 }
+
+#[cfg(test)]
+#[path = "size_tests.rs"]
+mod size_tests;

@@ -38,7 +38,13 @@ impl Session<'_> {
     pub(super) async fn change_user(&mut self, frame: Frame) -> Result<Handled, FrontendError> {
         self.give_back().await;
         let limit = self.ctx.config.server.handshake_timeout.get();
-        let change = super::change_user::change_user(self.ctx, &mut self.client, frame);
+        // Boxed: the re-authentication's future would otherwise be part of every
+        // session's state machine, in memory for each client connection.
+        let change = Box::pin(super::change_user::change_user(
+            self.ctx,
+            &mut self.client,
+            frame,
+        ));
         match tokio::time::timeout(limit, change).await {
             Ok(result) => {
                 result?;

@@ -29,8 +29,11 @@ impl<K: Connector> Pool<K> {
         vars: &Variables,
     ) -> Result<Lease<K>, BackendError> {
         let start = Instant::now();
+        // The rare paths (probing the capacity, opening a connection: TLS, the login)
+        // are boxed: inline, their futures would be part of every session's state
+        // machine, allocated for each client connection whether it ever opens one or not.
         if self.cap().is_none() {
-            self.ensure_capacity().await?;
+            Box::pin(self.ensure_capacity()).await?;
         }
         let mut granted = match self.grant_now(key, schema, vars) {
             Ok(granted) => granted,
@@ -40,9 +43,9 @@ impl<K: Connector> Pool<K> {
             Some(conn) => conn,
             None => {
                 if let Some(old) = granted.take_replaced() {
-                    K::quit(old).await;
+                    Box::pin(K::quit(old)).await;
                 }
-                match self.connector.connect(key, schema).await {
+                match Box::pin(self.connector.connect(key, schema)).await {
                     Ok(conn) => {
                         self.metrics.database_connections_setup_succeeded.inc();
                         granted.fulfilled();
