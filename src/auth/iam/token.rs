@@ -55,6 +55,29 @@ const PARAMS: [&str; 9] = [
     "X-Amz-Signature",
 ];
 
+/// The parameters whose value RDS's own tokens always have.
+fn check_fixed(
+    action: &str,
+    algorithm: &str,
+    signed_headers: &str,
+    db_user: &str,
+) -> Result<(), IamError> {
+    let bad = |why: &'static str| Err(IamError::Malformed(why));
+    if action != "connect" {
+        return bad("Action is not connect");
+    }
+    if algorithm != "AWS4-HMAC-SHA256" {
+        return bad("unsupported algorithm");
+    }
+    if signed_headers != "host" {
+        return bad("signed headers are not exactly host");
+    }
+    if db_user.is_empty() {
+        return bad("empty DBUser");
+    }
+    Ok(())
+}
+
 impl Token {
     /// Parses a token as a client sent it (a trailing NUL, as some clients add to a clear
     /// password, is dropped).
@@ -81,18 +104,7 @@ impl Token {
             signed_headers.ok_or(missing.clone())?,
             signature.ok_or(missing)?,
         );
-        if action != "connect" {
-            return Err(bad("Action is not connect"));
-        }
-        if algorithm != "AWS4-HMAC-SHA256" {
-            return Err(bad("unsupported algorithm"));
-        }
-        if signed_headers != "host" {
-            return Err(bad("signed headers are not exactly host"));
-        }
-        if db_user.is_empty() {
-            return Err(bad("empty DBUser"));
-        }
+        check_fixed(&action, &algorithm, &signed_headers, &db_user)?;
         let scope: Vec<&str> = credential.split('/').collect();
         let [access_key_id, scope_date, region, service, "aws4_request"] = scope[..] else {
             return Err(bad("bad credential scope"));
