@@ -82,9 +82,9 @@ impl Workers {
         };
         let live = worker.live.clone();
         live.fetch_add(1, Ordering::Relaxed);
-        worker.handle.spawn(async move {
-            let _live = LiveGuard(live);
-            session.await;
+        worker.handle.spawn(Counted {
+            session,
+            _live: LiveGuard(live),
         });
     }
 
@@ -102,8 +102,54 @@ impl Workers {
 /// Counts a session as live until it ends, however it ends (also when cancelled).
 struct LiveGuard(Arc<AtomicUsize>);
 
+pin_project_lite::pin_project! {
+    /// A session with the guard that counts it on its worker. A struct rather than an
+    /// `async move { let _live = guard; session.await }` block: such a block keeps the
+    /// session's future twice (once captured, once being awaited), which doubled the
+    /// memory of every client connection.
+    struct Counted<F> {
+        #[pin]
+        session: F,
+        _live: LiveGuard,
+    }
+}
+
+impl<F: Future<Output = ()>> Future for Counted<F> {
+    type Output = ();
+
+    fn poll(
+        self: std::pin::Pin<&mut Self>,
+        cx: &mut std::task::Context<'_>,
+    ) -> std::task::Poll<()> {
+        self.project().session.poll(cx)
+    }
+}
+
 impl Drop for LiveGuard {
     fn drop(&mut self) {
         self.0.fetch_sub(1, Ordering::Relaxed);
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_counted_session_holds_its_future_once_and_counts_until_dropped() {
+        let session = async {
+            let state = [7u8; 4096];
+            tokio::task::yield_now().await;
+            assert_eq!(state[0], 7);
+        };
+        let size = std::mem::size_of_val(&session);
+        let live = Arc::new(AtomicUsize::new(1));
+        let counted = Counted {
+            session,
+            _live: LiveGuard(live.clone()),
+        };
+        assert!(std::mem::size_of_val(&counted) <= size + 16);
+        drop(counted);
+        assert_eq!(live.load(Ordering::Relaxed), 0);
     }
 }
