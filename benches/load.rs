@@ -7,7 +7,7 @@
 //!
 //! - sysbench `oltp_point_select` and `oltp_read_only`, 4 tables × 10,000 rows, at 1, 32
 //!   and 64 threads, `--db-ps-mode=disable`;
-//! - the same at 32 and 64 threads with server-side prepared statements (`prepared`)
+//! - the same at 1, 32 and 64 threads with server-side prepared statements (`prepared`)
 //!   (`--db-ps-mode=auto`);
 //! - the connection storm of the user story (100 workers, 10,000 new connections running
 //!   `SELECT * FROM menus`, max_connections=65, Sluice at 70%);
@@ -249,10 +249,12 @@ async fn prepared_suite(seconds: u64) {
     let sluice = start_sluice(&db, 70).await;
     let relay_port = start_bare_relay(db.port);
     println!("\n## sysbench with server-side prepared statements (--db-ps-mode=auto), {seconds} s per run, direct / Sluice / bare relay, twice, interleaved\n");
-    println!("| workload | threads | direct QPS | Sluice QPS | ratio | bare relay ratio | statements prepared on backends |");
-    println!("|---|---|---|---|---|---|---|");
+    println!("| workload | threads | direct QPS | Sluice QPS | ratio | bare relay ratio | added per query, Sluice / bare relay | statements prepared on backends |");
+    println!("|---|---|---|---|---|---|---|---|");
     for workload in ["oltp_point_select", "oltp_read_only"] {
-        for threads in [32, 64] {
+        // At 1 thread the added latency per query is the figure (each query waits for
+        // the last); at 32 and 64 the throughput ratio.
+        for threads in [1, 32, 64] {
             let prepared_before = sluice_prepared(&sluice).await;
             let runs: Vec<Sysbench> = (0..6)
                 .map(|rep| {
@@ -263,8 +265,15 @@ async fn prepared_suite(seconds: u64) {
             let direct = mean(runs[0], runs[3]);
             let proxied = mean(runs[1], runs[4]);
             let relayed = mean(runs[2], runs[5]);
+            // Per-query latency as the client sees it (threads / QPS), as for text.
+            let added = |path: Sysbench| (1.0 / path.qps - 1.0 / direct.qps) * 1e6;
+            let added = if threads == 1 {
+                format!("{:.1} / {:.1} µs", added(proxied), added(relayed))
+            } else {
+                "—".to_string()
+            };
             println!(
-                "| {workload} | {threads} | {:.0} | {:.0} | {:.2} | {:.2} | {:.0} |",
+                "| {workload} | {threads} | {:.0} | {:.0} | {:.2} | {:.2} | {added} | {:.0} |",
                 direct.qps,
                 proxied.qps,
                 proxied.qps / direct.qps,
