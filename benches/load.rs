@@ -2,8 +2,9 @@
 //! interleaved (A B A B) on the same machine, with their ratio.
 //!
 //! Run it with `scripts/bench.sh` (or `cargo bench --bench load`). Under `cargo test` it
-//! does nothing. Seconds per sysbench run: `SLUICE_BENCH_SECONDS` (default 10). The
-//! server is the test harness's: `SLUICE_TEST_DB=mysql` (the default) or `mariadb`.
+//! does nothing. Seconds per sysbench run: `SLUICE_BENCH_SECONDS` (default 10); thread
+//! counts: `SLUICE_BENCH_THREADS` (default `1,32,64`). The server is the test harness's:
+//! `SLUICE_TEST_DB=mysql` (the default) or `mariadb`.
 //!
 //! - sysbench `oltp_point_select` and `oltp_read_only`, 4 tables × 10,000 rows, at 1, 32
 //!   and 64 threads, `--db-ps-mode=disable`;
@@ -78,29 +79,44 @@ async fn start_sluice_under(wrapper: &[String], db: &TestDb, percent: u32) -> Sl
 fn start_bare_relay(upstream: u16) -> u16 {
     let listener = std::net::TcpListener::bind("127.0.0.1:0").expect("bind relay");
     let port = listener.local_addr().expect("relay address").port();
-    listener.set_nonblocking(true).expect("nonblocking");
-    std::thread::spawn(move || {
-        let rt = tokio::runtime::Builder::new_current_thread()
-            .enable_all()
-            .build()
-            .expect("relay runtime");
-        rt.block_on(async move {
-            let listener = tokio::net::TcpListener::from_std(listener).expect("relay listener");
-            while let Ok((mut client, _)) = listener.accept().await {
-                tokio::spawn(async move {
-                    let Ok(mut server) =
-                        tokio::net::TcpStream::connect(("127.0.0.1", upstream)).await
-                    else {
-                        return;
-                    };
-                    let _ = client.set_nodelay(true);
-                    let _ = server.set_nodelay(true);
-                    let _ = tokio::io::copy_bidirectional(&mut client, &mut server).await;
-                });
-            }
-        });
-    });
+    std::thread::spawn(move || serve_bare_relay(listener, upstream));
     port
+}
+
+/// The bare relay's loop, on the calling thread: in the harness (a thread beside it) or
+/// as a process of its own (`load relay LISTEN UPSTREAM`), for callgrind to count.
+fn serve_bare_relay(listener: std::net::TcpListener, upstream: u16) {
+    listener.set_nonblocking(true).expect("nonblocking");
+    let rt = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .expect("relay runtime");
+    rt.block_on(async move {
+        let listener = tokio::net::TcpListener::from_std(listener).expect("relay listener");
+        while let Ok((mut client, _)) = listener.accept().await {
+            tokio::spawn(async move {
+                let Ok(mut server) = tokio::net::TcpStream::connect(("127.0.0.1", upstream)).await
+                else {
+                    return;
+                };
+                let _ = client.set_nodelay(true);
+                let _ = server.set_nodelay(true);
+                let _ = tokio::io::copy_bidirectional(&mut client, &mut server).await;
+            });
+        }
+    });
+}
+
+/// `load relay LISTEN UPSTREAM`: the bare relay alone, until killed.
+fn relay_process(mut args: impl Iterator<Item = String>) {
+    let mut port = || -> u16 {
+        args.next()
+            .and_then(|a| a.parse().ok())
+            .expect("load relay LISTEN_PORT UPSTREAM_PORT")
+    };
+    let (listen, upstream) = (port(), port());
+    let listener = std::net::TcpListener::bind(("127.0.0.1", listen)).expect("bind relay");
+    serve_bare_relay(listener, upstream);
 }
 
 /// utime + stime of a process, from /proc.
@@ -179,6 +195,16 @@ fn sysbench(
     }
 }
 
+/// The sysbench thread counts to run: `SLUICE_BENCH_THREADS` (e.g. `1` while working on
+/// the single-client latency), or 1, 32 and 64.
+fn thread_counts() -> Vec<u32> {
+    std::env::var("SLUICE_BENCH_THREADS")
+        .ok()
+        .map(|s| s.split(',').filter_map(|t| t.trim().parse().ok()).collect())
+        .filter(|v: &Vec<u32>| !v.is_empty())
+        .unwrap_or_else(|| vec![1, 32, 64])
+}
+
 fn mean(a: Sysbench, b: Sysbench) -> Sysbench {
     Sysbench {
         qps: (a.qps + b.qps) / 2.0,
@@ -199,7 +225,7 @@ async fn sysbench_suite(seconds: u64) {
     println!("| workload | threads | direct QPS | Sluice QPS | ratio | direct avg ms | Sluice avg ms | added per query | bare relay adds | Sluice CPU s | server CPU s (direct / Sluice) |");
     println!("|---|---|---|---|---|---|---|---|---|---|---|");
     for workload in ["oltp_point_select", "oltp_read_only"] {
-        for threads in [1, 32, 64] {
+        for threads in thread_counts() {
             let mut runs = Vec::new();
             let mut db_cpu = [0.0, 0.0];
             let mut sluice_cpu = 0.0;
@@ -254,7 +280,7 @@ async fn prepared_suite(seconds: u64) {
     for workload in ["oltp_point_select", "oltp_read_only"] {
         // At 1 thread the added latency per query is the figure (each query waits for
         // the last); at 32 and 64 the throughput ratio.
-        for threads in [1, 32, 64] {
+        for threads in thread_counts() {
             let prepared_before = sluice_prepared(&sluice).await;
             let runs: Vec<Sysbench> = (0..6)
                 .map(|rep| {
@@ -384,6 +410,10 @@ async fn storm_suite() {
 }
 
 fn main() {
+    let mut args = std::env::args().skip(1);
+    if args.next().as_deref() == Some("relay") {
+        return relay_process(args);
+    }
     if !std::env::args().any(|a| a == "--bench") {
         println!("load harness: run `scripts/bench.sh` (skipped under cargo test)");
         return;
@@ -582,38 +612,83 @@ fn cpu_model() -> String {
 /// Queries per measured callgrind window.
 const COUNTED_QUERIES: u64 = 2_000;
 
-/// Instructions per relayed point-select, text and prepared: Sluice runs under
-/// `valgrind --tool=callgrind`, one client sends warm-up queries, then for each kind the
-/// counters are zeroed, `COUNTED_QUERIES` run and the counters dumped. The figure is the
-/// dump's total over the queries: it includes the client's share of Sluice's timers
-/// (a few per second), which is below 0.1 %.
+/// Instructions per relayed point-select, text and prepared, through Sluice and through
+/// the bare relay (the floor: the same socket work with nothing understood). Each runs
+/// under `valgrind --tool=callgrind`; one client sends warm-up queries, then for each
+/// kind the counters are zeroed, `COUNTED_QUERIES` run and the counters dumped. The
+/// figure is the dump's total over the queries: it includes the client's share of the
+/// process's timers (a few per second), which is below 0.1 %.
 async fn instructions_suite() {
-    use mysql_async::prelude::Queryable;
     // SLUICE_CALLGRIND_DIR keeps the dumps there, for callgrind_annotate.
     let out = tempfile::tempdir().unwrap();
     let dir = std::env::var_os("SLUICE_CALLGRIND_DIR")
         .map(std::path::PathBuf::from)
         .unwrap_or_else(|| out.path().to_path_buf());
-    let base = dir.join("callgrind.out");
-    let wrapper = vec![
-        "valgrind".to_string(),
-        "--tool=callgrind".to_string(),
-        format!("--callgrind-out-file={}", base.display()),
-    ];
+    let callgrind = |name: &str| {
+        let base = dir.join(name).join("callgrind.out");
+        std::fs::create_dir_all(base.parent().unwrap()).unwrap();
+        vec![
+            "valgrind".to_string(),
+            "--tool=callgrind".to_string(),
+            format!("--callgrind-out-file={}", base.display()),
+        ]
+    };
     let db = TestDb::start(50).await;
-    let sluice = start_sluice_under(&wrapper, &db, 70).await;
-    let mut conn = mysql_async::Conn::new(db.direct_opts().tcp_port(sluice.port))
+    let sluice = start_sluice_under(&callgrind("sluice"), &db, 70).await;
+    let through_sluice =
+        count_instructions(&db, sluice.port, sluice.pid(), &dir.join("sluice")).await;
+    drop(sluice);
+    let relay_port = common::db::free_port();
+    let mut relay = Command::new("valgrind")
+        .args(&callgrind("relay")[1..])
+        .arg(std::env::current_exe().unwrap())
+        .args(["relay", &relay_port.to_string(), &db.port.to_string()])
+        .stderr(Stdio::null())
+        .spawn()
+        .expect("valgrind runs the bare relay");
+    while std::net::TcpStream::connect(("127.0.0.1", relay_port)).is_err() {
+        tokio::time::sleep(std::time::Duration::from_millis(20)).await;
+    }
+    let through_relay = count_instructions(&db, relay_port, relay.id(), &dir.join("relay")).await;
+    let _ = relay.kill();
+    let _ = relay.wait();
+    println!("\n## instructions per relayed point-select (callgrind, {COUNTED_QUERIES} queries each, one client)\n");
+    println!("| query | Sluice | bare relay | Sluice / bare relay |");
+    println!("|---|---|---|---|");
+    for (i, query) in [format!("text `{TEXT}`"), format!("prepared `{PREPARED}`")]
+        .iter()
+        .enumerate()
+    {
+        println!(
+            "| {query} | {} | {} | {:.2} |",
+            through_sluice[i],
+            through_relay[i],
+            through_sluice[i] as f64 / through_relay[i].max(1) as f64
+        );
+    }
+    println!(
+        "\ninstructions per prepared query / per text query, Sluice: {:.2}",
+        through_sluice[1] as f64 / through_sluice[0].max(1) as f64
+    );
+}
+
+const TEXT: &str = "SELECT name FROM menus WHERE id = 3";
+const PREPARED: &str = "SELECT name FROM menus WHERE id = ?";
+
+/// Instructions the process `pid` (under callgrind, dumping into `dir`) spends per text
+/// and per prepared point-select sent through `port`.
+async fn count_instructions(db: &TestDb, port: u16, pid: u32, dir: &std::path::Path) -> [u64; 2] {
+    use mysql_async::prelude::Queryable;
+    let mut conn = mysql_async::Conn::new(db.direct_opts().tcp_port(port))
         .await
-        .expect("connect through Sluice under callgrind");
-    const TEXT: &str = "SELECT name FROM menus WHERE id = 3";
-    const PREPARED: &str = "SELECT name FROM menus WHERE id = ?";
+        .expect("connect under callgrind");
     for _ in 0..200 {
         let _: Option<String> = conn.query_first(TEXT).await.unwrap();
         let _: Option<String> = conn.exec_first(PREPARED, (3,)).await.unwrap();
     }
     let mut per_query = [0u64; 2];
     for (which, figure) in per_query.iter_mut().enumerate() {
-        callgrind_control("-z", sluice.pid());
+        callgrind_control("-z", pid);
         for _ in 0..COUNTED_QUERIES {
             let name: Option<String> = if which == 0 {
                 conn.query_first(TEXT).await.unwrap()
@@ -622,19 +697,11 @@ async fn instructions_suite() {
             };
             assert_eq!(name.as_deref(), Some(common::MENUS[2].1));
         }
-        callgrind_control("-d", sluice.pid());
-        *figure = newest_callgrind_total(&dir) / COUNTED_QUERIES;
+        callgrind_control("-d", pid);
+        *figure = newest_callgrind_total(dir) / COUNTED_QUERIES;
     }
     conn.disconnect().await.unwrap();
-    println!("\n## instructions per relayed point-select (callgrind, {COUNTED_QUERIES} queries each, one client)\n");
-    println!("| query | instructions per query |");
-    println!("|---|---|");
-    println!("| text `{TEXT}` | {} |", per_query[0]);
-    println!("| prepared `{PREPARED}` | {} |", per_query[1]);
-    println!(
-        "\ninstructions per prepared query / per text query: {:.2}",
-        per_query[1] as f64 / per_query[0].max(1) as f64
-    );
+    per_query
 }
 
 fn callgrind_control(action: &str, pid: u32) {

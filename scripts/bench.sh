@@ -3,8 +3,9 @@
 # on Oracle MySQL (what users run) and then MariaDB.
 #   SLUICE_BENCH_DB="mysql mariadb"  the servers, in order (e.g. just "mysql")
 #   SLUICE_BENCH_SECONDS=10          seconds per sysbench run
+#   SLUICE_BENCH_THREADS=1,32,64     sysbench thread counts
 #   SLUICE_BENCH_BINARY=path         measure another build of Sluice (a before figure)
-#   SLUICE_BENCH_ONLY=storm          or sysbench, prepared, preamble, connect, instructions: one part
+#   SLUICE_BENCH_ONLY=storm          or sysbench, prepared, preamble, connect, instructions, memory: one part
 set -euo pipefail
 cd "$(dirname "$0")/.."
 missing=()

@@ -6,6 +6,7 @@ use std::pin::{pin, Pin};
 use std::task::{Context, Poll};
 use std::time::Duration;
 
+use bytes::BytesMut;
 use tokio::io::{AsyncRead, AsyncWrite, AsyncWriteExt, ReadBuf};
 use tokio::net::TcpStream;
 
@@ -147,7 +148,15 @@ impl AsyncWrite for MaybeTls {
 pub struct PacketStream {
     stream: MaybeTls,
     reader: PacketReader,
+    /// A buffer for writes Sluice assembles itself (a response it changes on the way),
+    /// kept from one to the next so that they do not allocate. Empty, with no memory,
+    /// on connections that never need one.
+    assembly: BytesMut,
 }
+
+/// The largest assembly buffer kept for the next write; a larger one (a big result
+/// relayed in one batch) is freed, so an idle connection never holds more.
+const KEPT_ASSEMBLY: usize = 16 * 1024;
 
 impl PacketStream {
     /// A client's stream: its reader is sized for commands, not results.
@@ -157,7 +166,26 @@ impl PacketStream {
 
     /// A stream whose first packets `reader` has already read (and may have buffered).
     pub fn from_parts(stream: MaybeTls, reader: PacketReader) -> Self {
-        Self { stream, reader }
+        Self {
+            stream,
+            reader,
+            assembly: BytesMut::new(),
+        }
+    }
+
+    /// The assembly buffer (empty), to fill and write; give it back with
+    /// [`PacketStream::keep_assembly`].
+    pub fn take_assembly(&mut self) -> BytesMut {
+        std::mem::take(&mut self.assembly)
+    }
+
+    /// Keeps a buffer from [`PacketStream::take_assembly`] for the next write, unless it
+    /// grew large.
+    pub fn keep_assembly(&mut self, mut buf: BytesMut) {
+        if buf.capacity() <= KEPT_ASSEMBLY {
+            buf.clear();
+            self.assembly = buf;
+        }
     }
 
     /// The next packet, of at most `max_payload` bytes. Cancellation safe: a partial

@@ -89,8 +89,26 @@ pub async fn relay_response(
         write_timeout,
         read_timeout,
     } = side;
-    let (client, client_reader) = client_io.parts();
     let mut relay = Response::new(expect, client_caps, conn.status());
+    if relay.classic.is_some() {
+        relay.pending = Pending::Assembled(client_io.take_assembly());
+    }
+    let outcome = relay_into(&mut relay, client_io, conn, write_timeout, read_timeout).await;
+    if let Pending::Assembled(buf) = relay.pending {
+        client_io.keep_assembly(buf);
+    }
+    outcome
+}
+
+async fn relay_into(
+    relay: &mut Response,
+    client_io: &mut PacketStream,
+    conn: &mut BackendConn,
+    write_timeout: Duration,
+    read_timeout: Duration,
+) -> Result<Outcome, RelayError> {
+    let client_caps = relay.client_caps;
+    let (client, client_reader) = client_io.parts();
     let mut continuing = false;
     let (backend, reader) = conn.io();
     loop {
@@ -140,8 +158,44 @@ pub async fn relay_response(
             break;
         }
     }
-    conn.relayed(relay.schema_change, relay.outcome.status);
-    Ok(relay.outcome)
+    conn.relayed(relay.schema_change.take(), relay.outcome.status);
+    Ok(std::mem::take(&mut relay.outcome))
+}
+
+/// The frames queued for the client's next write.
+enum Pending {
+    /// Frames as they were split off the backend's read buffer, joined without copying
+    /// (they are contiguous there).
+    Frames(BytesMut),
+    /// Frames copied into the client stream's assembly buffer: for a response Sluice
+    /// changes as it goes (the EOFs a classic client expects are put in between the
+    /// frames), where joining views would allocate and copy on every response anyway.
+    Assembled(BytesMut),
+}
+
+impl Pending {
+    #[inline]
+    fn push(&mut self, frame: Frame) {
+        match self {
+            Self::Frames(buf) => buf.unsplit(frame.into_bytes()),
+            Self::Assembled(buf) => buf.extend_from_slice(frame.as_wire()),
+        }
+    }
+
+    fn buf(&mut self) -> &mut BytesMut {
+        match self {
+            Self::Frames(buf) | Self::Assembled(buf) => buf,
+        }
+    }
+
+    /// After a write: frames are dropped so the read buffer can reclaim their memory; the
+    /// assembly buffer keeps its own.
+    fn written(&mut self) {
+        match self {
+            Self::Frames(buf) => *buf = BytesMut::new(),
+            Self::Assembled(buf) => buf.clear(),
+        }
+    }
 }
 
 /// One response on its way from the backend to the client: what it has said so far,
@@ -154,7 +208,8 @@ struct Response {
     /// The client lacks SESSION_TRACK: OK packets lose their session-state part.
     rewrite_ok: bool,
     outcome: Outcome,
-    pending: BytesMut,
+    client_caps: u32,
+    pending: Pending,
     /// Part of the response reached the client.
     sent: bool,
     /// Rows of the result set being relayed.
@@ -170,7 +225,8 @@ impl Response {
                 .then(|| ClassicEof::new(backend_status)),
             rewrite_ok: client_caps & caps::SESSION_TRACK == 0,
             outcome: Outcome::default(),
-            pending: BytesMut::new(),
+            client_caps,
+            pending: Pending::Frames(BytesMut::new()),
             sent: false,
             rows: 0,
             schema_change: None,
@@ -263,7 +319,7 @@ impl Response {
         if let Some(classic) = &self.classic {
             frame.set_seq(classic.seq(frame.seq()));
         }
-        self.pending.unsplit(frame.into_bytes());
+        self.pending.push(frame);
     }
 
     /// Queues the frame (renumbered for EOFs put in, or replaced by its rewritten form
@@ -280,7 +336,13 @@ impl Response {
         let mut replaced = false;
         if let Some(classic) = self.classic.as_mut() {
             replaced = classic
-                .before(backend_seq, seen, frame.payload(), ahead, &mut self.pending)
+                .before(
+                    backend_seq,
+                    seen,
+                    frame.payload(),
+                    ahead,
+                    self.pending.buf(),
+                )
                 .map_err(|error| RelayError::Backend {
                     sent: self.sent,
                     error,
@@ -295,16 +357,16 @@ impl Response {
                 .classic
                 .as_ref()
                 .map_or(backend_seq, |c| c.seq(backend_seq));
-            packet::push_packet(&mut self.pending, seq, &rewritten);
+            packet::push_packet(self.pending.buf(), seq, &rewritten);
             return Ok(());
         }
         if !replaced {
             if let Some(classic) = &self.classic {
                 frame.set_seq(classic.seq(backend_seq));
             }
-            self.pending.unsplit(frame.into_bytes());
+            self.pending.push(frame);
             if let Some(classic) = self.classic.as_mut() {
-                classic.after(backend_seq, self.tracker.omitted_eof(), &mut self.pending);
+                classic.after(backend_seq, self.tracker.omitted_eof(), self.pending.buf());
             }
         }
         Ok(())
@@ -320,7 +382,7 @@ impl Response {
         write_timeout: Duration,
     ) -> Result<(), RelayError> {
         request.set_seq(request.seq().wrapping_add(self.inserted()));
-        self.pending.unsplit(request.into_bytes());
+        self.pending.push(request);
         self.flush(client, write_timeout).await
     }
 
@@ -330,16 +392,16 @@ impl Response {
         client: &mut MaybeTls,
         write_timeout: Duration,
     ) -> Result<(), RelayError> {
-        if self.pending.is_empty() {
+        let pending = self.pending.buf();
+        if pending.is_empty() {
             return Ok(());
         }
         client
-            .send_within(&self.pending, write_timeout)
+            .send_within(pending, write_timeout)
             .await
             .map_err(RelayError::Client)?;
         self.sent = true;
-        // Drop the frames so the read buffer can reclaim their memory.
-        self.pending = BytesMut::new();
+        self.pending.written();
         Ok(())
     }
 }

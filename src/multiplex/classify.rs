@@ -4,7 +4,7 @@
 
 use smallvec::SmallVec;
 
-use super::lexer::{is, tokens_with, Token};
+use super::lexer::{tokens_with, Kw, Token};
 use super::scope::{DiagnosticsRead, ScopeRead};
 use super::PinReason;
 use crate::protocol::flavor::Flavor;
@@ -95,7 +95,7 @@ fn classify_tokens(toks: &[Token<'_>]) -> Classification {
     // A compound statement (CREATE PROCEDURE ... BEGIN ...; ...; END) is one statement
     // whose inner `;` separate nothing.
     let compound =
-        toks.first().is_some_and(|t| is(t, "CREATE")) && toks.iter().any(|t| is(t, "BEGIN"));
+        toks.first().is_some_and(|t| t.is(Kw::Create)) && toks.iter().any(|t| t.is(Kw::Begin));
     let mut whole = Some(toks);
     let mut split = toks.split(|t| *t == Token::Punct(b';'));
     let statements = std::iter::from_fn(|| if compound { whole.take() } else { split.next() });
@@ -110,22 +110,26 @@ fn classify_tokens(toks: &[Token<'_>]) -> Classification {
         let (insert_id, diagnostics) = reads_connection_scope(stmt);
         class.reads_insert_id |= insert_id;
         class.reads_diagnostics |= diagnostics;
-        class.kill |= is(first, "KILL");
+        class.kill |= first.is(Kw::Kill);
         class.uses_tables |= uses_tables(stmt);
         class.sets_insert_id |= sets_insert_id(stmt);
-        class.changes_schema |= ["CREATE", "ALTER", "DROP", "RENAME", "TRUNCATE"]
-            .iter()
-            .any(|k| is(first, k));
+        class.changes_schema |= matches!(
+            first,
+            Token::Word(
+                _,
+                Kw::Create | Kw::Alter | Kw::Drop | Kw::Rename | Kw::Truncate
+            )
+        );
     }
     class
 }
 
 /// `LAST_INSERT_ID(` with an argument, `RETURNING`, or a `CALL`.
 fn sets_insert_id(toks: &[Token<'_>]) -> bool {
-    is(&toks[0], "CALL")
+    toks[0].is(Kw::Call)
         || toks.iter().enumerate().any(|(i, t)| {
-            is(t, "RETURNING")
-                || (is(t, "LAST_INSERT_ID")
+            t.is(Kw::Returning)
+                || (t.is(Kw::LastInsertId)
                     && toks.get(i + 1) == Some(&Token::Punct(b'('))
                     && toks.get(i + 2).is_some_and(|n| *n != Token::Punct(b')')))
         })
@@ -134,15 +138,15 @@ fn sets_insert_id(toks: &[Token<'_>]) -> bool {
 /// `SHOW WARNINGS …`, `SHOW ERRORS …`, `SHOW COUNT(*) WARNINGS|ERRORS`, `GET [CURRENT]
 /// DIAGNOSTICS …`: statements that read the diagnostics area and leave it as it was.
 fn is_diagnostics_statement(toks: &[Token<'_>]) -> bool {
-    let word = |i: usize, k: &str| toks.get(i).is_some_and(|t| is(t, k));
-    if word(0, "GET") {
-        return word(1, "DIAGNOSTICS") || (word(1, "CURRENT") && word(2, "DIAGNOSTICS"));
+    let word = |i: usize, k: Kw| toks.get(i).is_some_and(|t| t.is(k));
+    if word(0, Kw::Get) {
+        return word(1, Kw::Diagnostics) || (word(1, Kw::Current) && word(2, Kw::Diagnostics));
     }
-    if !word(0, "SHOW") {
+    if !word(0, Kw::Show) {
         return false;
     }
-    let listed = if word(1, "COUNT") { 5 } else { 1 };
-    word(listed, "WARNINGS") || word(listed, "ERRORS")
+    let listed = if word(1, Kw::Count) { 5 } else { 1 };
+    word(listed, Kw::Warnings) || word(listed, Kw::Errors)
 }
 
 /// For exactly `SELECT FOUND_ROWS() [[AS] alias]` or `SELECT ROW_COUNT() [[AS] alias]`
@@ -164,28 +168,26 @@ fn without_semicolon<'t, 'a>(toks: &'t [Token<'a>]) -> &'t [Token<'a>] {
 fn scope_read_tokens(toks: &[Token<'_>]) -> Option<(ScopeRead, Vec<u8>)> {
     let toks = without_semicolon(toks);
     let (read, call, alias) = match toks {
-        [select, Token::Word(f), Token::Punct(b'('), Token::Punct(b')'), alias @ ..]
-            if is(select, "SELECT") =>
+        [select, Token::Word(f, kw), Token::Punct(b'('), Token::Punct(b')'), alias @ ..]
+            if select.is(Kw::Select) =>
         {
-            let read = if f.eq_ignore_ascii_case(b"FOUND_ROWS") {
-                ScopeRead::FoundRows
-            } else if f.eq_ignore_ascii_case(b"ROW_COUNT") {
-                ScopeRead::RowCount
-            } else {
-                return None;
+            let read = match kw {
+                Kw::FoundRows => ScopeRead::FoundRows,
+                Kw::RowCount => ScopeRead::RowCount,
+                _ => return None,
             };
             (read, f, alias)
         }
         _ => return None,
     };
     let name = |t: &Token<'_>| match t {
-        Token::Word(w) | Token::Quoted(w) => Some(w.to_vec()),
+        Token::Word(w, _) | Token::Quoted(w) => Some(w.to_vec()),
         _ => None,
     };
     let column = match alias {
         [] => Some([*call, b"()"].concat()),
         [a] => name(a),
-        [kw, a] if is(kw, "AS") => name(a),
+        [kw, a] if kw.is(Kw::As) => name(a),
         _ => None,
     }?;
     Some((read, column))
@@ -199,12 +201,14 @@ pub fn diagnostics_read(sql: &[u8], backslash_escapes: bool) -> Option<Diagnosti
 
 fn diagnostics_read_tokens(sql: &[u8], toks: &[Token<'_>]) -> Option<DiagnosticsRead> {
     match without_semicolon(toks) {
-        [show, what] if is(show, "SHOW") && is(what, "WARNINGS") => {
+        [show, what] if show.is(Kw::Show) && what.is(Kw::Warnings) => {
             Some(DiagnosticsRead::ShowWarnings)
         }
-        [show, what] if is(show, "SHOW") && is(what, "ERRORS") => Some(DiagnosticsRead::ShowErrors),
+        [show, what] if show.is(Kw::Show) && what.is(Kw::Errors) => {
+            Some(DiagnosticsRead::ShowErrors)
+        }
         // `@@name` unqualified: the column is named as written.
-        [select, Token::SysVar(name)] if is(select, "SELECT") && !sql.contains(&b'.') => {
+        [select, Token::SysVar(name)] if select.is(Kw::Select) && !sql.contains(&b'.') => {
             let column = [&b"@@"[..], name].concat();
             if name.eq_ignore_ascii_case(b"warning_count") {
                 Some(DiagnosticsRead::WarningCount(column))
@@ -224,24 +228,20 @@ fn uses_tables(toks: &[Token<'_>]) -> bool {
     let mut selects = 0;
     for (i, t) in toks.iter().enumerate() {
         let next = toks.get(i + 1);
-        let named_table = match t {
-            Token::Word(w) if w.eq_ignore_ascii_case(b"FROM") => {
-                !next.is_some_and(|n| is(n, "DUAL"))
-            }
+        let Token::Word(_, kw) = t else { continue };
+        let named_table = match kw {
+            Kw::From => !next.is_some_and(|n| n.is(Kw::Dual)),
             // `SELECT ... INTO @var` names no table.
-            Token::Word(w) if w.eq_ignore_ascii_case(b"INTO") => {
-                !matches!(next, Some(Token::UserVar) | None)
+            Kw::Into => !matches!(next, Some(Token::UserVar) | None),
+            Kw::Update | Kw::Join | Kw::Table | Kw::Union => true,
+            Kw::Select => {
+                selects += 1;
+                false
             }
-            Token::Word(w) => ["UPDATE", "JOIN", "TABLE", "UNION"]
-                .iter()
-                .any(|k| w.eq_ignore_ascii_case(k.as_bytes())),
             _ => false,
         };
         if named_table {
             return true;
-        }
-        if is(t, "SELECT") {
-            selects += 1;
         }
     }
     selects > 1
@@ -255,20 +255,24 @@ pub fn pin_for(sql: &[u8], backslash_escapes: bool) -> Option<PinReason> {
 /// (reads the last insert id, reads the previous statement's diagnostics)
 fn reads_connection_scope(toks: &[Token<'_>]) -> (bool, bool) {
     let (first, second) = (&toks[0], toks.get(1));
-    let kw = |t: Option<&Token<'_>>, k: &str| t.is_some_and(|t| is(t, k));
-    let mut diagnostics = (is(first, "SHOW")
-        && (kw(second, "WARNINGS") || kw(second, "ERRORS") || kw(second, "COUNT")))
-        || (is(first, "GET") && toks.iter().take(4).any(|t| is(t, "DIAGNOSTICS")));
+    let mut diagnostics = (first.is(Kw::Show)
+        && second
+            .is_some_and(|t| matches!(t, Token::Word(_, Kw::Warnings | Kw::Errors | Kw::Count))))
+        || (first.is(Kw::Get) && toks.iter().take(4).any(|t| t.is(Kw::Diagnostics)));
     let mut insert_id = false;
     for (i, t) in toks.iter().enumerate() {
-        let call = |name: &str| {
-            matches!(t, Token::Word(w) if w.eq_ignore_ascii_case(name.as_bytes()))
-                && toks.get(i + 1) == Some(&Token::Punct(b'('))
-        };
-        let var = |names: &[&str]| matches!(t, Token::SysVar(v) if names.iter().any(|n| v.eq_ignore_ascii_case(n.as_bytes())));
-        insert_id |= call("LAST_INSERT_ID") || var(&["identity", "last_insert_id"]);
-        diagnostics |=
-            call("ROW_COUNT") || call("FOUND_ROWS") || var(&["warning_count", "error_count"]);
+        let called = || toks.get(i + 1) == Some(&Token::Punct(b'('));
+        match t {
+            Token::Word(_, Kw::LastInsertId) => insert_id |= called(),
+            Token::Word(_, Kw::RowCount | Kw::FoundRows) => diagnostics |= called(),
+            Token::SysVar(v) => {
+                let named =
+                    |names: [&str; 2]| names.iter().any(|n| v.eq_ignore_ascii_case(n.as_bytes()));
+                insert_id |= named(["identity", "last_insert_id"]);
+                diagnostics |= named(["warning_count", "error_count"]);
+            }
+            _ => {}
+        }
     }
     (insert_id, diagnostics)
 }
@@ -276,50 +280,43 @@ fn reads_connection_scope(toks: &[Token<'_>]) -> (bool, bool) {
 fn pin_for_tokens(toks: &[Token<'_>]) -> Option<PinReason> {
     let first = toks.first()?;
     let second = toks.get(1);
-    let kw = |t: Option<&Token<'_>>, k: &str| t.is_some_and(|t| is(t, k));
+    let second_is = |k: Kw| second.is_some_and(|t| t.is(k));
 
     // Statement-level effects, decided by the leading keywords.
-    if is(first, "LOCK") {
-        return Some(PinReason::TableLock);
+    let Token::Word(_, lead) = first else {
+        return pin_anywhere(toks, false);
+    };
+    match lead {
+        Kw::Lock => return Some(PinReason::TableLock),
+        Kw::Flush
+            if toks.windows(2).any(|w| {
+                (w[0].is(Kw::Read) && w[1].is(Kw::Lock))
+                    || (w[0].is(Kw::For) && w[1].is(Kw::Export))
+            }) =>
+        {
+            return Some(PinReason::TableLock)
+        }
+        Kw::Handler => return Some(PinReason::Handler),
+        Kw::Xa => return Some(PinReason::Xa),
+        Kw::Prepare | Kw::Execute | Kw::Deallocate => return Some(PinReason::SqlPrepare),
+        Kw::Create if second_is(Kw::Temporary) => return Some(PinReason::TemporaryTable),
+        Kw::Set if second_is(Kw::Transaction) => return Some(PinReason::NextTransaction),
+        _ => {}
     }
-    if is(first, "FLUSH")
-        && toks.windows(2).any(|w| {
-            (is(&w[0], "READ") && is(&w[1], "LOCK")) || (is(&w[0], "FOR") && is(&w[1], "EXPORT"))
-        })
-    {
-        return Some(PinReason::TableLock);
-    }
-    if is(first, "HANDLER") {
-        return Some(PinReason::Handler);
-    }
-    if is(first, "XA") {
-        return Some(PinReason::Xa);
-    }
-    if is(first, "PREPARE") || is(first, "EXECUTE") || is(first, "DEALLOCATE") {
-        return Some(PinReason::SqlPrepare);
-    }
-    if is(first, "CREATE") && kw(second, "TEMPORARY") {
-        return Some(PinReason::TemporaryTable);
-    }
-    if is(first, "SET") && kw(second, "TRANSACTION") {
-        return Some(PinReason::NextTransaction);
-    }
+    pin_anywhere(toks, *lead == Kw::Set)
+}
 
-    // Effects anywhere in the statement. Reading a user variable is harmless (backends
-    // never carry another client's: pinned ones are reset); assigning one pins.
-    let is_set = is(first, "SET");
+/// Effects anywhere in the statement. Reading a user variable is harmless (backends
+/// never carry another client's: pinned ones are reset); assigning one pins.
+fn pin_anywhere(toks: &[Token<'_>], is_set: bool) -> Option<PinReason> {
     for (i, t) in toks.iter().enumerate() {
         match t {
             Token::UserVar if assigns_user_variable(toks, i, is_set) => {
                 return Some(PinReason::UserVariable)
             }
-            Token::Word(w) if w.eq_ignore_ascii_case(b"SQL_CALC_FOUND_ROWS") => {
-                return Some(PinReason::FoundRows)
-            }
-            Token::Word(w)
-                if (w.eq_ignore_ascii_case(b"GET_LOCK")
-                    || w.eq_ignore_ascii_case(b"RELEASE_LOCK"))
-                    && toks.get(i + 1) == Some(&Token::Punct(b'(')) =>
+            Token::Word(_, Kw::SqlCalcFoundRows) => return Some(PinReason::FoundRows),
+            Token::Word(_, Kw::GetLock | Kw::ReleaseLock)
+                if toks.get(i + 1) == Some(&Token::Punct(b'(')) =>
             {
                 return Some(PinReason::NamedLock)
             }
@@ -339,7 +336,7 @@ fn assigns_user_variable(toks: &[Token<'_>], i: usize, is_set: bool) -> bool {
             .iter()
             .rev()
             .find(|t| !matches!(t, Token::UserVar | Token::Punct(b',')))
-            .is_some_and(|t| is(t, "INTO"))
+            .is_some_and(|t| t.is(Kw::Into))
 }
 
 #[cfg(test)]

@@ -1,11 +1,126 @@
 //! A small SQL lexer: enough to find keywords, function names and variables while
 //! skipping comments, string literals and quoted identifiers, as MySQL does.
 
-/// One token. Words are returned as written; compare them case-insensitively.
+/// The words Sluice looks for in a statement, recognised once by the lexer so that
+/// every later question is an enum comparison, not a case-insensitive string one.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Kw {
+    /// Any other word.
+    Other,
+    Alter,
+    As,
+    Begin,
+    Call,
+    Count,
+    Create,
+    Current,
+    Deallocate,
+    Diagnostics,
+    Drop,
+    Dual,
+    Errors,
+    Execute,
+    Export,
+    Flush,
+    For,
+    FoundRows,
+    From,
+    Get,
+    GetLock,
+    Handler,
+    Into,
+    Join,
+    Kill,
+    LastInsertId,
+    Lock,
+    Prepare,
+    Read,
+    ReleaseLock,
+    Rename,
+    Returning,
+    RowCount,
+    Select,
+    Set,
+    Show,
+    SqlCalcFoundRows,
+    Table,
+    Temporary,
+    Transaction,
+    Truncate,
+    Union,
+    Update,
+    Warnings,
+    Xa,
+}
+
+impl Kw {
+    /// The keyword `word` is, compared case-insensitively.
+    fn of(word: &[u8]) -> Self {
+        // The longest keyword is SQL_CALC_FOUND_ROWS (19 bytes).
+        const LONGEST: usize = 19;
+        if word.len() < 2 || word.len() > LONGEST {
+            return Self::Other;
+        }
+        let mut upper = [0u8; LONGEST];
+        let upper = &mut upper[..word.len()];
+        for (u, b) in upper.iter_mut().zip(word) {
+            *u = b.to_ascii_uppercase();
+        }
+        match &*upper {
+            b"ALTER" => Self::Alter,
+            b"AS" => Self::As,
+            b"BEGIN" => Self::Begin,
+            b"CALL" => Self::Call,
+            b"COUNT" => Self::Count,
+            b"CREATE" => Self::Create,
+            b"CURRENT" => Self::Current,
+            b"DEALLOCATE" => Self::Deallocate,
+            b"DIAGNOSTICS" => Self::Diagnostics,
+            b"DROP" => Self::Drop,
+            b"DUAL" => Self::Dual,
+            b"ERRORS" => Self::Errors,
+            b"EXECUTE" => Self::Execute,
+            b"EXPORT" => Self::Export,
+            b"FLUSH" => Self::Flush,
+            b"FOR" => Self::For,
+            b"FOUND_ROWS" => Self::FoundRows,
+            b"FROM" => Self::From,
+            b"GET" => Self::Get,
+            b"GET_LOCK" => Self::GetLock,
+            b"HANDLER" => Self::Handler,
+            b"INTO" => Self::Into,
+            b"JOIN" => Self::Join,
+            b"KILL" => Self::Kill,
+            b"LAST_INSERT_ID" => Self::LastInsertId,
+            b"LOCK" => Self::Lock,
+            b"PREPARE" => Self::Prepare,
+            b"READ" => Self::Read,
+            b"RELEASE_LOCK" => Self::ReleaseLock,
+            b"RENAME" => Self::Rename,
+            b"RETURNING" => Self::Returning,
+            b"ROW_COUNT" => Self::RowCount,
+            b"SELECT" => Self::Select,
+            b"SET" => Self::Set,
+            b"SHOW" => Self::Show,
+            b"SQL_CALC_FOUND_ROWS" => Self::SqlCalcFoundRows,
+            b"TABLE" => Self::Table,
+            b"TEMPORARY" => Self::Temporary,
+            b"TRANSACTION" => Self::Transaction,
+            b"TRUNCATE" => Self::Truncate,
+            b"UNION" => Self::Union,
+            b"UPDATE" => Self::Update,
+            b"WARNINGS" => Self::Warnings,
+            b"XA" => Self::Xa,
+            _ => Self::Other,
+        }
+    }
+}
+
+/// One token.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Token<'a> {
-    /// An unquoted keyword or identifier.
-    Word(&'a [u8]),
+    /// An unquoted keyword or identifier, as written, and the keyword it is.
+    Word(&'a [u8], Kw),
     /// A `quoted` identifier.
     Quoted(&'a [u8]),
     /// A string literal (content not unescaped).
@@ -16,6 +131,14 @@ pub enum Token<'a> {
     /// `@@name` or `@@scope.name`; the slice is the name after the last `.`.
     SysVar(&'a [u8]),
     Punct(u8),
+}
+
+impl Token<'_> {
+    /// Whether this is the keyword `kw`.
+    #[inline]
+    pub fn is(&self, kw: Kw) -> bool {
+        matches!(self, Token::Word(_, k) if *k == kw)
+    }
 }
 
 pub struct Lexer<'a> {
@@ -38,11 +161,26 @@ pub fn tokens_with(sql: &[u8], backslash_escapes: bool) -> Lexer<'_> {
     }
 }
 
+/// Bytes of unquoted words: ASCII letters, digits, `_`, `$` and every non-ASCII byte
+/// (identifiers may hold any UTF-8 letter). A table, because the lexer asks this of
+/// nearly every byte of every statement.
+const WORD_BYTES: [bool; 256] = {
+    let mut table = [false; 256];
+    let mut b = 0;
+    while b < 256 {
+        let c = b as u8;
+        table[b] = c.is_ascii_alphanumeric() || c == b'_' || c == b'$' || c >= 0x80;
+        b += 1;
+    }
+    table
+};
+
 fn is_word_byte(b: u8) -> bool {
-    b.is_ascii_alphanumeric() || b == b'_' || b == b'$' || b >= 0x80
+    WORD_BYTES[usize::from(b)]
 }
 
 impl<'a> Lexer<'a> {
+    #[inline]
     fn peek(&self, k: usize) -> Option<u8> {
         self.s.get(self.i + k).copied()
     }
@@ -50,39 +188,42 @@ impl<'a> Lexer<'a> {
     /// Skips whitespace and comments. Executable comments (`/*! ... */`, `/*M! ... */`)
     /// are code: only their markers are skipped.
     fn skip_trivia(&mut self) {
-        loop {
-            match (self.peek(0), self.peek(1), self.peek(2)) {
-                (Some(b), _, _) if b.is_ascii_whitespace() => self.i += 1,
-                (Some(b'#'), _, _) => self.skip_line(),
-                (Some(b'-'), Some(b'-'), c) if c.is_none_or(|c| c.is_ascii_whitespace()) => {
+        while let Some(b) = self.peek(0) {
+            match b {
+                b if b.is_ascii_whitespace() => self.i += 1,
+                b'#' => self.skip_line(),
+                b'-' if self.peek(1) == Some(b'-')
+                    && self.peek(2).is_none_or(|c| c.is_ascii_whitespace()) =>
+                {
                     self.skip_line()
                 }
-                (Some(b'/'), Some(b'*'), Some(b'!')) => {
-                    self.i += 3;
-                    while self.peek(0).is_some_and(|b| b.is_ascii_digit()) {
-                        self.i += 1;
-                    }
-                }
-                (Some(b'/'), Some(b'*'), Some(b'M')) if self.peek(3) == Some(b'!') => {
-                    self.i += 4;
-                    while self.peek(0).is_some_and(|b| b.is_ascii_digit()) {
-                        self.i += 1;
-                    }
-                }
-                (Some(b'/'), Some(b'*'), _) => {
-                    self.i += 2;
-                    while self.i < self.s.len()
-                        && !(self.peek(0) == Some(b'*') && self.peek(1) == Some(b'/'))
-                    {
-                        self.i += 1;
-                    }
-                    self.i = (self.i + 2).min(self.s.len());
-                }
+                b'/' if self.peek(1) == Some(b'*') => self.skip_comment(),
                 // The end of an executable comment.
-                (Some(b'*'), Some(b'/'), _) => self.i += 2,
+                b'*' if self.peek(1) == Some(b'/') => self.i += 2,
                 _ => return,
             }
         }
+    }
+
+    /// At `/*`: skips a comment, or only the marker of an executable one.
+    fn skip_comment(&mut self) {
+        let marker = match (self.peek(2), self.peek(3)) {
+            (Some(b'!'), _) => 3,
+            (Some(b'M'), Some(b'!')) => 4,
+            _ => 0,
+        };
+        if marker > 0 {
+            self.i += marker;
+            while self.peek(0).is_some_and(|b| b.is_ascii_digit()) {
+                self.i += 1;
+            }
+            return;
+        }
+        self.i += 2;
+        while self.i < self.s.len() && !(self.peek(0) == Some(b'*') && self.peek(1) == Some(b'/')) {
+            self.i += 1;
+        }
+        self.i = (self.i + 2).min(self.s.len());
     }
 
     fn skip_line(&mut self) {
@@ -114,11 +255,14 @@ impl<'a> Lexer<'a> {
         &self.s[start.min(self.s.len())..]
     }
 
+    #[inline]
     fn word(&mut self) -> &'a [u8] {
         let start = self.i;
-        while self.peek(0).is_some_and(is_word_byte) {
-            self.i += 1;
-        }
+        let len = self.s[start..]
+            .iter()
+            .position(|&b| !is_word_byte(b))
+            .unwrap_or(self.s.len() - start);
+        self.i += len;
         &self.s[start..self.i]
     }
 }
@@ -169,18 +313,16 @@ impl<'a> Iterator for Lexer<'a> {
                 }
                 Token::Number
             }
-            _ if is_word_byte(b) => Token::Word(self.word()),
+            _ if is_word_byte(b) => {
+                let word = self.word();
+                Token::Word(word, Kw::of(word))
+            }
             _ => {
                 self.i += 1;
                 Token::Punct(b)
             }
         })
     }
-}
-
-/// Case-insensitive keyword comparison.
-pub fn is(tok: &Token<'_>, kw: &str) -> bool {
-    matches!(tok, Token::Word(w) if w.eq_ignore_ascii_case(kw.as_bytes()))
 }
 
 #[cfg(test)]
@@ -190,7 +332,7 @@ mod tests {
     fn words(sql: &str) -> Vec<String> {
         tokens(sql.as_bytes())
             .filter_map(|t| match t {
-                Token::Word(w) => Some(String::from_utf8_lossy(w).to_uppercase()),
+                Token::Word(w, _) => Some(String::from_utf8_lossy(w).to_uppercase()),
                 _ => None,
             })
             .collect()
@@ -221,6 +363,30 @@ mod tests {
     }
 
     #[test]
+    fn keywords_are_recognised_in_any_case_and_nothing_else_is() {
+        let kws: Vec<_> = tokens(b"select Sql_Calc_Found_Rows x, get_lock(1) FROM selected")
+            .filter_map(|t| match t {
+                Token::Word(_, kw) => Some(kw),
+                _ => None,
+            })
+            .collect();
+        assert_eq!(
+            kws,
+            [
+                Kw::Select,
+                Kw::SqlCalcFoundRows,
+                Kw::Other,
+                Kw::GetLock,
+                Kw::From,
+                Kw::Other
+            ]
+        );
+        for other in ["S", "SQL_CALC_FOUND_ROWS_", "SELECTS", "FRO", "ÉSELECT"] {
+            assert_eq!(Kw::of(other.as_bytes()), Kw::Other, "{other}");
+        }
+    }
+
+    #[test]
     fn variables() {
         let t: Vec<_> = tokens(b"SET @x := 1, @@session.sql_mode = '', @`y`=2").collect();
         assert!(t.contains(&Token::UserVar));
@@ -233,8 +399,8 @@ mod tests {
         let sql = br"SELECT 'a\', GET_LOCK('x', 1), 'b'";
         let with: Vec<_> = tokens_with(sql, true).collect();
         let without: Vec<_> = tokens_with(sql, false).collect();
-        assert!(!with.contains(&Token::Word(b"GET_LOCK")));
-        assert!(without.contains(&Token::Word(b"GET_LOCK")));
+        assert!(!with.iter().any(|t| t.is(Kw::GetLock)));
+        assert!(without.iter().any(|t| t.is(Kw::GetLock)));
     }
 
     #[test]

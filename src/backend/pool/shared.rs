@@ -68,17 +68,24 @@ impl<K: Connector> Pool<K> {
 
     /// Returns a clean borrowed connection (no transaction, nothing pinned) for reuse.
     pub(super) fn put_back(self: &Arc<Self>, mut conn: K::Conn) {
-        conn.set_last_used(Instant::now());
+        let now = Instant::now();
+        conn.set_last_used(now);
         self.metrics.database_connections_borrowed.dec();
-        self.return_unused(conn);
+        self.take_back(conn, now);
     }
 
     /// Takes back a connection nobody holds: one just returned, or one granted to a
     /// borrower that was gone before it took it. The first waiter in line gets it (or its
     /// slot); otherwise it goes idle.
-    pub(super) fn return_unused(self: &Arc<Self>, mut conn: K::Conn) {
+    pub(super) fn return_unused(self: &Arc<Self>, conn: K::Conn) {
+        self.take_back(conn, Instant::now());
+    }
+
+    /// [`Pool::return_unused`] at `now` (read once per release: the clock is read on
+    /// every statement's release, so not twice).
+    fn take_back(self: &Arc<Self>, mut conn: K::Conn, now: Instant) {
         let mut st = self.lock();
-        let expired = conn.created().elapsed() >= self.settings.max_lifetime;
+        let expired = now.saturating_duration_since(conn.created()) >= self.settings.max_lifetime;
         let over_cap = st.cap.is_some_and(|cap| st.open > cap);
         if expired || over_cap {
             drop(st);
