@@ -7,9 +7,11 @@ use std::time::Duration;
 use serde::Deserialize;
 
 mod aws;
+mod limits;
 pub use aws::{
     AwsConfig, IamConfig, IamKeyConfig, IamMode, IamPrincipalConfig, IamRequirement, UserConfig,
 };
+pub use limits::LoginThrottleConfig;
 
 /// The configuration every layer reads. Built only by [`Config::load`] / [`Config::parse`],
 /// so every value in it has been validated.
@@ -45,12 +47,24 @@ pub struct ServerConfig {
     /// overflow it.
     #[serde(default = "default_backlog")]
     pub listen_backlog: u32,
-    /// Client connections above this are refused with error 1040.
+    /// Authenticated client connections above this are refused with error 1040.
+    /// Connections still logging in do not count: they have their own budget below.
     #[serde(default = "default_max_clients")]
     pub max_client_connections: usize,
+    /// Connections in the handshake (not yet authenticated) at once; more are refused
+    /// with 1040 at once, so a flood of silent connections cannot pile up.
+    #[serde(default = "limits::default_max_handshakes")]
+    pub max_handshakes: usize,
+    /// The same, per source address: a flood from a few addresses leaves room for
+    /// everyone else's logins.
+    #[serde(default = "limits::default_max_handshakes_per_address")]
+    pub max_handshakes_per_address: usize,
     /// Seconds a client has to finish the handshake and authentication.
     #[serde(default = "default_handshake_timeout")]
     pub handshake_timeout: Seconds,
+    /// Failed logins: delays, then temporary refusals, per address and per user.
+    #[serde(default)]
+    pub login_throttle: LoginThrottleConfig,
     /// Seconds a client may stay idle between commands before it is disconnected.
     #[serde(default = "default_idle_client_timeout")]
     pub idle_client_timeout: Seconds,
@@ -283,6 +297,12 @@ impl Config {
         if self.server.max_client_connections == 0 {
             return bad("server.max_client_connections must be at least 1".into());
         }
+        if self.server.max_handshakes == 0 || self.server.max_handshakes_per_address == 0 {
+            return bad(
+                "server.max_handshakes and max_handshakes_per_address must be at least 1".into(),
+            );
+        }
+        self.server.login_throttle.validate()?;
         if self.server.worker_threads == Some(0) {
             return bad("server.worker_threads must be at least 1".into());
         }

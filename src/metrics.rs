@@ -9,6 +9,7 @@ use prometheus::{
 pub struct Metrics {
     registry: Registry,
     pub client_connections: IntGaugeVec,
+    pub client_connections_handshaking: IntGauge,
     pub client_connections_received: IntCounter,
     pub client_connections_setup_succeeded: IntCounterVec,
     pub client_connections_setup_failed: IntCounterVec,
@@ -61,10 +62,14 @@ impl Metrics {
             client_connections: reg(
                 &registry,
                 IntGaugeVec::new(
-                    Opts::new("client_connections", "Open client connections, by TLS use."),
+                    Opts::new("client_connections", "Authenticated client connections, by TLS use."),
                     &["tls"],
                 )
                 .unwrap(),
+            ),
+            client_connections_handshaking: gauge(
+                "client_connections_handshaking",
+                "Client connections in the handshake, not yet authenticated.",
             ),
             client_connections_received: counter(
                 "client_connections_received_total",

@@ -217,6 +217,29 @@ impl PacketStream {
         self.reader.has_buffered() || self.stream.peer_spoke()
     }
 
+    /// See [`PacketReader::discard_command`].
+    pub async fn discard_command(&mut self) -> Result<u8, ProtocolError> {
+        self.reader.discard_command(&mut self.stream).await
+    }
+
+    /// Ends a connection whose peer may still be sending: closes the write side, so
+    /// what was sent (an error) is followed by the end of the stream, then reads and
+    /// drops whatever comes for up to `within`. Closing with the peer's bytes unread
+    /// would reset the connection, and the peer might never read the error.
+    pub async fn close_discarding(&mut self, within: Duration) {
+        let _ = tokio::time::timeout(within, self.stream.shutdown()).await;
+        let drain = async {
+            let mut sink = [0u8; 8192];
+            loop {
+                match tokio::io::AsyncReadExt::read(&mut self.stream, &mut sink).await {
+                    Ok(0) | Err(_) => break,
+                    Ok(_) => {}
+                }
+            }
+        };
+        let _ = tokio::time::timeout(within, drain).await;
+    }
+
     /// The stream and the reader apart, for a relay that reads batches from one side
     /// while writing to the other.
     #[inline]

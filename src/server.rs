@@ -6,7 +6,7 @@ use std::sync::Arc;
 
 use tokio::io::AsyncWriteExt;
 use tokio::net::{TcpListener, TcpSocket, TcpStream};
-use tokio::sync::{watch, Semaphore};
+use tokio::sync::watch;
 use tokio_rustls::TlsAcceptor;
 
 use crate::auth::iam::IamVerifier;
@@ -16,6 +16,7 @@ use crate::backend::{MySqlConnector, Pool, PoolSettings};
 use crate::config::Config;
 use crate::credentials::secrets::SecretStore;
 use crate::credentials::Credentials;
+use crate::frontend::admission::{Admission, Crowded};
 use crate::frontend::{self, Context};
 use crate::metrics::Metrics;
 use crate::protocol::errors::ErrorPacket;
@@ -122,14 +123,19 @@ impl Server {
                 ctx.pool.clone(),
             ));
         }
-        let max_clients = ctx.config.server.max_client_connections;
-        let limit = Arc::new(Semaphore::new(max_clients));
+        let server = &ctx.config.server;
+        let admission = Admission::new(
+            server.max_handshakes,
+            server.max_handshakes_per_address,
+            server.max_client_connections,
+            ctx.metrics.clone(),
+        );
         tracing::info!(listen = %self.listener.local_addr().map(|a| a.to_string()).unwrap_or_default(), "accepting clients");
         tokio::pin!(stop);
         loop {
             tokio::select! {
                 accepted = self.listener.accept() => match accepted {
-                    Ok((tcp, peer)) => self.admit(&ctx, &limit, tcp, peer),
+                    Ok((tcp, peer)) => self.admit(&ctx, &admission, tcp, peer),
                     Err(e) => {
                         // EMFILE and friends: back off instead of spinning.
                         tracing::warn!(error = %e, "accept failed");
@@ -143,8 +149,7 @@ impl Server {
         drop(self.listener);
         let _ = self.shutdown.send(true);
         let drain = ctx.config.server.drain_timeout.get();
-        let all = u32::try_from(max_clients).unwrap_or(u32::MAX);
-        if tokio::time::timeout(drain, limit.acquire_many(all))
+        if tokio::time::timeout(drain, admission.all_clients_gone())
             .await
             .is_err()
         {
@@ -153,17 +158,32 @@ impl Server {
         ctx.pool.close_idle().await;
     }
 
-    /// A client accepted: its session runs on a worker, or it is refused with 1040 when
-    /// `max_client_connections` sessions are open.
-    fn admit(&self, ctx: &Arc<Context>, limit: &Arc<Semaphore>, tcp: TcpStream, peer: SocketAddr) {
-        let Ok(permit) = limit.clone().try_acquire_owned() else {
-            ctx.metrics.client_connections_received.inc();
-            ctx.metrics
-                .client_connections_setup_failed
-                .with_label_values(&["too_many_connections"])
-                .inc();
-            tokio::spawn(refuse(tcp));
-            return;
+    /// A client accepted: its handshake and session run on a worker, or, when too many
+    /// connections are logging in (in all or from its address), it is refused with 1040.
+    fn admit(
+        &self,
+        ctx: &Arc<Context>,
+        admission: &Arc<Admission>,
+        tcp: TcpStream,
+        peer: SocketAddr,
+    ) {
+        let handshaking = match admission.begin_handshake(peer.ip()) {
+            Ok(h) => h,
+            Err(crowded) => {
+                ctx.metrics.client_connections_received.inc();
+                ctx.metrics
+                    .client_connections_setup_failed
+                    .with_label_values(&[crowded.reason()])
+                    .inc();
+                let e = match crowded {
+                    Crowded::Handshakes => ErrorPacket::too_many_handshakes(),
+                    Crowded::Address => {
+                        ErrorPacket::too_many_handshakes_from(&peer.ip().to_string())
+                    }
+                };
+                tokio::spawn(refuse(tcp, e));
+                return;
+            }
         };
         // The socket moves to the worker unregistered and registers with that worker's
         // reactor: its readiness events then wake the thread that runs the session, not
@@ -176,12 +196,12 @@ impl Server {
             }
         };
         let ctx = ctx.clone();
+        let admission = admission.clone();
         self.workers.spawn(async move {
             match TcpStream::from_std(tcp) {
-                Ok(tcp) => frontend::serve(ctx, tcp, peer).await,
+                Ok(tcp) => frontend::serve(ctx, tcp, peer, handshaking, admission).await,
                 Err(e) => tracing::warn!(error = %e, "cannot register a client socket"),
             }
-            drop(permit);
         });
     }
 }
@@ -248,12 +268,14 @@ async fn refresh_secrets(store: Arc<SecretStore>, every: std::time::Duration) {
     }
 }
 
-/// Greets a client over the limit with ERROR 1040, as MySQL does.
-async fn refuse(mut tcp: TcpStream) {
-    let _ = tcp
-        .write_all(&ErrorPacket::too_many_connections().encode(0))
-        .await;
-    let _ = tcp.shutdown().await;
+/// Greets a client over a limit with its error (1040), as MySQL does, and closes.
+/// Bounded: a peer that reads nothing cannot keep this task.
+async fn refuse(mut tcp: TcpStream, e: ErrorPacket) {
+    let bye = async {
+        let _ = tcp.write_all(&e.encode(0)).await;
+        let _ = tcp.shutdown().await;
+    };
+    let _ = tokio::time::timeout(std::time::Duration::from_secs(1), bye).await;
 }
 
 fn listen(addr: SocketAddr, backlog: u32) -> Result<TcpListener, ServerError> {

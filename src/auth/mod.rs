@@ -3,6 +3,7 @@
 pub mod caching_sha2;
 pub mod iam;
 pub mod native;
+pub mod throttle;
 
 use subtle::ConstantTimeEq;
 

@@ -1,21 +1,23 @@
 //! Checks a client's login: a password answer (mysql_native_password or
 //! caching_sha2_password, switching plugin when the client answered for another), or,
-//! for IAM users, an auth token sent with mysql_clear_password over TLS. Sends OK, or an
-//! error (1045, 3159, or 2003 when the user's secret cannot be read).
+//! for IAM users, an auth token sent with mysql_clear_password over TLS. Answers with
+//! an error (1045, 3159, 2003 when the user's secret cannot be read, 1129 / 3955 while
+//! the login throttle blocks the address or the user); on success the caller sends the
+//! OK, after its own checks.
 
 use std::net::SocketAddr;
+use std::time::Instant;
 
 use secrecy::ExposeSecret;
 
 use super::{Context, FrontendError};
+use crate::auth::throttle::Blocked;
 use crate::auth::{caching_sha2, constant_time_eq, native, Plugin, MYSQL_CLEAR_PASSWORD};
 use crate::credentials::{Password, Passwords, User};
 use crate::net::PacketStream;
 use crate::protocol::errors::ErrorPacket;
 use crate::protocol::handshake::{auth_switch_request, AUTH_MORE_DATA_HEADER};
 use crate::protocol::packet;
-use crate::protocol::response::ok_packet;
-use crate::protocol::status;
 
 /// Largest authentication answer read; an IAM token with a session token fits easily.
 const MAX_AUTH_PACKET: usize = 16 * 1024;
@@ -50,14 +52,29 @@ impl Proof {
     }
 }
 
-/// Runs the exchange to its end: sends OK on success, or an error and returns why.
-/// `user` is None for an unknown user, who is refused like a wrong password.
+/// Runs the exchange to its end: on success, the sequence id of the OK the caller
+/// sends; otherwise the client has its error and this says why. `user` is None for an
+/// unknown user, who is refused like a wrong password.
 pub async fn authenticate(
     ctx: &Context,
     io: &mut PacketStream,
     user: Option<&User>,
     ex: Exchange<'_>,
-) -> Result<(), FrontendError> {
+) -> Result<u8, FrontendError> {
+    if let Some(blocked) = ctx.throttle.check(ex.peer.ip(), ex.user, Instant::now()) {
+        return refuse_blocked(io, &ex, blocked).await;
+    }
+    let seq = check(ctx, io, user, &ex).await?;
+    ctx.throttle.succeeded(ex.peer.ip(), Instant::now());
+    Ok(seq)
+}
+
+async fn check(
+    ctx: &Context,
+    io: &mut PacketStream,
+    user: Option<&User>,
+    ex: &Exchange<'_>,
+) -> Result<u8, FrontendError> {
     if let Some(user) = user.filter(|u| u.iam) {
         return authenticate_iam(ctx, io, user, ex).await;
     }
@@ -65,7 +82,7 @@ pub async fn authenticate(
         Some(u) => client_passwords(ctx, io, u, ex.seq).await?,
         None => Passwords::new(),
     };
-    let (plugin, mut answer) = answer_for_checked_plugin(io, &ex).await?;
+    let (plugin, mut answer) = answer_for_checked_plugin(io, ex).await?;
     let cache_key = |password: &[u8]| [ex.user, b"\0", password].concat();
     let proof = match plugin {
         Plugin::CachingSha2 => {
@@ -80,7 +97,7 @@ pub async fn authenticate(
         _ => Proof::Native(answer.response.clone()),
     };
     let Some(password) = accepted(ctx, user, &passwords, &proof, ex.scramble).await else {
-        return deny(io, answer.seq, &ex, !answer.response.is_empty()).await;
+        return deny(ctx, io, answer.seq, ex, !answer.response.is_empty()).await;
     };
     let mut seq = answer.seq;
     match proof {
@@ -96,8 +113,7 @@ pub async fn authenticate(
         }
         Proof::Native(_) => {}
     }
-    io.send(&ok_packet(seq, status::AUTOCOMMIT)).await?;
-    Ok(())
+    Ok(seq)
 }
 
 /// The client's latest answer in the exchange, and the sequence id of the next packet.
@@ -207,8 +223,8 @@ async fn authenticate_iam(
     ctx: &Context,
     io: &mut PacketStream,
     user: &User,
-    ex: Exchange<'_>,
-) -> Result<(), FrontendError> {
+    ex: &Exchange<'_>,
+) -> Result<u8, FrontendError> {
     if !io.is_tls() {
         if ex.client_plugin == Some(MYSQL_CLEAR_PASSWORD) && !ex.auth_response.is_empty() {
             // The client already sent its token in the clear: whoever saw it must not be
@@ -235,10 +251,7 @@ async fn authenticate_iam(
         None => Err(crate::auth::iam::IamError::UnknownKey),
     };
     match verdict {
-        Ok(()) => {
-            io.send(&ok_packet(seq, status::AUTOCOMMIT)).await?;
-            Ok(())
-        }
+        Ok(()) => Ok(seq),
         Err(
             crate::auth::iam::IamError::StsUnavailable | crate::auth::iam::IamError::RdsUnavailable,
         ) => {
@@ -251,19 +264,62 @@ async fn authenticate_iam(
         Err(e) => {
             // The reason, never the token.
             tracing::debug!(user = %user.name, peer = %ex.peer, reason = e.reason(), "IAM token refused");
-            deny(io, seq, &ex, !token.is_empty()).await
+            deny(ctx, io, seq, ex, !token.is_empty()).await
         }
     }
 }
 
-async fn deny(
+/// A failed login: counted by the throttle, answered (late, once the address or the
+/// user has failed often), logged with the address and the user name.
+async fn deny<T>(
+    ctx: &Context,
     io: &mut PacketStream,
     seq: u8,
     ex: &Exchange<'_>,
     with_password: bool,
-) -> Result<(), FrontendError> {
+) -> Result<T, FrontendError> {
     let user = String::from_utf8_lossy(ex.user);
+    let failure = ctx.throttle.failed(ex.peer.ip(), ex.user, Instant::now());
+    tracing::warn!(
+        peer = %ex.peer,
+        user = %user,
+        address_failures = failure.address_failures,
+        user_failures = failure.user_failures,
+        delay_ms = failure.delay.as_millis() as u64,
+        "failed login"
+    );
+    if let Some(blocked) = failure.blocks {
+        tracing::warn!(peer = %ex.peer, user = %user, ?blocked, "too many failed logins; refusing for a while");
+    }
+    tokio::time::sleep(failure.delay).await;
     let e = ErrorPacket::access_denied(&user, &ex.peer.ip().to_string(), with_password);
     io.send(&e.encode(seq)).await?;
     Err(FrontendError::AccessDenied)
+}
+
+/// A login the throttle refuses before checking it.
+async fn refuse_blocked<T>(
+    io: &mut PacketStream,
+    ex: &Exchange<'_>,
+    blocked: Blocked,
+) -> Result<T, FrontendError> {
+    let host = ex.peer.ip().to_string();
+    // Whole seconds, rounded up: "0 more seconds" would read as unblocked.
+    let secs = |d: std::time::Duration| d.as_secs() + u64::from(d.subsec_nanos() > 0);
+    let e = match blocked {
+        Blocked::Address {
+            failures,
+            remaining,
+        } => ErrorPacket::host_blocked(&host, failures, secs(remaining)),
+        Blocked::User {
+            failures,
+            remaining,
+        } => {
+            let user = String::from_utf8_lossy(ex.user);
+            ErrorPacket::user_blocked(&user, &host, failures, secs(remaining))
+        }
+    };
+    tracing::debug!(peer = %ex.peer, user = %String::from_utf8_lossy(ex.user), ?blocked, "login refused by the throttle");
+    io.send(&e.encode(ex.seq)).await?;
+    Err(FrontendError::Blocked(blocked))
 }

@@ -7,8 +7,9 @@ use super::handshake::Client;
 use super::{Context, FrontendError};
 use crate::protocol::errors::ErrorPacket;
 use crate::protocol::packet::Frame;
+use crate::protocol::response::ok_packet;
 use crate::protocol::wire::Reader;
-use crate::protocol::{caps, ProtocolError};
+use crate::protocol::{caps, status, ProtocolError};
 
 struct ChangeUser<'a> {
     user: &'a [u8],
@@ -78,7 +79,12 @@ pub async fn change_user(
         seq,
         default_plugin,
     };
-    authenticate(ctx, &mut client.io, user, exchange).await?;
+    let ok_seq = authenticate(ctx, &mut client.io, user, exchange).await?;
+    let limit = ctx.config.server.client_write_timeout.get();
+    client
+        .io
+        .send_within(&ok_packet(ok_seq, status::AUTOCOMMIT), limit)
+        .await?;
     client.user = user.ok_or(FrontendError::AccessDenied)?.name.clone();
     client.schema = request.schema;
     if let Some(charset) = request.charset {

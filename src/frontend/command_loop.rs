@@ -7,6 +7,7 @@ use std::time::{Duration, Instant};
 
 use tokio::time::Sleep;
 
+use super::continuation::Oversized;
 use super::session::Session;
 use super::FrontendError;
 use crate::config::ServerConfig;
@@ -128,9 +129,9 @@ impl Session<'_> {
             let frame = match read {
                 Ok(frame) => frame,
                 Err(ProtocolError::Closed) => return Ok(()),
-                Err(e @ ProtocolError::TooLarge { .. }) => {
-                    let _ = self.reply(&ErrorPacket::packet_too_large().encode(1)).await;
-                    return Err(e.into());
+                Err(ProtocolError::TooLarge { size, limit }) => {
+                    // Boxed: a rare path, kept out of every session's future.
+                    return Err(Box::pin(self.too_large(Oversized::Unread, size, limit)).await);
                 }
                 Err(e) => return Err(e.into()),
             };

@@ -3,10 +3,64 @@
 
 use super::session::{Outgoing, Rest, Session};
 use super::FrontendError;
+use std::time::Duration;
+
+use crate::protocol::errors::ErrorPacket;
 use crate::protocol::packet::{Frame, MAX_PAYLOAD};
 use crate::protocol::ProtocolError;
 
+/// How long a client over the size limit may go on sending the rest of its command,
+/// which Sluice reads and drops so that its error follows the client's last packet.
+const DISCARD_FOR: Duration = Duration::from_secs(10);
+
+/// Where the rest of a command refused for its size starts.
+pub(super) enum Oversized {
+    /// Its first packet's header is the next thing to read (its payload not read).
+    Unread,
+    /// After a packet already read, with this sequence id, and continued or not.
+    After { seq: u8, continued: bool },
+}
+
 impl Session<'_> {
+    /// A command over `max_packet_size` (`size` bytes so far): the rest of it is read
+    /// and dropped, then ERROR 1153 follows the client's last packet, as the server
+    /// answers it, and the connection closes. The error that ends the session.
+    pub(super) async fn too_large(
+        &mut self,
+        rest: Oversized,
+        size: usize,
+        limit: usize,
+    ) -> FrontendError {
+        let io = &mut self.client.io;
+        let last = match rest {
+            Oversized::After {
+                seq,
+                continued: false,
+            } => Ok(seq),
+            Oversized::Unread | Oversized::After { .. } => {
+                match tokio::time::timeout(DISCARD_FOR, io.discard_command()).await {
+                    Ok(Ok(seq)) => Ok(seq),
+                    // Gone, or still sending: it gets the error anyway, numbered as if
+                    // its command had ended at the packet where it went over.
+                    _ => Err(()),
+                }
+            }
+        };
+        let fallback = match rest {
+            Oversized::Unread => 0,
+            Oversized::After { seq, .. } => seq,
+        };
+        let seq = last.unwrap_or(fallback).wrapping_add(1);
+        let _ = self
+            .reply(&ErrorPacket::packet_too_large().encode(seq))
+            .await;
+        self.client
+            .io
+            .close_discarding(Duration::from_secs(1))
+            .await;
+        ProtocolError::TooLarge { size, limit }.into()
+    }
+
     /// Writes the command (and its continuation packets) to the backend; returns the
     /// sequence id of the response.
     pub(super) async fn forward(&mut self, first: Outgoing) -> Result<u8, FrontendError> {
@@ -57,11 +111,16 @@ impl Session<'_> {
             let frame = self.client.io.read(MAX_PAYLOAD).await?;
             total += frame.payload().len();
             if total > max {
-                return Err(ProtocolError::TooLarge {
-                    size: total,
-                    limit: max,
+                if matches!(rest, Rest::Relay) {
+                    // The backend got part of the command and waits for the rest: it
+                    // can only be closed. The session ends right after.
+                    self.drop_backend();
                 }
-                .into());
+                let rest = Oversized::After {
+                    seq: frame.seq(),
+                    continued: frame.is_continued(),
+                };
+                return Err(Box::pin(self.too_large(rest, total, max)).await);
             }
             (more, seq) = (frame.is_continued(), frame.seq());
             match &mut rest {

@@ -1,5 +1,6 @@
 //! Errors that end a client session or its setup.
 
+use crate::auth::throttle::Blocked;
 use crate::backend::{BackendError, ConnectionError};
 use crate::protocol::ProtocolError;
 
@@ -19,6 +20,8 @@ pub enum FrontendError {
     CredentialsUnavailable,
     #[error("too many client connections")]
     TooManyConnections,
+    #[error("login refused after too many failures: {0:?}")]
+    Blocked(Blocked),
     #[error("backend connection lost mid-response: {0}")]
     Backend(#[from] BackendError),
     #[error("the backend holding the session's transaction or pinned state failed")]
@@ -50,6 +53,8 @@ impl FrontendError {
             Self::AccessDenied => "auth",
             Self::CredentialsUnavailable => "credentials_unavailable",
             Self::TooManyConnections => "too_many_connections",
+            Self::Blocked(Blocked::Address { .. }) => "address_blocked",
+            Self::Blocked(Blocked::User { .. }) => "user_blocked",
             Self::Backend(_) | Self::SessionStateLost => "backend",
         }
     }

@@ -5,6 +5,9 @@ use std::sync::Arc;
 
 use rand::Rng;
 use tokio::net::TcpStream;
+use tokio::sync::OwnedSemaphorePermit;
+
+use super::admission::Admission;
 
 use super::authenticate::{authenticate, Exchange};
 use super::{Context, FrontendError};
@@ -16,6 +19,7 @@ use crate::protocol::errors::ErrorPacket;
 use crate::protocol::flavor::Flavor;
 use crate::protocol::handshake::{Greeting, HandshakeResponse};
 use crate::protocol::packet::{self, read_exact_packet};
+use crate::protocol::response::ok_packet;
 use crate::protocol::{caps, status};
 
 /// Capabilities Sluice offers clients. COMPRESS, query attributes, optional result-set
@@ -81,13 +85,15 @@ pub fn new_scramble() -> Vec<u8> {
 }
 
 /// The connection phase of a new client: greeting, TLS if asked for, the handshake
-/// response and authentication. The client, logged in, for its session.
+/// response and authentication, then a client slot from `admission` and the OK (or,
+/// with no slot free, 1040 where the OK would be). The client, logged in, with its slot.
 pub async fn handshake(
     ctx: &Context,
     tcp: TcpStream,
     peer: SocketAddr,
     connection_id: u32,
-) -> Result<Client, FrontendError> {
+    admission: &Admission,
+) -> Result<(Client, OwnedSemaphorePermit), FrontendError> {
     let mut stream = MaybeTls::Plain(tcp);
     let scramble = new_scramble();
     let (greeting, plugin) = greeting(ctx, &scramble, connection_id);
@@ -112,8 +118,14 @@ pub async fn handshake(
         seq: seq.wrapping_add(1),
         default_plugin: plugin,
     };
-    authenticate(ctx, &mut io, user, exchange).await?;
-    Ok(Client {
+    let ok_seq = authenticate(ctx, &mut io, user, exchange).await?;
+    let Some(slot) = admission.admit_client() else {
+        io.send(&ErrorPacket::too_many_connections().encode(ok_seq))
+            .await?;
+        return Err(FrontendError::TooManyConnections);
+    };
+    io.send(&ok_packet(ok_seq, status::AUTOCOMMIT)).await?;
+    let client = Client {
         io,
         user: user.ok_or(FrontendError::AccessDenied)?.name.clone(),
         capabilities,
@@ -122,7 +134,8 @@ pub async fn handshake(
         connection_id,
         peer,
         scramble,
-    })
+    };
+    Ok((client, slot))
 }
 
 /// The greeting: the backend's version (or the configured one), what Sluice offers,

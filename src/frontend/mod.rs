@@ -1,6 +1,7 @@
 //! Client side: one session per client connection — handshake, TLS upgrade,
 //! authentication, then the command loop that relays commands to leased backends.
 
+pub mod admission;
 pub mod authenticate;
 mod backend_hold;
 pub mod change_user;
@@ -34,10 +35,12 @@ use tokio::sync::watch;
 use tokio_rustls::TlsAcceptor;
 
 use crate::auth::iam::IamVerifier;
+use crate::auth::throttle::{LoginThrottle, ThrottleSettings};
 use crate::backend::Pool;
 use crate::config::Config;
 use crate::credentials::Credentials;
 use crate::metrics::Metrics;
+use admission::{Admission, Handshaking};
 
 pub use error::FrontendError;
 
@@ -52,6 +55,8 @@ pub struct Context {
     pub tls: Option<TlsAcceptor>,
     /// Flips to true when the server starts draining.
     pub shutdown: watch::Receiver<bool>,
+    /// Failed logins per address and user: delays and temporary refusals.
+    pub throttle: LoginThrottle,
     next_connection_id: AtomicU32,
     /// Users who completed caching_sha2_password full authentication (MySQL's cache):
     /// later logins of theirs take the fast path.
@@ -68,7 +73,17 @@ impl Context {
         tls: Option<TlsAcceptor>,
         shutdown: watch::Receiver<bool>,
     ) -> Self {
+        let t = &config.server.login_throttle;
+        let throttle = LoginThrottle::new(ThrottleSettings {
+            delay_after: t.delay_after,
+            max_delay: t.max_delay.get(),
+            block_after: t.block_after,
+            block_for: t.block_seconds.get(),
+            window: t.window.get(),
+            exempt: t.exempt_addresses.clone(),
+        });
         Self {
+            throttle,
             config,
             credentials,
             iam,
@@ -81,37 +96,52 @@ impl Context {
         }
     }
 
+    fn setup_failed(&self, reason: &str) {
+        self.metrics
+            .client_connections_setup_failed
+            .with_label_values(&[reason])
+            .inc();
+    }
+
     fn connection_id(&self) -> u32 {
         self.next_connection_id.fetch_add(1, Ordering::Relaxed)
     }
 }
 
-/// Serves one client connection to the end. Errors are logged and counted here.
-pub async fn serve(ctx: Arc<Context>, tcp: TcpStream, peer: SocketAddr) {
+/// Serves one client connection to the end: its handshake (holding `handshaking`, its
+/// handshake slot, until it ends), then, with a client slot from `admission`, its
+/// session. Errors are logged and counted here.
+pub async fn serve(
+    ctx: Arc<Context>,
+    tcp: TcpStream,
+    peer: SocketAddr,
+    handshaking: Handshaking,
+    admission: Arc<Admission>,
+) {
     ctx.metrics.client_connections_received.inc();
     let _ = tcp.set_nodelay(true);
     let id = ctx.connection_id();
     let timeout = ctx.config.server.handshake_timeout.get();
     // Boxed, and freed once the client is in: the connection's future then holds only
     // the session.
-    let handshake = Box::pin(handshake::handshake(&ctx, tcp, peer, id));
-    let client = match tokio::time::timeout(timeout, handshake).await {
-        Ok(Ok(client)) => client,
+    // The handshake slot lives in the (boxed) handshake's future and goes with it.
+    let handshake = Box::pin({
+        let ctx = ctx.clone();
+        async move {
+            let _slot = handshaking;
+            handshake::handshake(&ctx, tcp, peer, id, &admission).await
+        }
+    });
+    let outcome = tokio::time::timeout(timeout, handshake).await;
+    let (client, _slot) = match outcome {
+        Ok(Ok(logged_in)) => logged_in,
         Ok(Err(e)) => {
             tracing::debug!(%peer, error = %e, "client setup failed");
-            ctx.metrics
-                .client_connections_setup_failed
-                .with_label_values(&[e.reason()])
-                .inc();
-            return;
+            return ctx.setup_failed(e.reason());
         }
         Err(_) => {
             tracing::debug!(%peer, "client handshake timed out");
-            ctx.metrics
-                .client_connections_setup_failed
-                .with_label_values(&["timeout"])
-                .inc();
-            return;
+            return ctx.setup_failed("timeout");
         }
     };
     let tls = if client.io.is_tls() { "true" } else { "false" };

@@ -41,7 +41,8 @@ async fn a_connections_future_stays_small() {
     let addr = listener.local_addr().unwrap();
     let tcp = TcpStream::connect(addr).await.unwrap();
     let tcp2 = TcpStream::connect(addr).await.unwrap();
-    let hs = handshake::handshake(&ctx, tcp2, addr, 1);
+    let admission = admission::Admission::new(4, 4, 4, ctx.metrics.clone());
+    let hs = handshake::handshake(&ctx, tcp2, addr, 1, &admission);
     println!("handshake: {}", std::mem::size_of_val(&hs));
     drop(hs);
     let tcp3 = TcpStream::connect(addr).await.unwrap();
@@ -104,7 +105,8 @@ async fn a_connections_future_stays_small() {
     let run = session.run();
     println!("Session::run: {}", std::mem::size_of_val(&run));
     drop(run);
-    let serve = serve(ctx.clone(), tcp, addr);
+    let handshaking = admission.begin_handshake(addr.ip()).unwrap();
+    let serve = serve(ctx.clone(), tcp, addr, handshaking, admission);
     let size = std::mem::size_of_val(&serve);
     println!("a client connection's future: {size} bytes");
     // The whole state machine, handshake and session, as one allocation per connection.

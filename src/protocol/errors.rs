@@ -78,6 +78,52 @@ impl ErrorPacket {
         Self::fixed(1040, SqlState::REJECTED, "Too many connections")
     }
 
+    /// 1040 at the greeting: `server.max_handshakes` connections are logging in.
+    pub const fn too_many_handshakes() -> Self {
+        Self::fixed(
+            1040,
+            SqlState::REJECTED,
+            "Too many connections logging in at once; try again",
+        )
+    }
+
+    /// 1040 at the greeting: `server.max_handshakes_per_address` connections from this
+    /// client's address are logging in.
+    pub fn too_many_handshakes_from(host: &str) -> Self {
+        Self {
+            code: 1040,
+            state: SqlState::REJECTED,
+            message: Cow::Owned(format!(
+                "Too many connections logging in from '{host}' at once; try again"
+            )),
+        }
+    }
+
+    /// 1129: the address failed to log in too often and is refused for a while (the
+    /// server's code for a host blocked after `max_connect_errors`).
+    pub fn host_blocked(host: &str, failures: u32, remaining_secs: u64) -> Self {
+        Self {
+            code: 1129,
+            state: SqlState::GENERAL,
+            message: Cow::Owned(format!(
+                "Host '{host}' is blocked for {remaining_secs} more seconds after {failures} failed logins"
+            )),
+        }
+    }
+
+    /// 3955: the user name failed to log in too often (from this address among others)
+    /// and is refused here for a while (MySQL's code for an account locked by
+    /// FAILED_LOGIN_ATTEMPTS).
+    pub fn user_blocked(user: &str, host: &str, failures: u32, remaining_secs: u64) -> Self {
+        Self {
+            code: 3955,
+            state: SqlState::GENERAL,
+            message: Cow::Owned(format!(
+                "Access denied for user '{user}'@'{host}'. Account is blocked for {remaining_secs} more seconds after {failures} failed logins"
+            )),
+        }
+    }
+
     /// 1043: a handshake or COM_CHANGE_USER packet that does not parse.
     pub const fn bad_handshake() -> Self {
         Self::fixed(1043, SqlState::LINK_FAILURE, "Bad handshake")

@@ -179,6 +179,36 @@ impl PacketReader {
         Ok(None)
     }
 
+    /// Drops a command refused for its size without buffering it: the packet whose
+    /// header is next in the buffer (or in `r`) and every packet continuing it. The
+    /// sequence id of the last one, which the answer must follow.
+    pub async fn discard_command<R: AsyncRead + Unpin>(
+        &mut self,
+        r: &mut R,
+    ) -> Result<u8, ProtocolError> {
+        loop {
+            while self.buf.len() < HEADER_LEN {
+                self.fill(r).await?;
+            }
+            let (len, seq) = parse_header(&self.buf[..HEADER_LEN]);
+            let buffered = (HEADER_LEN + len).min(self.buf.len());
+            bytes::Buf::advance(&mut self.buf, buffered);
+            let mut left = HEADER_LEN + len - buffered;
+            // The rest straight from the stream, in large reads (the buffer stays small).
+            let mut sink = vec![0u8; left.min(64 * 1024)];
+            while left > 0 {
+                let want = left.min(sink.len());
+                match r.read(&mut sink[..want]).await? {
+                    0 => return Err(ProtocolError::Closed),
+                    n => left -= n,
+                }
+            }
+            if len < MAX_PAYLOAD {
+                return Ok(seq);
+            }
+        }
+    }
+
     /// Reads more bytes from `r` into the buffer. Cancellation safe.
     pub async fn fill<R: AsyncRead + Unpin>(&mut self, r: &mut R) -> Result<(), ProtocolError> {
         // Once the frames split off the buffer are dropped, this reclaims the same
@@ -228,6 +258,25 @@ async fn read_fully<R: AsyncRead + Unpin>(r: &mut R, buf: &mut [u8]) -> Result<(
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[tokio::test]
+    async fn a_refused_command_is_dropped_to_its_last_packet_and_the_next_one_reads() {
+        // A command of three packets (16 MiB - 1, 16 MiB - 1, 10 bytes), then another.
+        let mut wire = Vec::new();
+        push_command(&mut wire, &vec![b'x'; 2 * MAX_PAYLOAD + 10]);
+        wire.extend(packet(0, b"\x0e"));
+        let mut src = &wire[..];
+        let mut r = PacketReader::with_chunk(COMMANDS_CHUNK);
+        // Refused from its header, as the command loop does.
+        assert!(matches!(
+            r.read(&mut src, 1024).await,
+            Err(ProtocolError::TooLarge { .. })
+        ));
+        assert_eq!(r.discard_command(&mut src).await.unwrap(), 2);
+        assert!(r.buf.capacity() <= COMMANDS_CHUNK, "{}", r.buf.capacity());
+        let next = r.read(&mut src, 1024).await.unwrap();
+        assert_eq!((next.seq(), next.payload()), (0, &b"\x0e"[..]));
+    }
 
     #[tokio::test]
     async fn reads_packets_split_across_reads() {

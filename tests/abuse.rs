@@ -1,0 +1,286 @@
+//! Sluice under abuse: floods of connections that never log in, and password guessing.
+//! Each experiment runs beside a steady client (`SELECT 1` every 10 ms) whose errors and
+//! worst latency are checked: what one client does must not reach the others.
+
+mod common;
+
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use common::clients::python_script;
+use common::proxy::config_for;
+use common::{Proxy, TestDb, APP_PASSWORD, APP_USER};
+use mysql_async::prelude::*;
+use tokio::io::AsyncReadExt;
+use tokio::net::{TcpSocket, TcpStream};
+
+/// A client already logged in, running `SELECT 1` every 10 ms until stopped.
+struct Steady {
+    stop: Arc<AtomicBool>,
+    task: tokio::task::JoinHandle<(usize, usize, Duration)>,
+}
+
+impl Steady {
+    async fn start(proxy: &Proxy) -> Self {
+        let mut conn = proxy.conn().await;
+        let stop = Arc::new(AtomicBool::new(false));
+        let flag = stop.clone();
+        let task = tokio::spawn(async move {
+            let (mut ok, mut errors, mut worst) = (0, 0, Duration::ZERO);
+            while !flag.load(Ordering::Relaxed) {
+                let start = Instant::now();
+                match conn.query_first::<i64, _>("SELECT 1").await {
+                    Ok(Some(1)) => ok += 1,
+                    _ => errors += 1,
+                }
+                worst = worst.max(start.elapsed());
+                tokio::time::sleep(Duration::from_millis(10)).await;
+            }
+            (ok, errors, worst)
+        });
+        Self { stop, task }
+    }
+
+    /// Stops it and checks it was never refused or stalled.
+    async fn check(self) {
+        self.stop.store(true, Ordering::Relaxed);
+        let (ok, errors, worst) = self.task.await.unwrap();
+        assert_eq!(errors, 0, "the steady client got errors");
+        assert!(ok > 0, "the steady client ran no statement");
+        // Generous for a shared 2-core machine: the point is that it never waits for
+        // the abuse (a handshake timeout, a login delay) next to it.
+        assert!(
+            worst < Duration::from_secs(1),
+            "worst statement took {worst:?}"
+        );
+    }
+}
+
+/// A TCP connection to Sluice from `source` (any 127.0.0.0/8 address is local here).
+async fn connect_from(source: [u8; 4], to: std::net::SocketAddr) -> TcpStream {
+    let socket = TcpSocket::new_v4().unwrap();
+    socket
+        .bind(std::net::SocketAddr::from((source, 0)))
+        .unwrap();
+    socket.connect(to).await.unwrap()
+}
+
+/// The first byte of the first packet's payload and, for an ERR packet, its code.
+async fn first_packet(tcp: &mut TcpStream) -> (u8, u16) {
+    let mut buf = [0u8; 7];
+    tokio::time::timeout(Duration::from_secs(5), tcp.read_exact(&mut buf))
+        .await
+        .expect("Sluice answers at once")
+        .expect("a packet");
+    (buf[4], u16::from_le_bytes([buf[5], buf[6]]))
+}
+
+fn with_server_keys(config: String, keys: &str) -> String {
+    config.replacen(
+        "handshake_timeout = 5\n",
+        &format!("handshake_timeout = 5\n{keys}\n"),
+        1,
+    )
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn silent_connections_from_one_address_neither_lock_out_others_nor_push_anyone_out() {
+    let db = TestDb::start(50).await;
+    // Fewer client slots than silent connections: before handshakes had their own
+    // budget, the silent ones took every slot and every login got 1040.
+    let config = with_server_keys(
+        config_for(&db, "", ""),
+        "max_client_connections = 40\nmax_handshakes = 400\nmax_handshakes_per_address = 50",
+    );
+    let proxy = Proxy::start(&config).await;
+    let steady = Steady::start(&proxy).await;
+
+    let mut silent = Vec::new();
+    let (mut greeted, mut refused) = (0, 0);
+    for _ in 0..300 {
+        let mut tcp = connect_from([127, 0, 0, 2], proxy.addr).await;
+        match first_packet(&mut tcp).await {
+            (0x0a, _) => greeted += 1,
+            (0xff, 1040) => refused += 1,
+            other => panic!("unexpected first packet {other:?}"),
+        }
+        // Kept open and silent: each greeted one holds its slot for the handshake
+        // timeout.
+        silent.push(tcp);
+    }
+    assert_eq!((greeted, refused), (50, 250));
+    assert_eq!(
+        proxy.metric("sluice_client_connections_handshaking").await,
+        50.0
+    );
+    assert_eq!(
+        proxy
+            .metric(
+                "sluice_client_connections_setup_failed_total{reason=\"too_many_handshakes_from_address\"}"
+            )
+            .await,
+        250.0
+    );
+
+    // Everyone else logs in meanwhile, at once.
+    let logins: Vec<_> = (0..20)
+        .map(|_| {
+            let opts = proxy.opts();
+            tokio::spawn(async move {
+                let start = Instant::now();
+                let mut conn = mysql_async::Conn::new(opts).await.expect("a login");
+                let one: Option<i64> = conn.query_first("SELECT 1").await.unwrap();
+                assert_eq!(one, Some(1));
+                (start.elapsed(), conn)
+            })
+        })
+        .collect();
+    let mut conns = Vec::new();
+    for login in logins {
+        let (took, conn) = login.await.unwrap();
+        assert!(took < Duration::from_secs(3), "a login took {took:?}");
+        conns.push(conn);
+    }
+    assert_eq!(
+        proxy
+            .metric("sluice_client_connections{tls=\"false\"}")
+            .await,
+        21.0
+    );
+    steady.check().await;
+    drop(silent);
+    for conn in conns {
+        conn.disconnect().await.unwrap();
+    }
+}
+
+/// `n` logins of user app with `password` from `from`, one after the other (pymysql,
+/// which can bind its source address): each one's error code (or "ok") and seconds.
+async fn guess(port: u16, from: &str, n: usize, password: &str) -> Vec<(String, f64)> {
+    let args = [
+        port.to_string(),
+        from.into(),
+        APP_USER.into(),
+        n.to_string(),
+        password.into(),
+    ];
+    let out = tokio::task::spawn_blocking(move || python_script("guess_passwords.py", &args))
+        .await
+        .unwrap();
+    attempts(&out)
+}
+
+/// Parses the guessing script's lines: (error code or "ok", seconds).
+fn attempts(out: &str) -> Vec<(String, f64)> {
+    out.lines()
+        .map(|l| {
+            let (code, secs) = l.split_once(' ').unwrap();
+            (code.to_string(), secs.parse().unwrap())
+        })
+        .collect()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn password_guessing_is_slowed_then_refused_and_others_still_log_in() {
+    let db = TestDb::start(50).await;
+    // The throttle's table goes right after [server]'s keys.
+    let config = config_for(&db, "", "").replacen(
+        "[admin]",
+        "[server.login_throttle]\ndelay_after = 2\nmax_delay = 0.4\nblock_after = 6\n\
+         block_seconds = 3\nwindow = 60\n[admin]",
+        1,
+    );
+    let proxy = Proxy::start(&config).await;
+    let steady = Steady::start(&proxy).await;
+    let port = proxy.port();
+
+    // One address guessing one user's password, one attempt after the other.
+    let tried = guess(port, "127.0.0.2", 8, "wrong").await;
+    let codes: Vec<&str> = tried.iter().map(|(c, _)| c.as_str()).collect();
+    assert_eq!(
+        codes,
+        ["1045", "1045", "1045", "1045", "1045", "1045", "1129", "1129"],
+        "{tried:?}"
+    );
+    // Past two failures each answer waits longer: 0.1, 0.2, then 0.4 s (the maximum).
+    for (i, least) in [(2, 0.1), (3, 0.2), (4, 0.4), (5, 0.4)] {
+        assert!(
+            tried[i].1 >= least,
+            "attempt {} took {} s",
+            i + 1,
+            tried[i].1
+        );
+    }
+    // Refused outright while blocked: no check, no delay.
+    assert!(tried[7].1 < 0.4, "a blocked attempt took {} s", tried[7].1);
+
+    // The right password from the blocked address is refused too, for now...
+    let blocked = guess(port, "127.0.0.2", 1, APP_PASSWORD).await;
+    assert_eq!(blocked[0].0, "1129");
+    // ...but not from another address, and at once: the user's own failures (six, at
+    // its threshold) only refuse it from addresses that failed.
+    let start = Instant::now();
+    let mut conn = proxy.conn().await;
+    assert!(
+        start.elapsed() < Duration::from_secs(1),
+        "a clean login took {:?}",
+        start.elapsed()
+    );
+    conn.query_drop("SELECT 1").await.unwrap();
+    conn.disconnect().await.unwrap();
+
+    // The block ends by itself.
+    tokio::time::sleep(Duration::from_millis(3200)).await;
+    let after = guess(port, "127.0.0.2", 1, APP_PASSWORD).await;
+    assert_eq!(after[0].0, "ok");
+
+    let failed = |reason: &str| {
+        format!("sluice_client_connections_setup_failed_total{{reason=\"{reason}\"}}")
+    };
+    assert_eq!(proxy.metric(&failed("auth")).await, 6.0);
+    assert_eq!(proxy.metric(&failed("address_blocked")).await, 3.0);
+    steady.check().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn every_command_over_the_size_limit_gets_1153_in_one_packet_or_many() {
+    let db = TestDb::start(50).await;
+    // 20 MiB: a 30 MB command comes in two packets, the first of them within the limit.
+    let config = with_server_keys(config_for(&db, "", ""), "max_packet_size = 20971520");
+    let proxy = Proxy::start(&config).await;
+    let steady = Steady::start(&proxy).await;
+    let send = |size: usize| {
+        let args = [
+            proxy.port().to_string(),
+            APP_USER.to_string(),
+            APP_PASSWORD.to_string(),
+            size.to_string(),
+        ];
+        tokio::task::spawn_blocking(move || python_script("big_command.py", &args))
+    };
+    // Within the limit, in two packets: relayed.
+    assert_eq!(send(18_000_000).await.unwrap().trim(), "ok");
+    // Over it in many packets (the backend got the first and is closed), then in one.
+    assert_eq!(send(30_000_000).await.unwrap().trim(), "1153");
+    assert_eq!(send(70_000_000).await.unwrap().trim(), "1153");
+    let small = with_server_keys(config_for(&db, "", ""), "max_packet_size = 65536");
+    let small = Proxy::start(&small).await;
+    let args = [
+        small.port().to_string(),
+        APP_USER.to_string(),
+        APP_PASSWORD.to_string(),
+        "1000000".to_string(),
+    ];
+    let one = tokio::task::spawn_blocking(move || python_script("big_command.py", &args));
+    assert_eq!(one.await.unwrap().trim(), "1153");
+    // No backend connection was left mid-command in the pool: the next statements run.
+    let mut conn = proxy.conn().await;
+    let n: Option<i64> = conn
+        .query_first("SELECT COUNT(*) FROM menus")
+        .await
+        .unwrap();
+    assert_eq!(n, Some(9));
+    conn.disconnect().await.unwrap();
+    steady.check().await;
+}
