@@ -284,3 +284,137 @@ async fn every_command_over_the_size_limit_gets_1153_in_one_packet_or_many() {
     conn.disconnect().await.unwrap();
     steady.check().await;
 }
+
+/// The server's answer (sequence id, error code; code 0 for anything but an ERR) to a
+/// handshake response for user app with its greeting's own plugin (or `plugin`), sent
+/// as packet `seq`, with an auth answer of `auth_len` bytes.
+async fn answer_to_handshake(
+    addr: std::net::SocketAddr,
+    seq: u8,
+    plugin: Option<&str>,
+    auth_len: usize,
+) -> (u8, u16) {
+    let mut tcp = TcpStream::connect(addr).await.unwrap();
+    let mut header = [0u8; 4];
+    tcp.read_exact(&mut header).await.unwrap();
+    let len = usize::from(header[0]) | usize::from(header[1]) << 8 | usize::from(header[2]) << 16;
+    let mut greeting = vec![0u8; len];
+    tcp.read_exact(&mut greeting).await.unwrap();
+    // The plugin name is the greeting's last NUL-terminated string.
+    let body = greeting.strip_suffix(&[0]).unwrap_or(&greeting);
+    let start = body.iter().rposition(|b| *b == 0).map_or(0, |i| i + 1);
+    let offered = String::from_utf8_lossy(&body[start..]).to_string();
+    let plugin = plugin.map_or(offered, str::to_string);
+    // PROTOCOL_41 | SECURE_CONNECTION | PLUGIN_AUTH | LONG_PASSWORD | TRANSACTIONS.
+    let caps: u32 = 0x0200 | 0x8000 | 0x0008_0000 | 0x0001 | 0x2000;
+    let mut payload = Vec::new();
+    payload.extend_from_slice(&caps.to_le_bytes());
+    payload.extend_from_slice(&(1u32 << 24).to_le_bytes());
+    payload.push(45);
+    payload.extend_from_slice(&[0; 23]);
+    payload.extend_from_slice(b"app\0");
+    payload.push(u8::try_from(auth_len).unwrap());
+    payload.extend(std::iter::repeat_n(b'x', auth_len));
+    payload.extend_from_slice(plugin.as_bytes());
+    payload.push(0);
+    let mut packet = u32::try_from(payload.len()).unwrap().to_le_bytes()[..3].to_vec();
+    packet.push(seq);
+    packet.extend(payload);
+    tokio::io::AsyncWriteExt::write_all(&mut tcp, &packet)
+        .await
+        .unwrap();
+    let mut reply = [0u8; 7];
+    let read = tokio::time::timeout(Duration::from_secs(5), tcp.read_exact(&mut reply)).await;
+    match read {
+        Ok(Ok(_)) if reply[4] == 0xff => (reply[3], u16::from_le_bytes([reply[5], reply[6]])),
+        Ok(Ok(_)) => (reply[3], 0),
+        other => panic!("no answer to the handshake response: {other:?}"),
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_handshake_is_as_strict_as_the_servers() {
+    let db = TestDb::start(50).await;
+    let proxy = Proxy::start(&config_for(&db, "", "")).await;
+    let direct = std::net::SocketAddr::from(([127, 0, 0, 1], db.port));
+    // (On MySQL 9, which has no mysql_native_password, the server answers an answer
+    // for that plugin with a switch to its own; Sluice checks both plugins, so only the
+    // greeting's own is compared.)
+    for (what, seq, plugin, auth_len) in [
+        ("a handshake response numbered 5", 5, None, 20),
+        ("a handshake response numbered 0", 0, None, 20),
+        (
+            "an answer of 19 bytes for the greeting's plugin",
+            1,
+            None,
+            19,
+        ),
+    ] {
+        let server = answer_to_handshake(direct, seq, plugin, auth_len).await;
+        let sluice = answer_to_handshake(proxy.addr, seq, plugin, auth_len).await;
+        println!("{what}: server {server:?}, Sluice {sluice:?}");
+        assert_eq!(sluice, server, "{what}");
+    }
+}
+
+/// The error code a login of `opts` gets (0 when it succeeds).
+async fn login_code(opts: mysql_async::OptsBuilder) -> u16 {
+    match mysql_async::Conn::new(opts).await {
+        Ok(conn) => {
+            conn.disconnect().await.unwrap();
+            0
+        }
+        Err(mysql_async::Error::Server(e)) => e.code,
+        Err(e) => panic!("not a server error: {e:?}"),
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_default_schema_is_checked_at_login_as_the_server_does() {
+    let db = TestDb::start(50).await;
+    let mut admin = db.admin().await;
+    admin
+        .query_drop(
+            "CREATE DATABASE secret; CREATE USER 'narrow'@'%' IDENTIFIED BY 'narrow-pw'; \
+             GRANT SELECT ON shop.* TO 'narrow'@'%'",
+        )
+        .await
+        .unwrap();
+    let config =
+        config_for(&db, "", "") + "[[users]]\nname = \"narrow\"\npassword = \"narrow-pw\"\n";
+    let proxy = Proxy::start(&config).await;
+    let as_user = |opts: mysql_async::OptsBuilder, user: &str, schema: &str| {
+        let opts = opts.db_name(Some(schema.to_string()));
+        if user == "narrow" {
+            opts.user(Some("narrow")).pass(Some("narrow-pw"))
+        } else {
+            opts
+        }
+    };
+    // A user without rights on a schema is not told whether it exists: 1044 for both.
+    for (user, schema, code) in [
+        ("narrow", "shop", 0),
+        ("narrow", "secret", 1044),
+        ("narrow", "nowhere", 1044),
+        (APP_USER, "nowhere", 1049),
+    ] {
+        let direct = login_code(as_user(db.direct_opts(), user, schema)).await;
+        assert_eq!(direct, code, "directly, {user} on {schema}");
+        let through = login_code(as_user(proxy.opts(), user, schema)).await;
+        assert_eq!(through, code, "through Sluice, {user} on {schema}");
+    }
+    // Refused at login, counted as such; the pool is unharmed.
+    assert_eq!(
+        proxy
+            .metric("sluice_client_connections_setup_failed_total{reason=\"schema\"}")
+            .await,
+        3.0
+    );
+    let mut conn = proxy.conn().await;
+    let n: Option<i64> = conn
+        .query_first("SELECT COUNT(*) FROM menus")
+        .await
+        .unwrap();
+    assert_eq!(n, Some(9));
+    conn.disconnect().await.unwrap();
+}

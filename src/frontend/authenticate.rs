@@ -18,6 +18,7 @@ use crate::net::PacketStream;
 use crate::protocol::errors::ErrorPacket;
 use crate::protocol::handshake::{auth_switch_request, AUTH_MORE_DATA_HEADER};
 use crate::protocol::packet;
+use crate::protocol::ProtocolError;
 
 /// Largest authentication answer read; an IAM token with a session token fits easily.
 const MAX_AUTH_PACKET: usize = 16 * 1024;
@@ -83,6 +84,14 @@ async fn check(
         None => Passwords::new(),
     };
     let (plugin, mut answer) = answer_for_checked_plugin(io, ex).await?;
+    if !answer_fits(plugin, &answer.response) {
+        // Not a wrong password but no answer at all: the server's 1043. Counted as a
+        // failure all the same, so that it is no way round the throttle.
+        ctx.throttle.failed(ex.peer.ip(), ex.user, Instant::now());
+        io.send(&ErrorPacket::bad_handshake().encode(answer.seq))
+            .await?;
+        return Err(ProtocolError::Malformed("auth response of the wrong length").into());
+    }
     let cache_key = |password: &[u8]| [ex.user, b"\0", password].concat();
     let proof = match plugin {
         Plugin::CachingSha2 => {
@@ -114,6 +123,18 @@ async fn check(
         Proof::Native(_) => {}
     }
     Ok(seq)
+}
+
+/// Whether a scramble answer can be one, as the servers judge it: a
+/// mysql_native_password answer is nothing (an empty password) or a SHA-1 digest, and
+/// anything else is a bad handshake (1043, as MariaDB answers it); a
+/// caching_sha2_password answer of another length is just wrong (1045, as MySQL
+/// answers it).
+fn answer_fits(plugin: Plugin, response: &[u8]) -> bool {
+    match plugin {
+        Plugin::Native => matches!(response.len(), 0 | 20),
+        Plugin::CachingSha2 | Plugin::Clear => true,
+    }
 }
 
 /// The client's latest answer in the exchange, and the sequence id of the next packet.

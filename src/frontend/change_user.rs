@@ -4,7 +4,9 @@
 use super::authenticate::{authenticate, Exchange};
 use super::handshake::greeting_plugin;
 use super::handshake::Client;
+use super::schema_check::schema_refusal;
 use super::{Context, FrontendError};
+use crate::backend::PartitionKey;
 use crate::protocol::errors::ErrorPacket;
 use crate::protocol::packet::Frame;
 use crate::protocol::response::ok_packet;
@@ -81,11 +83,22 @@ pub async fn change_user(
     };
     let ok_seq = authenticate(ctx, &mut client.io, user, exchange).await?;
     let limit = ctx.config.server.client_write_timeout.get();
+    let name = user.ok_or(FrontendError::AccessDenied)?.name.clone();
+    if let Some(schema) = request.schema.as_deref() {
+        let key = PartitionKey {
+            user: name.clone(),
+            flags: client.capabilities & caps::SEMANTIC,
+        };
+        if let Some(e) = schema_refusal(ctx, &key, schema).await {
+            client.io.send_within(&e.encode(ok_seq), limit).await?;
+            return Err(FrontendError::SchemaRefused);
+        }
+    }
     client
         .io
         .send_within(&ok_packet(ok_seq, status::AUTOCOMMIT), limit)
         .await?;
-    client.user = user.ok_or(FrontendError::AccessDenied)?.name.clone();
+    client.user = name;
     client.schema = request.schema;
     if let Some(charset) = request.charset {
         client.charset = charset;

@@ -20,6 +20,8 @@ pub enum FrontendError {
     CredentialsUnavailable,
     #[error("too many client connections")]
     TooManyConnections,
+    #[error("the server refused the client's default schema")]
+    SchemaRefused,
     #[error("login refused after too many failures: {0:?}")]
     Blocked(Blocked),
     #[error("backend connection lost mid-response: {0}")]
@@ -53,6 +55,7 @@ impl FrontendError {
             Self::AccessDenied => "auth",
             Self::CredentialsUnavailable => "credentials_unavailable",
             Self::TooManyConnections => "too_many_connections",
+            Self::SchemaRefused => "schema",
             Self::Blocked(Blocked::Address { .. }) => "address_blocked",
             Self::Blocked(Blocked::User { .. }) => "user_blocked",
             Self::Backend(_) | Self::SessionStateLost => "backend",

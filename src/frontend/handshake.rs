@@ -10,6 +10,7 @@ use tokio::sync::OwnedSemaphorePermit;
 use super::admission::Admission;
 
 use super::authenticate::{authenticate, Exchange};
+use super::schema_check::schema_refusal;
 use super::{Context, FrontendError};
 use crate::auth::Plugin;
 use crate::backend::PartitionKey;
@@ -20,7 +21,7 @@ use crate::protocol::flavor::Flavor;
 use crate::protocol::handshake::{Greeting, HandshakeResponse};
 use crate::protocol::packet::{self, read_exact_packet};
 use crate::protocol::response::ok_packet;
-use crate::protocol::{caps, status};
+use crate::protocol::{caps, status, ProtocolError};
 
 /// Capabilities Sluice offers clients. COMPRESS, query attributes, optional result-set
 /// metadata and multi-factor authentication are not offered, so no client negotiates
@@ -119,6 +120,17 @@ pub async fn handshake(
         default_plugin: plugin,
     };
     let ok_seq = authenticate(ctx, &mut io, user, exchange).await?;
+    let user = user.ok_or(FrontendError::AccessDenied)?.name.clone();
+    if let Some(schema) = &response.database {
+        let key = PartitionKey {
+            user: user.clone(),
+            flags: capabilities & caps::SEMANTIC,
+        };
+        if let Some(e) = schema_refusal(ctx, &key, schema).await {
+            io.send(&e.encode(ok_seq)).await?;
+            return Err(FrontendError::SchemaRefused);
+        }
+    }
     let Some(slot) = admission.admit_client() else {
         io.send(&ErrorPacket::too_many_connections().encode(ok_seq))
             .await?;
@@ -127,7 +139,7 @@ pub async fn handshake(
     io.send(&ok_packet(ok_seq, status::AUTOCOMMIT)).await?;
     let client = Client {
         io,
-        user: user.ok_or(FrontendError::AccessDenied)?.name.clone(),
+        user,
         capabilities,
         charset: response.charset,
         schema: response.database,
@@ -178,6 +190,10 @@ async fn secure(
     // Read exactly one packet: after an SSLRequest the ClientHello follows at once and
     // must stay in the socket for the TLS layer.
     let (seq, payload) = read_exact_packet(&mut stream, MAX_HANDSHAKE_PACKET).await?;
+    // The answer to the greeting (packet 0) is packet 1, as the server insists.
+    if seq != 1 {
+        return out_of_order(&mut stream, 1).await;
+    }
     if !HandshakeResponse::is_ssl_request(&payload) {
         let required = ctx.config.server.tls.as_ref().is_some_and(|t| t.require);
         if ctx.tls.is_some() && required {
@@ -200,7 +216,18 @@ async fn secure(
     let tls = tokio_rustls::TlsStream::Server(tls);
     let mut io = PacketStream::new(MaybeTls::Tls(Box::new(tls)));
     let frame = io.read(MAX_HANDSHAKE_PACKET).await?;
+    if frame.seq() != 2 {
+        return out_of_order(io.parts().0, 2).await;
+    }
     Ok((io, frame.seq(), frame.payload().to_vec()))
+}
+
+/// A handshake packet out of sequence: 1156, numbered as the one expected (as the
+/// server numbers it), and the connection ends.
+async fn out_of_order<T>(stream: &mut MaybeTls, expected: u8) -> Result<T, FrontendError> {
+    let e = ErrorPacket::packets_out_of_order().encode(expected);
+    stream.send(&e).await?;
+    Err(ProtocolError::Malformed("handshake packet out of sequence").into())
 }
 
 /// The plugin the greeting (and COM_CHANGE_USER) asks for. `auto` follows the backend:

@@ -15,6 +15,7 @@ mod query;
 pub mod relay;
 mod replay;
 mod replies;
+mod schema_check;
 mod scope_reads;
 pub mod session;
 pub mod set_option;
@@ -57,6 +58,8 @@ pub struct Context {
     pub shutdown: watch::Receiver<bool>,
     /// Failed logins per address and user: delays and temporary refusals.
     pub throttle: LoginThrottle,
+    /// Default schemas recently found usable at login, per user.
+    schema_checks: schema_check::SchemaChecks,
     next_connection_id: AtomicU32,
     /// Users who completed caching_sha2_password full authentication (MySQL's cache):
     /// later logins of theirs take the fast path.
@@ -84,6 +87,7 @@ impl Context {
         });
         Self {
             throttle,
+            schema_checks: Default::default(),
             config,
             credentials,
             iam,

@@ -124,6 +124,11 @@ impl ErrorPacket {
         }
     }
 
+    /// 1156: a handshake packet whose sequence id is not the next one.
+    pub const fn packets_out_of_order() -> Self {
+        Self::fixed(1156, SqlState::LINK_FAILURE, "Got packets out of order")
+    }
+
     /// 1043: a handshake or COM_CHANGE_USER packet that does not parse.
     pub const fn bad_handshake() -> Self {
         Self::fixed(1043, SqlState::LINK_FAILURE, "Bad handshake")
