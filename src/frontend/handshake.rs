@@ -8,7 +8,6 @@ use tokio::net::TcpStream;
 use tokio::sync::OwnedSemaphorePermit;
 
 use super::admission::Admission;
-
 use super::authenticate::{authenticate, Exchange};
 use super::schema_check::schema_refusal;
 use super::{Context, FrontendError};

@@ -5,10 +5,11 @@
 //!
 //! The check runs on a pooled backend connection of the client's partition (nothing to
 //! do when it already has that schema, else COM_INIT_DB; a connection opened for it
-//! logs in naming the schema, and the server may refuse that login instead). A schema found usable is
-//! remembered for a minute, so a storm of logins naming it costs one check. When no
-//! backend connection can be had within a second (the pool busy, the database down),
-//! the login goes on unchecked: the first statement reports any problem, as before.
+//! logs in naming the schema, and the server may refuse that login instead). A schema
+//! found usable is remembered for a minute, so a storm of logins naming it costs one
+//! check. Before Sluice has reached the database at all, or when no backend connection
+//! can be had within a second (the pool busy, the database down), the login goes on
+//! unchecked: the first statement reports any problem, as before.
 
 use std::sync::Arc;
 use std::time::{Duration, Instant};
@@ -68,10 +69,11 @@ pub(super) async fn schema_refusal(
     key: &PartitionKey,
     schema: &[u8],
 ) -> Option<ErrorPacket> {
-    if ctx
-        .schema_checks
-        .known_usable(&key.user, schema, Instant::now())
-    {
+    // Before Sluice has reached the database at all the login does not try to: its
+    // failure would stand in for the real one (a refused certificate, say) that the
+    // first statement then reports.
+    let now = Instant::now();
+    if ctx.pool.cap().is_none() || ctx.schema_checks.known_usable(&key.user, schema, now) {
         return None;
     }
     let vars = Variables::default();
