@@ -18,12 +18,16 @@
 //!   point-select, text and prepared, counted by callgrind (repeatable where times are not);
 //! - memory (`memory`): resident memory per idle client connection, 2,000 of them, over
 //!   three open/close rounds;
+//! - floods (`flood`): silent connections from a few loopback addresses while others log
+//!   in, and the password-guessing rate of one client, with and without the throttle;
 //! - connection set-up (`connect`): new TLS connections directly to the server, through Sluice
 //!   with a password, and through Sluice with an IAM token (`local` mode, the token
 //!   reused as Lambdas do, so verified once and then from the cache).
 
 #[path = "../tests/common/mod.rs"]
 mod common;
+#[path = "load/flood.rs"]
+mod flood;
 #[path = "load/memory.rs"]
 mod memory;
 
@@ -40,6 +44,16 @@ async fn start_sluice(db: &TestDb, percent: u32) -> SluiceProcess {
 /// As [`start_sluice`], run by `wrapper` (valgrind). `SLUICE_BENCH_BINARY` runs another
 /// build of Sluice instead of this one (an earlier commit's, for a before/after figure).
 async fn start_sluice_under(wrapper: &[String], db: &TestDb, percent: u32) -> SluiceProcess {
+    start_sluice_configured(wrapper, db, percent, "").await
+}
+
+/// As [`start_sluice_under`], with `server_extra` (TOML) added to its `[server]` table.
+async fn start_sluice_configured(
+    wrapper: &[String],
+    db: &TestDb,
+    percent: u32,
+    server_extra: &str,
+) -> SluiceProcess {
     let other = std::env::var("SLUICE_BENCH_BINARY").ok();
     let swap: Vec<String>;
     let wrapper = match (&other, wrapper.is_empty()) {
@@ -63,7 +77,7 @@ async fn start_sluice_under(wrapper: &[String], db: &TestDb, percent: u32) -> Sl
         .unwrap_or_default();
     let admin = std::net::SocketAddr::from(([127, 0, 0, 1], common::db::free_port()));
     let config = format!(
-        "[server]\nlisten = \"127.0.0.1:{port}\"\n{workers}[admin]\nlisten = \"{admin}\"\n\
+        "[server]\nlisten = \"127.0.0.1:{port}\"\n{workers}{server_extra}\n[admin]\nlisten = \"{admin}\"\n\
          [backend]\naddress = \"{}\"\nmax_connections_percent = {percent}\n\
          [[users]]\nname = \"{APP_USER}\"\npassword = \"{APP_PASSWORD}\"\n[log]\nlevel = \"warn\"\n",
         db.address()
@@ -450,6 +464,9 @@ fn main() {
         }
         if only.is_empty() || only == "memory" {
             memory::memory_suite().await;
+        }
+        if only.is_empty() || only == "flood" {
+            flood::flood_suite().await;
         }
     });
 }

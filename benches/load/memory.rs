@@ -14,7 +14,7 @@ const ROUNDS: usize = 3;
 const TARGET: u64 = 8 * 1024;
 
 /// Resident set size of `pid`, in bytes (`VmRSS` of /proc/<pid>/status).
-fn rss(pid: u32) -> u64 {
+pub(super) fn rss(pid: u32) -> u64 {
     let status = std::fs::read_to_string(format!("/proc/{pid}/status")).unwrap_or_default();
     status
         .lines()
