@@ -243,6 +243,19 @@ async fn password_guessing_is_slowed_then_refused_and_others_still_log_in() {
     steady.check().await;
 }
 
+/// What one COM_QUERY of about `size` bytes through `port` (PyMySQL) gets: "ok" or the
+/// error code.
+async fn big_command(port: u16, size: usize) -> String {
+    let args = [
+        port.to_string(),
+        APP_USER.into(),
+        APP_PASSWORD.into(),
+        size.to_string(),
+    ];
+    let out = tokio::task::spawn_blocking(move || python_script("big_command.py", &args));
+    out.await.unwrap().trim().to_string()
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn every_command_over_the_size_limit_gets_1153_in_one_packet_or_many() {
     let db = TestDb::start(50).await;
@@ -250,31 +263,21 @@ async fn every_command_over_the_size_limit_gets_1153_in_one_packet_or_many() {
     let config = with_server_keys(config_for(&db, "", ""), "max_packet_size = 20971520");
     let proxy = Proxy::start(&config).await;
     let steady = Steady::start(&proxy).await;
-    let send = |size: usize| {
-        let args = [
-            proxy.port().to_string(),
-            APP_USER.to_string(),
-            APP_PASSWORD.to_string(),
-            size.to_string(),
-        ];
-        tokio::task::spawn_blocking(move || python_script("big_command.py", &args))
-    };
     // Within the limit, in two packets: relayed.
-    assert_eq!(send(18_000_000).await.unwrap().trim(), "ok");
+    assert_eq!(big_command(proxy.port(), 18_000_000).await, "ok");
     // Over it in many packets (the backend got the first and is closed), then in one.
-    assert_eq!(send(30_000_000).await.unwrap().trim(), "1153");
-    assert_eq!(send(70_000_000).await.unwrap().trim(), "1153");
+    assert_eq!(big_command(proxy.port(), 30_000_000).await, "1153");
+    assert_eq!(big_command(proxy.port(), 70_000_000).await, "1153");
     let small = with_server_keys(config_for(&db, "", ""), "max_packet_size = 65536");
     let small = Proxy::start(&small).await;
-    let args = [
-        small.port().to_string(),
-        APP_USER.to_string(),
-        APP_PASSWORD.to_string(),
-        "1000000".to_string(),
-    ];
-    let one = tokio::task::spawn_blocking(move || python_script("big_command.py", &args));
-    assert_eq!(one.await.unwrap().trim(), "1153");
+    assert_eq!(big_command(small.port(), 1_000_000).await, "1153");
     // No backend connection was left mid-command in the pool: the next statements run.
+    pool_serves(&proxy).await;
+    steady.check().await;
+}
+
+/// A fresh client through `proxy` runs a statement: the pool was left usable.
+async fn pool_serves(proxy: &Proxy) {
     let mut conn = proxy.conn().await;
     let n: Option<i64> = conn
         .query_first("SELECT COUNT(*) FROM menus")
@@ -282,7 +285,6 @@ async fn every_command_over_the_size_limit_gets_1153_in_one_packet_or_many() {
         .unwrap();
     assert_eq!(n, Some(9));
     conn.disconnect().await.unwrap();
-    steady.check().await;
 }
 
 /// The server's answer (sequence id, error code; code 0 for anything but an ERR) to a
@@ -410,11 +412,5 @@ async fn a_default_schema_is_checked_at_login_as_the_server_does() {
             .await,
         3.0
     );
-    let mut conn = proxy.conn().await;
-    let n: Option<i64> = conn
-        .query_first("SELECT COUNT(*) FROM menus")
-        .await
-        .unwrap();
-    assert_eq!(n, Some(9));
-    conn.disconnect().await.unwrap();
+    pool_serves(&proxy).await;
 }
