@@ -158,6 +158,24 @@ async fn a_cursor_keeps_its_backend_until_the_last_row() {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn one_clients_cursor_leaves_nothing_in_the_statement_another_client_shares() {
+    let db = TestDb::start(10).await;
+    // A cap of 1: the second client gets the first one's backend and its statement.
+    let proxy = Proxy::start(&config_for(&db, "max_connections_percent = 10", "")).await;
+    let direct = python_script("cursor_shared.py", &[db.port.to_string()]);
+    assert_eq!(
+        direct,
+        "prepare eof 0002\nexecute 1 [1, 2] 0002\nexecute 2 [1, 2] 0002\n"
+    );
+    let proxied = python_script("cursor_shared.py", &[proxy.port().to_string()]);
+    assert_eq!(proxied, direct);
+    // The cursor's own client executing its statement again gets its rows too.
+    let args = [proxy.port().to_string(), "again".to_string()];
+    let again = python_script("cursor_shared.py", &args);
+    assert_eq!(again, format!("{direct}again [1, 2] 0002\n"));
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn twenty_thousand_statements_stay_under_max_prepared_stmt_count() {
     let limit = 100;
     let db = TestDb::start_with(20, vec![format!("--max-prepared-stmt-count={limit}")]).await;

@@ -108,6 +108,14 @@ impl<'a> Session<'a> {
         self.status_flags & (status::AUTOCOMMIT | status::NO_BACKSLASH_ESCAPES)
     }
 
+    /// The status a server shows in a response that runs no statement (a prepare's
+    /// EOFs): what this client's own last command left, as its own connection would.
+    /// Never the backend's, which may be another client's (LAST_ROW_SENT after its
+    /// cursor's last fetch). Only the flags of one packet are dropped.
+    pub(super) fn residual_status(&self) -> u16 {
+        self.status_flags & !(status::SESSION_STATE_CHANGED | status::MORE_RESULTS_EXISTS)
+    }
+
     pub(super) fn backslash_escapes(&self) -> bool {
         self.status_flags & status::NO_BACKSLASH_ESCAPES == 0
     }

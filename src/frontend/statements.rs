@@ -55,10 +55,10 @@ impl Session<'_> {
             return Ok(());
         }
         let client_caps = self.client.capabilities;
+        let status = self.residual_status();
         let (response, params) = match self.on_backend(&key).await {
             Ok(OnBackend::Prepared(_)) => {
                 let conn = self.lease_conn();
-                let status = conn.status();
                 let stmt = conn
                     .statements()
                     .get_mut(&key)

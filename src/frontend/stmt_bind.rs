@@ -12,8 +12,9 @@ use crate::backend::{BackendError, ConnectionError};
 use crate::multiplex::statements::{StmtKey, PARSE_VARIABLES};
 use crate::multiplex::Variables;
 use crate::protocol::command::Command;
+use crate::protocol::flavor::Flavor;
 use crate::protocol::packet::Frame;
-use crate::protocol::prepared::{set_statement_id, statement_id, ExecuteLayout};
+use crate::protocol::prepared::{opens_cursor, set_statement_id, statement_id, ExecuteLayout};
 
 /// Where a statement is on the held backend.
 pub(super) enum OnBackend {
@@ -48,7 +49,12 @@ impl Session<'_> {
             return Ok(Some(Outgoing::Frame(first)));
         };
         let key = stmt.key.clone();
-        let server_id = match self.on_backend(&key).await {
+        let cursor = command == Some(Command::StmtExecute) && opens_cursor(first.payload());
+        let bound = match self.retire_spent(command, id, &key).await {
+            Ok(()) => self.on_backend(&key).await,
+            Err(e) => Err(e.into()),
+        };
+        let server_id = match bound {
             Ok(OnBackend::Prepared(server_id)) => server_id,
             Ok(OnBackend::Refused(mut err)) => {
                 err[3] = self.skip_rest(&first).await?;
@@ -66,11 +72,44 @@ impl Session<'_> {
         {
             held.long_data(id);
         }
+        if cursor {
+            if let Some(server) = self.lease_conn().statements().get_mut(&key) {
+                server.cursor_opened = true;
+            }
+        }
         set_statement_id(first.payload_mut(), server_id);
         if command != Some(Command::StmtExecute) {
             return Ok(Some(Outgoing::Frame(first)));
         }
         self.bind_types(first, id, &key).await
+    }
+
+    /// Before an execute on MySQL: closes the server statement if a cursor was ever
+    /// opened on it (`ServerStmt::cursor_opened`), so that it is prepared again. Kept
+    /// when the session sent it long data, which lives in that statement (the execute
+    /// then gets what the server gives).
+    async fn retire_spent(
+        &mut self,
+        command: Option<Command>,
+        id: u32,
+        key: &StmtKey,
+    ) -> Result<(), ConnectionError> {
+        let long_data = self.hold.statements().is_some_and(|s| s.has_long_data(id));
+        let conn = self.lease_conn();
+        if command != Some(Command::StmtExecute) || long_data || conn.flavor() != Flavor::MySql {
+            return Ok(());
+        }
+        if !conn
+            .statements()
+            .get_mut(key)
+            .is_some_and(|s| s.cursor_opened)
+        {
+            return Ok(());
+        }
+        match conn.statements().remove(key) {
+            Some(server_id) => conn.close_statements(&[server_id]).await,
+            None => Ok(()),
+        }
     }
 
     /// COM_STMT_EXECUTE's parameter types: remembered when the client sends them, and

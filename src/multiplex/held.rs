@@ -51,6 +51,10 @@ impl HeldStatements {
         before != self.long_data.len() + self.cursors.len()
     }
 
+    pub fn has_long_data(&self, id: u32) -> bool {
+        self.long_data.contains(&id)
+    }
+
     pub fn has_cursor(&self, id: u32) -> bool {
         self.cursors.contains(&id)
     }

@@ -219,6 +219,12 @@ pub struct ServerStmt {
     pub response: Arc<[u8]>,
     /// The parameter types the server last received for it.
     pub types: Option<Box<[u8]>>,
+    /// It was executed with a cursor. MySQL (seen on 9.7) answers every later execute of
+    /// such a statement wrongly: without a cursor, its columns and then an OK in place
+    /// of rows; with one, its rows twice. So on MySQL it is never executed again, and the
+    /// next execute gets a statement prepared afresh (a client's own statement or
+    /// another's: server statements are shared).
+    pub cursor_opened: bool,
 }
 
 /// One backend connection's statements, with a least-recently-used bound. The order is
@@ -263,6 +269,7 @@ impl BackendStatements {
             params,
             response,
             types: None,
+            cursor_opened: false,
         };
         let mut evicted = Vec::new();
         // A statement prepared again under a key already held replaces the old one, whose

@@ -40,6 +40,12 @@ pub fn set_statement_id(payload: &mut [u8], id: u32) {
     }
 }
 
+/// Whether a COM_STMT_EXECUTE asks for a cursor: a cursor type in its flags byte (read
+/// only, for update, scrollable; MariaDB's PARAMETER_COUNT_AVAILABLE, 0x08, is not one).
+pub fn opens_cursor(payload: &[u8]) -> bool {
+    payload.get(5).is_some_and(|flags| flags & 0x07 != 0)
+}
+
 /// Where the parameter part of a COM_STMT_EXECUTE for `params` parameters sits:
 /// `[0x17][id:4][flags:1][iterations:4][null bitmap][new-params-bound:1][types 2×n]…`.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -85,6 +91,17 @@ impl ExecuteLayout {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn cursor_types_open_a_cursor_and_the_parameter_count_flag_does_not() {
+        let execute = |flags: u8| [0x17, 1, 0, 0, 0, flags, 1, 0, 0, 0];
+        assert!(!opens_cursor(&execute(0)));
+        assert!(!opens_cursor(&execute(0x08)));
+        for flags in [1, 2, 4, 0x09] {
+            assert!(opens_cursor(&execute(flags)), "{flags}");
+        }
+        assert!(!opens_cursor(&[0x17, 1, 0, 0, 0]));
+    }
 
     #[test]
     fn parses_a_prepare_ok() {

@@ -37,8 +37,20 @@ pub fn config_for(db: &TestDb, backend_extra: &str, tables: &str) -> String {
     )
 }
 
+/// `SLUICE_TEST_LOG=debug` (any `tracing` filter) prints the proxy's log to stderr, for
+/// a test that fails in a way its assertions do not explain.
+fn init_log() {
+    if let Ok(filter) = std::env::var("SLUICE_TEST_LOG") {
+        let _ = tracing_subscriber::fmt()
+            .with_env_filter(filter)
+            .with_writer(std::io::stderr)
+            .try_init();
+    }
+}
+
 impl Proxy {
     pub async fn start(config_toml: &str) -> Self {
+        init_log();
         let config = Arc::new(Config::parse(config_toml).expect("test config is valid"));
         let server = Server::bind(config).await.expect("sluice binds");
         let addr = server.local_addr();

@@ -32,7 +32,8 @@ BASE_CAPS = 0x1 | 0x8 | 0x200 | 0x2000 | 0x8000 | 0x80000
 
 
 def login(port, charset=45, caps=BASE_CAPS):
-    s = socket.create_connection(("127.0.0.1", port))
+    # A bounded wait: a response that never comes fails the test instead of hanging it.
+    s = socket.create_connection(("127.0.0.1", port), timeout=60)
     greeting = read_packet(s)
     rest = greeting[greeting.index(b"\0", 1) + 1:]
     salt = rest[4:12] + rest[31:43]
