@@ -18,6 +18,8 @@ pub struct Metrics {
     pub database_connections_borrowed: IntGauge,
     pub database_connections_pinned: IntGauge,
     pub database_connections_max_allowed: IntGauge,
+    pub database_connections_effective_max: IntGauge,
+    pub database_connections_refused: IntCounter,
     pub database_connections_setup_succeeded: IntCounter,
     pub database_connections_setup_failed: IntCounter,
     pub database_connections_closed: IntCounterVec,
@@ -101,6 +103,16 @@ impl Metrics {
             database_connections_max_allowed: gauge(
                 "database_connections_max_allowed",
                 "Pool cap: max_connections × max_connections_percent / 100 (0 while unknown).",
+            ),
+            database_connections_effective_max: gauge(
+                "database_connections_effective_max",
+                "Backend connections the pool uses now: the cap, or fewer while the database \
+                 refuses connections (then one more is tried at a time, with backoff).",
+            ),
+            database_connections_refused: counter(
+                "database_connections_refused_total",
+                "Backend connects the database refused (1040, 1203, refused or timed out at \
+                 TCP level); the borrower waited for a working connection instead.",
             ),
             database_connections_setup_succeeded: counter(
                 "database_connections_setup_succeeded_total",

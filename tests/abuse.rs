@@ -414,3 +414,96 @@ async fn a_default_schema_is_checked_at_login_as_the_server_does() {
     );
     pool_serves(&proxy).await;
 }
+
+/// Direct connections as app to `db` until the server refuses one with 1040: what
+/// other applications hold when the database is at its own `max_connections`.
+async fn fill_server(db: &TestDb) -> Vec<mysql_async::Conn> {
+    let opts = mysql_async::OptsBuilder::default()
+        .ip_or_hostname("127.0.0.1")
+        .tcp_port(db.port)
+        .user(Some(APP_USER))
+        .pass(Some(APP_PASSWORD))
+        .db_name(Some("shop"))
+        .prefer_socket(false);
+    let mut held = Vec::new();
+    loop {
+        match mysql_async::Conn::new(opts.clone()).await {
+            Ok(conn) => held.push(conn),
+            Err(mysql_async::Error::Server(e)) if e.code == 1040 => return held,
+            Err(e) => panic!("{e}"),
+        }
+        assert!(held.len() < 100, "the server never refused");
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_database_at_its_own_limit_is_waited_for_not_hammered_and_its_1040_never_passed_on() {
+    let db = TestDb::start(12).await;
+    // A cap of all 12: more than the server will have room for.
+    let proxy = Proxy::start(&config_for(&db, "max_connections_percent = 100", "")).await;
+    pool_serves(&proxy).await;
+    let steady = Steady::start(&proxy).await;
+    // Other applications take everything else, then leave room for two more.
+    let mut others = fill_server(&db).await;
+    for conn in others.drain(..2) {
+        conn.disconnect().await.unwrap();
+    }
+    let started = Instant::now();
+    let mut clients = Vec::new();
+    for _ in 0..20 {
+        let opts = proxy.opts();
+        clients.push(tokio::spawn(async move {
+            let mut codes = Vec::new();
+            let mut conn = mysql_async::Conn::new(opts).await.unwrap();
+            for _ in 0..15 {
+                let r: Result<Option<i64>, _> =
+                    conn.query_first("SELECT COUNT(*) FROM menus").await;
+                match r {
+                    Ok(n) => assert_eq!(n, Some(9)),
+                    Err(mysql_async::Error::Server(e)) => codes.push(e.code),
+                    Err(e) => panic!("{e}"),
+                }
+            }
+            conn.disconnect().await.unwrap();
+            codes
+        }));
+    }
+    let mut codes = Vec::new();
+    for c in clients {
+        codes.extend(c.await.unwrap());
+    }
+    let took = started.elapsed();
+    assert!(codes.is_empty(), "clients got errors: {codes:?}");
+    let m = proxy.metrics().await;
+    let sample = |name: &str| common::metrics::sample(&m, name);
+    let refused = sample("sluice_database_connections_refused_total");
+    // A burst at first (every free slot tried at once), then one attempt per pause
+    // (100 ms doubling to 2 s): a few a second at most, not one per statement.
+    assert!(refused >= 1.0, "the server never refused Sluice: {m}");
+    assert!(
+        refused <= 12.0 + 10.0 * took.as_secs_f64(),
+        "{refused} refused connects in {took:?}"
+    );
+    assert!(
+        sample("sluice_database_connections_effective_max") < 12.0,
+        "{m}"
+    );
+    steady.check().await;
+    // The others leave: the pool grows back to the cap as it needs to.
+    for conn in others {
+        conn.disconnect().await.unwrap();
+    }
+    let mut conns = Vec::new();
+    for _ in 0..6 {
+        let mut c = proxy.conn().await;
+        c.query_drop("BEGIN").await.unwrap();
+        c.query_drop("SELECT 1").await.unwrap();
+        conns.push(c);
+    }
+    assert!(proxy.metric("sluice_database_connections").await >= 6.0);
+    for mut c in conns {
+        c.query_drop("COMMIT").await.unwrap();
+        c.disconnect().await.unwrap();
+    }
+    pool_serves(&proxy).await;
+}

@@ -103,6 +103,24 @@ impl BackendError {
     }
 }
 
+impl BackendError {
+    /// The database had no room for another connection (1040 Too many connections,
+    /// 1203 for the user's own limit), or nothing accepted one at its address in time:
+    /// worth waiting for a connection that works, not worth passing on.
+    pub fn is_refusal(&self) -> bool {
+        match self {
+            Self::Connection(ConnectionError::Server { code, .. }) => {
+                matches!(code, 1040 | 1203)
+            }
+            Self::Connection(ConnectionError::Connect(e)) => {
+                e.kind() == std::io::ErrorKind::ConnectionRefused
+            }
+            Self::Connection(ConnectionError::ConnectTimeout) => true,
+            _ => false,
+        }
+    }
+}
+
 impl From<ProtocolError> for BackendError {
     fn from(e: ProtocolError) -> Self {
         Self::Connection(e.into())

@@ -19,6 +19,9 @@ impl Pool {
             })
             .await;
             self.reap();
+            // After a refusal, waiters get their next attempt from a timer; this is the
+            // net under it (a borrower given an attempt may give it up unused).
+            self.grant_free_slots();
             self.watch_ddl().await;
             if !known || last_refresh.elapsed() >= refresh_every {
                 last_refresh = Instant::now();

@@ -14,6 +14,7 @@ use tokio::sync::oneshot;
 
 use super::grant::Grant;
 use super::lease::Lease;
+use super::opening::Opening;
 use super::shared::Pool;
 use super::traits::{Connector, Pooled};
 use crate::backend::partition::PartitionKey;
@@ -40,31 +41,42 @@ impl<K: Connector> Pool<K> {
             start = Some(Instant::now());
             Box::pin(self.ensure_capacity()).await?;
         }
-        let mut granted = match self.grant_now(key, schema, vars) {
-            Ok(granted) => granted,
-            Err(queued) => {
-                start.get_or_insert_with(Instant::now);
-                queued.wait().await?
-            }
-        };
-        let conn = match granted.take_conn() {
-            Some(conn) => conn,
-            None => {
-                start.get_or_insert_with(Instant::now);
-                if let Some(old) = granted.take_replaced() {
-                    Box::pin(K::quit(old)).await;
+        // A borrower whose connect the database refused goes back to the head of the
+        // line (it was served first) and waits for what remains of its time.
+        let mut refused = false;
+        let conn = loop {
+            let mut granted = match self.grant_now(key, schema, vars, refused) {
+                Ok(granted) => granted,
+                Err(queued) => {
+                    let since = *start.get_or_insert_with(Instant::now);
+                    queued.wait(since + self.settings.borrow_timeout).await?
                 }
-                match Box::pin(self.connector.connect(key, schema)).await {
-                    Ok(conn) => {
-                        self.metrics.database_connections_setup_succeeded.inc();
-                        granted.fulfilled();
-                        conn
-                    }
-                    Err(e) => {
-                        self.metrics.database_connections_setup_failed.inc();
-                        // Dropping the grant frees its slot.
-                        return Err(e);
-                    }
+            };
+            if let Some(conn) = granted.take_conn() {
+                break conn;
+            }
+            let attempted = Instant::now();
+            start.get_or_insert(attempted);
+            if let Some(old) = granted.take_replaced() {
+                Box::pin(K::quit(old)).await;
+            }
+            match Box::pin(self.connector.connect(key, schema)).await {
+                Ok(conn) => {
+                    self.metrics.database_connections_setup_succeeded.inc();
+                    granted.fulfilled();
+                    self.opened();
+                    break conn;
+                }
+                Err(e) if e.is_refusal() => {
+                    self.metrics.database_connections_setup_failed.inc();
+                    tracing::debug!(error = %e, "the database refused a connection; waiting for one that works");
+                    self.refused(granted, attempted);
+                    refused = true;
+                }
+                Err(e) => {
+                    self.metrics.database_connections_setup_failed.inc();
+                    // Dropping the grant frees its slot.
+                    return Err(e);
                 }
             }
         };
@@ -74,12 +86,54 @@ impl<K: Connector> Pool<K> {
         Ok(Lease::new(conn, self.clone()))
     }
 
+    /// The database refused the connection `granted` was for: the pool keeps to those
+    /// open (`Opening`), the slot disappears, and waiters are served again once the
+    /// pause is over (sooner by a working connection coming back).
+    fn refused(self: &Arc<Self>, granted: Granted<K>, attempted: Instant) {
+        let retry_at = {
+            let mut st = self.lock();
+            // The refused slot is still counted in `open`.
+            let working = st.open.saturating_sub(1);
+            let jitter = rand::Rng::gen_range(&mut rand::thread_rng(), 0.5..=1.0);
+            let retry_at = st
+                .opening
+                .refused(working, attempted, Instant::now(), jitter);
+            self.publish_effective_cap(&st);
+            retry_at
+        };
+        drop(granted);
+        self.metrics.database_connections_refused.inc();
+        let pool = self.clone();
+        tokio::spawn(async move {
+            tokio::time::sleep_until(retry_at.into()).await;
+            pool.grant_free_slots();
+        });
+    }
+
+    /// A connection was opened: after a refusal, the pool may try one more at once.
+    fn opened(&self) {
+        let refused = {
+            let mut st = self.lock();
+            let was = st.opening != Opening::Free;
+            if let Some(cap) = st.cap {
+                let open = st.open;
+                st.opening.opened(open, cap, Instant::now());
+                self.publish_effective_cap(&st);
+            }
+            was
+        };
+        if refused {
+            self.grant_free_slots();
+        }
+    }
+
     /// What can be had without waiting, or a place in the queue.
     fn grant_now(
         self: &Arc<Self>,
         key: &PartitionKey,
         schema: Option<&[u8]>,
         vars: &Variables,
+        at_head: bool,
     ) -> Result<Granted<K>, Queued<K>> {
         let mut gone = Vec::new();
         let outcome = {
@@ -106,7 +160,7 @@ impl<K: Connector> Pool<K> {
                     .inc();
                 Ok(Grant::Replace(victim))
             } else {
-                Err(st.enqueue(key, schema.is_none()))
+                Err(st.enqueue(key, schema.is_none(), at_head))
             };
             self.publish_locked(&st);
             outcome
@@ -193,12 +247,12 @@ pub(super) struct Queued<K: Connector> {
 }
 
 impl<K: Connector> Queued<K> {
-    async fn wait(mut self) -> Result<Granted<K>, BackendError> {
-        let limit = self.pool.settings.borrow_timeout;
+    /// Waits for a grant until `deadline`.
+    async fn wait(mut self, deadline: Instant) -> Result<Granted<K>, BackendError> {
         let Some(rx) = self.rx.as_mut() else {
             return Err(PoolError::BorrowTimeout.into());
         };
-        if let Ok(Ok(grant)) = tokio::time::timeout(limit, rx).await {
+        if let Ok(Ok(grant)) = tokio::time::timeout_at(deadline.into(), rx).await {
             self.rx = None;
             return Ok(Granted::new(grant, self.pool.clone()));
         }

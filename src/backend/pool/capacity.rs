@@ -110,6 +110,7 @@ impl<K: Connector> Pool<K> {
             st.statement_bound = limits.max_prepared_statements.map(|count| {
                 (count.saturating_mul(9) / 10 / cap).clamp(1, settings.max_prepared_statements)
             });
+            self.publish_effective_cap(&st);
         }
         self.metrics
             .database_connections_max_allowed

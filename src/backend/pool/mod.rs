@@ -6,6 +6,7 @@ mod borrow;
 mod capacity;
 mod grant;
 mod lease;
+mod opening;
 mod shared;
 mod state;
 mod traits;

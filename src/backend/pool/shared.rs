@@ -179,9 +179,10 @@ impl<K: Connector> Pool<K> {
     }
 
     /// Free slots (the cap grew) go to waiters.
-    pub(super) fn grant_free_slots(&self) {
+    pub fn grant_free_slots(&self) {
         let mut st = self.lock();
-        while st.has_slot() {
+        // Waiters first: after a refusal, asking for a slot uses up the next attempt.
+        while !st.waiters.is_empty() && st.has_slot() {
             let Some(w) = st.waiters.pop_front() else {
                 break;
             };
@@ -195,6 +196,14 @@ impl<K: Connector> Pool<K> {
     /// Updates the gauges from the pool state.
     pub(super) fn publish(&self) {
         self.publish_locked(&self.lock());
+    }
+
+    /// The cap, or fewer while the database refuses connections.
+    pub(super) fn publish_effective_cap(&self, st: &State<K>) {
+        let cap = st.cap.unwrap_or(0);
+        self.metrics
+            .database_connections_effective_max
+            .set(st.opening.effective_cap(cap) as i64);
     }
 
     pub(super) fn publish_locked(&self, st: &State<K>) {

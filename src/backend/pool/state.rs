@@ -9,6 +9,7 @@ use std::time::Instant;
 use tokio::sync::oneshot;
 
 use super::grant::Grant;
+use super::opening::Opening;
 use super::traits::{Connector, Pooled};
 use crate::backend::partition::PartitionKey;
 use crate::multiplex::Variables;
@@ -44,6 +45,8 @@ pub(super) struct State<K: Connector> {
     /// When the last capacity probe failed: borrowers arriving soon after fail at once
     /// instead of each waiting a connect timeout in turn.
     pub(super) probe_failed_at: Option<Instant>,
+    /// Whether the database lately refused a connection.
+    pub(super) opening: Opening,
 }
 
 impl<K: Connector> Default for State<K> {
@@ -58,6 +61,7 @@ impl<K: Connector> Default for State<K> {
             waiters: VecDeque::new(),
             next_waiter: 0,
             probe_failed_at: None,
+            opening: Opening::Free,
         }
     }
 }
@@ -133,14 +137,19 @@ impl<K: Connector> State<K> {
         }
     }
 
-    pub(super) fn has_slot(&self) -> bool {
-        self.cap.is_some_and(|cap| self.open < cap)
+    /// A connection may be opened in a free slot (under the cap, and within what the
+    /// database lately accepted: `Opening`).
+    pub(super) fn has_slot(&mut self) -> bool {
+        match self.cap {
+            Some(cap) => self.opening.allows(self.open, cap),
+            None => false,
+        }
     }
 
-    /// Over the cap (it shrank), a slot that is given up disappears instead of changing
-    /// hands.
+    /// Over the cap (it shrank), or over what the database lately accepted, a slot that
+    /// is given up disappears instead of changing hands.
     pub(super) fn slots_may_pass(&self) -> bool {
-        self.cap.is_none_or(|cap| self.open <= cap)
+        self.cap.is_none_or(|cap| self.open <= cap) && self.opening.may_pass(self.open)
     }
 
     pub(super) fn push_idle(&mut self, conn: K::Conn) {
@@ -153,21 +162,28 @@ impl<K: Connector> State<K> {
         }
     }
 
-    /// Queues a borrower; its id and the end it waits on.
+    /// Queues a borrower (at the head: one that was served first and must wait again);
+    /// its id and the end it waits on.
     pub(super) fn enqueue(
         &mut self,
         key: &PartitionKey,
         schema_less: bool,
+        at_head: bool,
     ) -> (u64, oneshot::Receiver<Grant<K::Conn>>) {
         let id = self.next_waiter;
         self.next_waiter += 1;
         let (tx, rx) = oneshot::channel();
-        self.waiters.push_back(Waiter {
+        let waiter = Waiter {
             id,
             key: key.clone(),
             schema_less,
             tx,
-        });
+        };
+        if at_head {
+            self.waiters.push_front(waiter);
+        } else {
+            self.waiters.push_back(waiter);
+        }
         (id, rx)
     }
 }

@@ -94,6 +94,9 @@ struct Fake {
     min_delay_ms: u64,
     max_delay_ms: u64,
     failures_percent: u32,
+    /// Connections the database accepts from this pool at once (other applications
+    /// hold the rest of its `max_connections`): beyond, connects get 1040.
+    room: Arc<AtomicUsize>,
 }
 
 impl Fake {
@@ -105,6 +108,7 @@ impl Fake {
             min_delay_ms: 0,
             max_delay_ms: 0,
             failures_percent: 0,
+            room: Arc::new(AtomicUsize::new(usize::MAX)),
         }
     }
 
@@ -129,6 +133,14 @@ impl Connector for Fake {
         tokio::time::sleep(self.delay()).await;
         if self.rng.lock().gen_range(0..100) < self.failures_percent {
             return Err(ConnectionError::ConnectTimeout.into());
+        }
+        if self.census.live.load(Ordering::SeqCst) > self.room.load(Ordering::SeqCst) {
+            return Err(ConnectionError::Server {
+                code: 1040,
+                sql_state: crate::protocol::errors::SqlState::from_bytes(b"08004").unwrap(),
+                message: "Too many connections".into(),
+            }
+            .into());
         }
         self.census.opened.fetch_add(1, Ordering::SeqCst);
         Ok(FakeConn::new(key, schema, alive))
@@ -420,4 +432,89 @@ async fn a_full_pool_times_borrowers_out_and_forgets_them() {
     assert!(pool.lock().waiters.is_empty());
     held.release();
     assert_settled(&pool);
+}
+
+/// `clients` tasks each borrow, hold for a few milliseconds and release, `rounds`
+/// times; the errors they got.
+async fn churn(pool: &Arc<Pool<Fake>>, clients: usize, rounds: usize) -> Vec<BackendError> {
+    let mut tasks = Vec::new();
+    for _ in 0..clients {
+        let pool = pool.clone();
+        tasks.push(tokio::spawn(async move {
+            let mut errors = Vec::new();
+            for _ in 0..rounds {
+                match pool.borrow(&key("app"), None, &Variables::default()).await {
+                    Ok(lease) => {
+                        tokio::time::sleep(Duration::from_millis(3)).await;
+                        lease.release();
+                    }
+                    Err(e) => errors.push(e),
+                }
+            }
+            errors
+        }));
+    }
+    let mut errors = Vec::new();
+    for t in tasks {
+        errors.extend(t.await.unwrap());
+    }
+    errors
+}
+
+#[tokio::test]
+async fn borrowers_wait_for_the_connections_a_refusing_database_accepts() {
+    let fake = Fake::new(8, 20);
+    // Other applications leave room for two of the cap's ten.
+    let room = fake.room.clone();
+    room.store(2, Ordering::SeqCst);
+    let pool = pool(fake, Duration::from_secs(5));
+    assert_eq!(pool.ensure_capacity().await.unwrap(), 10);
+    tokio::time::sleep(Duration::from_millis(10)).await;
+    let started = Instant::now();
+    let errors = churn(&pool, 20, 10).await;
+    let took = started.elapsed();
+    assert!(errors.is_empty(), "{errors:?}");
+    let refused = pool.metrics.database_connections_refused.get();
+    // The first burst of connects is refused together (all ten slots were free); after
+    // it, at most one attempt per pause (100 ms, doubling).
+    let bursts = 10 + took.as_millis() as u64 / 50;
+    assert!(
+        refused >= 1 && refused <= bursts,
+        "{refused} refused in {took:?}"
+    );
+    assert_eq!(pool.lock().opening.effective_cap(10), 2);
+    assert_eq!(pool.metrics.database_connections_effective_max.get(), 2);
+    // Room again: the pool grows back, one connection at a time.
+    room.store(6, Ordering::SeqCst);
+    let deadline = Instant::now() + Duration::from_secs(10);
+    while pool.lock().opening.effective_cap(10) < 6 {
+        assert!(Instant::now() < deadline, "the pool never grew back");
+        assert!(churn(&pool, 10, 5).await.is_empty());
+    }
+    assert!(pool.lock().open <= 7);
+    tokio::time::sleep(Duration::from_millis(50)).await;
+    assert_settled(&pool);
+}
+
+#[tokio::test]
+async fn a_database_refusing_every_connection_is_retried_slowly_then_borrowers_time_out() {
+    let fake = Fake::new(9, 20);
+    fake.room.store(0, Ordering::SeqCst);
+    let pool = pool(fake, Duration::from_millis(1500));
+    assert_eq!(pool.ensure_capacity().await.unwrap(), 10);
+    tokio::time::sleep(Duration::from_millis(10)).await;
+    let errors = churn(&pool, 10, 1).await;
+    assert_eq!(errors.len(), 10);
+    for e in &errors {
+        assert!(
+            matches!(e, BackendError::Pool(PoolError::BorrowTimeout)),
+            "the server's refusal reached a borrower: {e}"
+        );
+    }
+    // Ten at first (every slot free), then pauses of 50-100, 100-200, 200-400,
+    // 400-800 ms: a handful more in 1.5 s, not one per borrower per moment.
+    let refused = pool.metrics.database_connections_refused.get();
+    assert!((11..=18).contains(&refused), "{refused}");
+    assert_eq!(pool.lock().open, 0);
+    assert!(pool.lock().waiters.is_empty());
 }
