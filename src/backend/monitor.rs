@@ -38,8 +38,7 @@ impl Pool {
         if let Some(mut lease) = self.lend_idle() {
             match tokio::time::timeout(timeout, lease.conn().ping()).await {
                 Ok(Ok(())) => {
-                    // Not a use: the check must not keep idle connections from expiring.
-                    lease.release_unused();
+                    lease.release();
                     return Some(Health::Up);
                 }
                 Err(_) => {
