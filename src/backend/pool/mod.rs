@@ -5,7 +5,6 @@
 mod borrow;
 mod capacity;
 mod grant;
-mod health;
 mod lease;
 mod opening;
 mod shared;
@@ -15,7 +14,6 @@ mod traits;
 #[cfg(test)]
 mod tests;
 
-pub use health::{Down, Health};
 pub use lease::Lease;
 pub use shared::{Pool, PoolSettings};
 pub use traits::{Connector, Pooled, ServerLimits};
