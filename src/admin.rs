@@ -39,13 +39,21 @@ fn route(req: &Request<Incoming>, metrics: &Metrics, pool: &Pool) -> Response<Fu
             metrics.render(),
         ),
         "/healthz" => (StatusCode::OK, "text/plain", "ok\n".to_owned()),
-        // Ready once the backend answered and the pool cap is known.
-        "/readyz" if pool.cap().is_some() => (StatusCode::OK, "text/plain", "ready\n".to_owned()),
-        "/readyz" => (
-            StatusCode::SERVICE_UNAVAILABLE,
-            "text/plain",
-            "backend not reachable\n".to_owned(),
-        ),
+        // Ready once the backend answered and the pool cap is known, and while the
+        // health check finds the database answering.
+        "/readyz" => match (pool.cap(), pool.health().not_ready()) {
+            (Some(_), None) => (StatusCode::OK, "text/plain", "ready\n".to_owned()),
+            (None, _) => (
+                StatusCode::SERVICE_UNAVAILABLE,
+                "text/plain",
+                "backend not reachable\n".to_owned(),
+            ),
+            (Some(_), Some(why)) => (
+                StatusCode::SERVICE_UNAVAILABLE,
+                "text/plain",
+                format!("{why}\n"),
+            ),
+        },
         _ => (
             StatusCode::NOT_FOUND,
             "text/plain",

@@ -176,6 +176,17 @@ pub struct BackendConfig {
     /// `@@max_prepared_stmt_count / cap`, so the pool can never exhaust the server's.
     #[serde(default = "default_max_prepared_statements")]
     pub max_prepared_statements: usize,
+    /// Seconds a statement may wait for the first byte of the database's answer; then
+    /// the client gets error 3024 and that backend connection is closed. Absent: off
+    /// (RDS Proxy has none; drivers have their own read timeouts).
+    pub query_timeout: Option<Seconds>,
+    /// Seconds between health checks of the database (`/readyz`).
+    #[serde(default = "default_health_check_interval")]
+    pub health_check_interval: Seconds,
+    /// Seconds a health check waits for the database's answer before taking it for
+    /// down (`/readyz` then answers 503).
+    #[serde(default = "default_health_check_timeout")]
+    pub health_check_timeout: Seconds,
     /// Seconds between reads of `@@max_connections`.
     #[serde(default = "default_capacity_refresh")]
     pub capacity_refresh_interval: Seconds,
@@ -312,6 +323,8 @@ impl Config {
         for (name, d) in [
             ("server.handshake_timeout", self.server.handshake_timeout),
             ("backend.connect_timeout", b.connect_timeout),
+            ("backend.health_check_interval", b.health_check_interval),
+            ("backend.health_check_timeout", b.health_check_timeout),
             (
                 "backend.capacity_refresh_interval",
                 b.capacity_refresh_interval,
@@ -362,6 +375,14 @@ fn default_drain_timeout() -> Seconds {
 fn default_max_packet() -> usize {
     64 << 20
 }
+fn default_health_check_interval() -> Seconds {
+    Seconds::from_secs(1)
+}
+
+fn default_health_check_timeout() -> Seconds {
+    Seconds::from_secs(2)
+}
+
 fn default_connect_timeout() -> Seconds {
     Seconds::from_secs(5)
 }

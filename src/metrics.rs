@@ -20,6 +20,7 @@ pub struct Metrics {
     pub database_connections_max_allowed: IntGauge,
     pub database_connections_effective_max: IntGauge,
     pub database_connections_refused: IntCounter,
+    pub database_up: IntGauge,
     pub database_connections_setup_succeeded: IntCounter,
     pub database_connections_setup_failed: IntCounter,
     pub database_connections_closed: IntCounterVec,
@@ -113,6 +114,11 @@ impl Metrics {
                 "database_connections_refused_total",
                 "Backend connects the database refused (1040, 1203, refused or timed out at \
                  TCP level); the borrower waited for a working connection instead.",
+            ),
+            database_up: gauge(
+                "database_up",
+                "1 when the last health check found the database answering (also before the \
+                 first), else 0: /readyz answers 503 then.",
             ),
             database_connections_setup_succeeded: counter(
                 "database_connections_setup_succeeded_total",

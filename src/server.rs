@@ -77,6 +77,11 @@ impl Server {
         }
         let refresh = config.backend.capacity_refresh_interval.get();
         tokio::spawn(pool.clone().maintain(refresh));
+        let backend = &config.backend;
+        tokio::spawn(pool.clone().monitor(
+            backend.health_check_interval.get(),
+            backend.health_check_timeout.get(),
+        ));
         let (shutdown, shutdown_rx) = watch::channel(false);
         let ctx = Arc::new(Context::new(
             config,

@@ -261,3 +261,89 @@ async fn a_client_that_stops_reading_does_not_keep_the_backend() {
     let _ = frozen.kill();
     let _ = frozen.wait();
 }
+
+/// Polls /readyz until it answers `code`, within `within`; the body it answered.
+async fn readyz_becomes(proxy: &Proxy, code: u16, within: Duration) -> String {
+    let deadline = Instant::now() + within;
+    loop {
+        let (now, body) = common::metrics::get(proxy.admin, "/readyz").await;
+        if now == code {
+            return body;
+        }
+        assert!(Instant::now() < deadline, "/readyz still {now} {body}");
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn readyz_answers_503_while_the_database_is_frozen_or_dead() {
+    let mut db = TestDb::start(20).await;
+    let config = config_for(
+        &db,
+        "health_check_interval = 0.2\nhealth_check_timeout = 0.5\nconnect_timeout = 2",
+        "",
+    );
+    let proxy = Proxy::start(&config).await;
+    let mut c = proxy.conn().await;
+    c.query_drop("SELECT 1").await.unwrap();
+    readyz_becomes(&proxy, 200, Duration::from_secs(5)).await;
+    assert_eq!(proxy.metric("sluice_database_up").await, 1.0);
+    // Stopped: connections stay open, nothing answers.
+    db.signal("STOP");
+    let frozen = Instant::now();
+    let why = readyz_becomes(&proxy, 503, Duration::from_secs(5)).await;
+    assert_eq!(why, "database not answering\n");
+    // Within about one interval plus the timeout (generous for a shared machine).
+    assert!(
+        frozen.elapsed() < Duration::from_secs(3),
+        "{:?}",
+        frozen.elapsed()
+    );
+    assert_eq!(proxy.metric("sluice_database_up").await, 0.0);
+    db.signal("CONT");
+    readyz_becomes(&proxy, 200, Duration::from_secs(10)).await;
+    // The client's connection to Sluice survived; its next statement runs.
+    let n: Option<i64> = c.query_first("SELECT COUNT(*) FROM menus").await.unwrap();
+    assert_eq!(n, Some(9));
+    c.disconnect().await.unwrap();
+    // Dead: nothing accepts connections at its address.
+    db.kill();
+    let why = readyz_becomes(&proxy, 503, Duration::from_secs(5)).await;
+    assert_eq!(why, "database unreachable\n");
+    db.restart().await;
+    readyz_becomes(&proxy, 200, Duration::from_secs(15)).await;
+    let mut c = proxy.conn().await;
+    c.query_drop("SELECT 1").await.unwrap();
+    c.disconnect().await.unwrap();
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_statement_without_an_answer_within_query_timeout_gets_3024_and_the_session_goes_on() {
+    let db = TestDb::start(20).await;
+    let proxy = Proxy::start(&config_for(&db, "query_timeout = 1", "")).await;
+    let mut c = proxy.conn().await;
+    // Under the limit: runs as usual.
+    let slept: Option<i64> = c.query_first("SELECT SLEEP(0.2)").await.unwrap();
+    assert_eq!(slept, Some(0));
+    let started = Instant::now();
+    let e = c.query_drop("SELECT SLEEP(5)").await.unwrap_err();
+    let took = started.elapsed();
+    match e {
+        mysql_async::Error::Server(s) => {
+            assert_eq!(s.code, 3024, "{}", s.message);
+            assert!(s.message.contains("query_timeout"), "{}", s.message);
+        }
+        other => panic!("{other:?}"),
+    }
+    assert!(took < Duration::from_secs(4), "{took:?}");
+    // The session goes on, on another backend connection.
+    let n: Option<i64> = c.query_first("SELECT COUNT(*) FROM menus").await.unwrap();
+    assert_eq!(n, Some(9));
+    // Inside a transaction the connection ends after the error, as the transaction did.
+    c.query_drop("BEGIN").await.unwrap();
+    assert!(c.query_drop("SELECT SLEEP(5)").await.is_err());
+    assert!(c.query_drop("SELECT 1").await.is_err());
+    let mut fresh = proxy.conn().await;
+    fresh.query_drop("SELECT 1").await.unwrap();
+    fresh.disconnect().await.unwrap();
+}

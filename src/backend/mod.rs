@@ -5,6 +5,7 @@ pub mod connector;
 mod ddl_watch;
 pub mod error;
 mod login_check;
+mod monitor;
 pub mod partition;
 pub mod pool;
 pub mod tls;

@@ -63,6 +63,9 @@ impl Session<'_> {
                 return Ok(());
             }
         };
+        if self.ctx.config.backend.query_timeout.is_some() && !self.answer_started().await {
+            return self.no_answer(current, reply_seq).await;
+        }
         match self.relay_to_client(expect).await {
             Ok(outcome) => self.take_in(outcome, statement).await,
             Err(RelayError::Client(e)) => {
@@ -85,6 +88,46 @@ impl Session<'_> {
                 Ok(())
             }
         }
+    }
+
+    /// Waits up to `backend.query_timeout` for the first bytes of the backend's answer.
+    /// Boxed: the timer is part of a session's state only where it is configured.
+    fn answer_started(
+        &mut self,
+    ) -> std::pin::Pin<Box<dyn std::future::Future<Output = bool> + Send + '_>> {
+        let limit = self.query_timeout();
+        let conn = self.lease_conn();
+        // A failed read is the relay's to report, as without a timeout.
+        Box::pin(async move {
+            tokio::time::timeout(limit, conn.answer_started())
+                .await
+                .is_ok()
+        })
+    }
+
+    /// The backend sent nothing within `backend.query_timeout`: its connection is closed,
+    /// the client gets 3024 and goes on (nothing of an answer reached it), unless state
+    /// died with the connection (a transaction, a pin): then its connection ends too.
+    async fn no_answer(
+        &mut self,
+        current: Option<u32>,
+        reply_seq: u8,
+    ) -> Result<(), FrontendError> {
+        let secs = self.query_timeout().as_secs_f64();
+        tracing::warn!(
+            limit = secs,
+            "no answer from the database within query_timeout; closing its connection"
+        );
+        let lost_state = self.lose_backend_during(current);
+        self.ctx.metrics.query_errors.inc();
+        self.reply(&ErrorPacket::query_timeout(secs).encode(reply_seq))
+            .await?;
+        Self::carry_on(lost_state)
+    }
+
+    fn query_timeout(&self) -> std::time::Duration {
+        let limit = self.ctx.config.backend.query_timeout;
+        limit.map_or(std::time::Duration::ZERO, |t| t.get())
     }
 
     async fn relay_to_client(&mut self, expect: Expect) -> Result<Outcome, RelayError> {

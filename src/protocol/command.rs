@@ -50,6 +50,7 @@ impl Command {
 pub const COM_QUIT: u8 = 0x01;
 pub const COM_INIT_DB: u8 = 0x02;
 pub const COM_QUERY: u8 = 0x03;
+pub const COM_PING: u8 = 0x0E;
 pub const COM_STMT_PREPARE: u8 = 0x16;
 pub const COM_STMT_CLOSE: u8 = 0x19;
 pub const COM_SET_OPTION: u8 = 0x1B;

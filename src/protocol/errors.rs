@@ -229,6 +229,19 @@ impl ErrorPacket {
         )
     }
 
+    /// 3024 (the server's code for `max_execution_time`): the database sent no answer
+    /// within `backend.query_timeout`.
+    pub fn query_timeout(secs: f64) -> Self {
+        Self {
+            code: 3024,
+            state: SqlState::GENERAL,
+            message: Cow::Owned(format!(
+                "Query execution was interrupted: the database sent no answer within \
+                 {secs} s (backend.query_timeout); its connection was closed"
+            )),
+        }
+    }
+
     /// 3159: a plaintext client where `server.tls.require` is set.
     pub const fn insecure_transport() -> Self {
         Self::fixed(

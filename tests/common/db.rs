@@ -344,6 +344,16 @@ impl TestDb {
     }
 
     /// SIGKILL: a crash, as far as clients can tell.
+    /// Sends the server process a signal (`STOP` freezes it, `CONT` lets it go on).
+    pub fn signal(&self, signal: &str) {
+        let pid = self.child.as_ref().expect("the server runs").id();
+        let status = Command::new("kill")
+            .args([format!("-{signal}"), pid.to_string()])
+            .status()
+            .unwrap();
+        assert!(status.success());
+    }
+
     pub fn kill(&mut self) {
         if let Some(mut c) = self.child.take() {
             let _ = c.kill();

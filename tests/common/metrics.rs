@@ -15,6 +15,22 @@ pub async fn scrape(admin: SocketAddr) -> String {
     out
 }
 
+/// GET `path` on the admin listener: the status code and the body.
+pub async fn get(admin: SocketAddr, path: &str) -> (u16, String) {
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    let mut s = tokio::net::TcpStream::connect(admin).await.unwrap();
+    let request = format!("GET {path} HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n");
+    s.write_all(request.as_bytes()).await.unwrap();
+    let mut out = String::new();
+    s.read_to_string(&mut out).await.unwrap();
+    let code = out.get(9..12).and_then(|c| c.parse().ok()).unwrap_or(0);
+    let body = out
+        .split_once("\r\n\r\n")
+        .map_or("", |(_, b)| b)
+        .to_string();
+    (code, body)
+}
+
 /// The value of one sample (0 when absent).
 pub fn sample(text: &str, name_with_labels: &str) -> f64 {
     text.lines()

@@ -13,8 +13,8 @@ use crate::backend::ConnectionError;
 use crate::multiplex::variables::{classify, Tracked, Variables, CONNECTION_CHARSET};
 use crate::net::MaybeTls;
 use crate::protocol::command::{
-    COM_INIT_DB, COM_QUERY, COM_QUIT, COM_RESET_CONNECTION, COM_SET_OPTION, COM_STMT_CLOSE,
-    COM_STMT_PREPARE,
+    COM_INIT_DB, COM_PING, COM_QUERY, COM_QUIT, COM_RESET_CONNECTION, COM_SET_OPTION,
+    COM_STMT_CLOSE, COM_STMT_PREPARE,
 };
 use crate::protocol::packet::{self, PacketReader, MAX_PAYLOAD};
 use crate::protocol::prepared::PrepareOk;
@@ -47,10 +47,24 @@ impl BackendConn {
         stream_write(self.io.parts().0, bytes).await
     }
 
+    /// Returns once the answer to the command just sent has started: bytes of it are
+    /// buffered (or reading failed, which the relay then reports).
+    pub async fn answer_started(&mut self) {
+        let (stream, reader) = self.io.parts();
+        if reader.buffered().is_empty() {
+            let _ = reader.fill(stream).await;
+        }
+    }
+
     /// The stream and its read buffer, for relaying client commands.
     #[inline]
     pub fn io(&mut self) -> (&mut MaybeTls, &mut PacketReader) {
         self.io.parts()
+    }
+
+    /// COM_PING: the server answers (a health check).
+    pub async fn ping(&mut self) -> Result<(), ConnectionError> {
+        self.command(&[COM_PING]).await.map(drop)
     }
 
     /// Runs one SQL statement and returns its text rows (empty for OK).

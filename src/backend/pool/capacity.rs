@@ -74,6 +74,15 @@ impl<K: Connector> Pool<K> {
     /// A connection just for the probe, in a free slot (any slot while the cap is
     /// unknown); None when there is no free slot.
     async fn open_for_probe(self: &Arc<Self>) -> Result<Option<Lease<K>>, BackendError> {
+        self.open_spare()
+            .await
+            .map_err(|e| PoolError::CapacityUnknown(Box::new(e)).into())
+    }
+
+    /// A connection of the probe's partition (no client uses it: it is replaced when a
+    /// client needs its slot), in a free slot; None when there is none. The connect's
+    /// own error on failure. Cancellation safe: the slot is freed.
+    pub async fn open_spare(self: &Arc<Self>) -> Result<Option<Lease<K>>, BackendError> {
         {
             let mut st = self.lock();
             if st.cap.is_some() && !st.has_slot() {
@@ -91,7 +100,7 @@ impl<K: Connector> Pool<K> {
             Err(e) => {
                 self.metrics.database_connections_setup_failed.inc();
                 // Dropping the slot's guard frees it.
-                Err(PoolError::CapacityUnknown(Box::new(e)).into())
+                Err(e)
             }
         }
     }

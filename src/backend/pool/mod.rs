@@ -5,6 +5,7 @@
 mod borrow;
 mod capacity;
 mod grant;
+mod health;
 mod lease;
 mod opening;
 mod shared;
@@ -14,6 +15,7 @@ mod traits;
 #[cfg(test)]
 mod tests;
 
+pub use health::{Down, Health};
 pub use lease::Lease;
 pub use shared::{Pool, PoolSettings};
 pub use traits::{Connector, Pooled, ServerLimits};

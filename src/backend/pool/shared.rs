@@ -7,6 +7,7 @@ use std::time::{Duration, Instant};
 use parking_lot::{Mutex, MutexGuard};
 
 use super::grant::Grant;
+use super::health::Health;
 use super::state::State;
 use super::traits::{Connector, Pooled};
 use crate::metrics::Metrics;
@@ -33,6 +34,8 @@ pub struct Pool<K: Connector> {
 
 impl<K: Connector> Pool<K> {
     pub fn new(connector: K, settings: PoolSettings, metrics: Arc<Metrics>) -> Arc<Self> {
+        // Not checked yet: taken for answering, as /readyz does.
+        metrics.database_up.set(1);
         Arc::new(Self {
             connector,
             settings,
@@ -57,6 +60,25 @@ impl<K: Connector> Pool<K> {
 
     pub fn cap(&self) -> Option<usize> {
         self.lock().cap
+    }
+
+    /// What the last health check found.
+    pub fn health(&self) -> Health {
+        self.lock().health
+    }
+
+    pub fn set_health(&self, health: Health) {
+        self.lock().health = health;
+        self.metrics
+            .database_up
+            .set(i64::from(health.not_ready().is_none()));
+    }
+
+    /// A connection came back from a client within `within`: the database answered.
+    pub fn returned_within(&self, within: Duration) -> bool {
+        self.lock()
+            .last_returned
+            .is_some_and(|t| t.elapsed() <= within)
     }
 
     /// How many prepared statements one backend connection may keep open.
@@ -85,6 +107,7 @@ impl<K: Connector> Pool<K> {
     /// every statement's release, so not twice).
     fn take_back(self: &Arc<Self>, mut conn: K::Conn, now: Instant) {
         let mut st = self.lock();
+        st.last_returned = Some(now);
         let expired = now.saturating_duration_since(conn.created()) >= self.settings.max_lifetime;
         let over_cap = st.cap.is_some_and(|cap| st.open > cap);
         if expired || over_cap {

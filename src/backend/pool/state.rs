@@ -9,6 +9,7 @@ use std::time::Instant;
 use tokio::sync::oneshot;
 
 use super::grant::Grant;
+use super::health::Health;
 use super::opening::Opening;
 use super::traits::{Connector, Pooled};
 use crate::backend::partition::PartitionKey;
@@ -47,6 +48,9 @@ pub(super) struct State<K: Connector> {
     pub(super) probe_failed_at: Option<Instant>,
     /// Whether the database lately refused a connection.
     pub(super) opening: Opening,
+    pub(super) health: Health,
+    /// When a connection last came back from a client: the database answered then.
+    pub(super) last_returned: Option<Instant>,
 }
 
 impl<K: Connector> Default for State<K> {
@@ -62,6 +66,8 @@ impl<K: Connector> Default for State<K> {
             next_waiter: 0,
             probe_failed_at: None,
             opening: Opening::Free,
+            health: Health::Unknown,
+            last_returned: None,
         }
     }
 }
