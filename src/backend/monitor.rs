@@ -38,7 +38,8 @@ impl Pool {
         if let Some(mut lease) = self.lend_idle() {
             match tokio::time::timeout(timeout, lease.conn().ping()).await {
                 Ok(Ok(())) => {
-                    lease.release();
+                    // Not a use: the check must not keep idle connections from expiring.
+                    lease.release_unused();
                     return Some(Health::Up);
                 }
                 Err(_) => {
