@@ -4,58 +4,15 @@
 
 mod common;
 
-use std::sync::atomic::{AtomicBool, Ordering};
-use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use common::clients::python_script;
 use common::proxy::config_for;
+use common::steady::Steady;
 use common::{Proxy, TestDb, APP_PASSWORD, APP_USER};
 use mysql_async::prelude::*;
 use tokio::io::AsyncReadExt;
 use tokio::net::{TcpSocket, TcpStream};
-
-/// A client already logged in, running `SELECT 1` every 10 ms until stopped.
-struct Steady {
-    stop: Arc<AtomicBool>,
-    task: tokio::task::JoinHandle<(usize, usize, Duration)>,
-}
-
-impl Steady {
-    async fn start(proxy: &Proxy) -> Self {
-        let mut conn = proxy.conn().await;
-        let stop = Arc::new(AtomicBool::new(false));
-        let flag = stop.clone();
-        let task = tokio::spawn(async move {
-            let (mut ok, mut errors, mut worst) = (0, 0, Duration::ZERO);
-            while !flag.load(Ordering::Relaxed) {
-                let start = Instant::now();
-                match conn.query_first::<i64, _>("SELECT 1").await {
-                    Ok(Some(1)) => ok += 1,
-                    _ => errors += 1,
-                }
-                worst = worst.max(start.elapsed());
-                tokio::time::sleep(Duration::from_millis(10)).await;
-            }
-            (ok, errors, worst)
-        });
-        Self { stop, task }
-    }
-
-    /// Stops it and checks it was never refused or stalled.
-    async fn check(self) {
-        self.stop.store(true, Ordering::Relaxed);
-        let (ok, errors, worst) = self.task.await.unwrap();
-        assert_eq!(errors, 0, "the steady client got errors");
-        assert!(ok > 0, "the steady client ran no statement");
-        // Generous for a shared 2-core machine: the point is that it never waits for
-        // the abuse (a handshake timeout, a login delay) next to it.
-        assert!(
-            worst < Duration::from_secs(1),
-            "worst statement took {worst:?}"
-        );
-    }
-}
 
 /// A TCP connection to Sluice from `source` (any 127.0.0.0/8 address is local here).
 async fn connect_from(source: [u8; 4], to: std::net::SocketAddr) -> TcpStream {
@@ -506,4 +463,38 @@ async fn a_database_at_its_own_limit_is_waited_for_not_hammered_and_its_1040_nev
         c.disconnect().await.unwrap();
     }
     pool_serves(&proxy).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn readyz_answers_503_while_the_database_refuses_every_connection() {
+    let db = TestDb::start(12).await;
+    let config = config_for(
+        &db,
+        "health_check_interval = 0.2\nhealth_check_timeout = 1\nidle_timeout = 0.5",
+        "",
+    );
+    let proxy = Proxy::start(&config).await;
+    pool_serves(&proxy).await;
+    proxy.readyz_becomes(200, Duration::from_secs(5)).await;
+    // Sluice's client left and its backend connection expired: a new one is all Sluice
+    // could check with. Other applications take every connection the server has.
+    let deadline = Instant::now() + Duration::from_secs(10);
+    while proxy.metric("sluice_database_connections").await > 0.0 {
+        assert!(
+            Instant::now() < deadline,
+            "the idle connection never expired"
+        );
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    let mut others = fill_server(&db).await;
+    let why = proxy.readyz_becomes(503, Duration::from_secs(5)).await;
+    assert_eq!(why, "database refusing connections\n");
+    assert_eq!(proxy.metric("sluice_database_up").await, 0.0);
+    // One slot comes free: ready again, and a client is served.
+    others.pop().unwrap().disconnect().await.unwrap();
+    proxy.readyz_becomes(200, Duration::from_secs(10)).await;
+    pool_serves(&proxy).await;
+    for conn in others {
+        conn.disconnect().await.unwrap();
+    }
 }

@@ -7,6 +7,7 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use common::proxy::config_for;
+use common::steady::Steady;
 use common::{Proxy, TestDb};
 use mysql_async::prelude::*;
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
@@ -262,19 +263,6 @@ async fn a_client_that_stops_reading_does_not_keep_the_backend() {
     let _ = frozen.wait();
 }
 
-/// Polls /readyz until it answers `code`, within `within`; the body it answered.
-async fn readyz_becomes(proxy: &Proxy, code: u16, within: Duration) -> String {
-    let deadline = Instant::now() + within;
-    loop {
-        let (now, body) = common::metrics::get(proxy.admin, "/readyz").await;
-        if now == code {
-            return body;
-        }
-        assert!(Instant::now() < deadline, "/readyz still {now} {body}");
-        tokio::time::sleep(Duration::from_millis(50)).await;
-    }
-}
-
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn readyz_answers_503_while_the_database_is_frozen_or_dead() {
     let mut db = TestDb::start(20).await;
@@ -286,12 +274,12 @@ async fn readyz_answers_503_while_the_database_is_frozen_or_dead() {
     let proxy = Proxy::start(&config).await;
     let mut c = proxy.conn().await;
     c.query_drop("SELECT 1").await.unwrap();
-    readyz_becomes(&proxy, 200, Duration::from_secs(5)).await;
+    proxy.readyz_becomes(200, Duration::from_secs(5)).await;
     assert_eq!(proxy.metric("sluice_database_up").await, 1.0);
     // Stopped: connections stay open, nothing answers.
     db.signal("STOP");
     let frozen = Instant::now();
-    let why = readyz_becomes(&proxy, 503, Duration::from_secs(5)).await;
+    let why = proxy.readyz_becomes(503, Duration::from_secs(5)).await;
     assert_eq!(why, "database not answering\n");
     // Within about one interval plus the timeout (generous for a shared machine).
     assert!(
@@ -301,17 +289,17 @@ async fn readyz_answers_503_while_the_database_is_frozen_or_dead() {
     );
     assert_eq!(proxy.metric("sluice_database_up").await, 0.0);
     db.signal("CONT");
-    readyz_becomes(&proxy, 200, Duration::from_secs(10)).await;
+    proxy.readyz_becomes(200, Duration::from_secs(10)).await;
     // The client's connection to Sluice survived; its next statement runs.
     let n: Option<i64> = c.query_first("SELECT COUNT(*) FROM menus").await.unwrap();
     assert_eq!(n, Some(9));
     c.disconnect().await.unwrap();
     // Dead: nothing accepts connections at its address.
     db.kill();
-    let why = readyz_becomes(&proxy, 503, Duration::from_secs(5)).await;
+    let why = proxy.readyz_becomes(503, Duration::from_secs(5)).await;
     assert_eq!(why, "database unreachable\n");
     db.restart().await;
-    readyz_becomes(&proxy, 200, Duration::from_secs(15)).await;
+    proxy.readyz_becomes(200, Duration::from_secs(15)).await;
     let mut c = proxy.conn().await;
     c.query_drop("SELECT 1").await.unwrap();
     c.disconnect().await.unwrap();
@@ -321,6 +309,7 @@ async fn readyz_answers_503_while_the_database_is_frozen_or_dead() {
 async fn a_statement_without_an_answer_within_query_timeout_gets_3024_and_the_session_goes_on() {
     let db = TestDb::start(20).await;
     let proxy = Proxy::start(&config_for(&db, "query_timeout = 1", "")).await;
+    let steady = Steady::start(&proxy).await;
     let mut c = proxy.conn().await;
     // Under the limit: runs as usual.
     let slept: Option<i64> = c.query_first("SELECT SLEEP(0.2)").await.unwrap();
@@ -346,4 +335,6 @@ async fn a_statement_without_an_answer_within_query_timeout_gets_3024_and_the_se
     let mut fresh = proxy.conn().await;
     fresh.query_drop("SELECT 1").await.unwrap();
     fresh.disconnect().await.unwrap();
+    // Nothing of it reached the client beside: no error, no stall.
+    steady.check().await;
 }

@@ -126,9 +126,23 @@ impl TestDb {
             let args = std::mem::take(&mut db.extra_args);
             db.extra_args = db.copy_files_into_root(args);
         }
-        db.launch().await;
-        db.bootstrap();
-        db
+        // The port was free when chosen, but another test may bind it before the server
+        // does (tests open hundreds of sockets in parallel): on the first start only, a
+        // new port then. A restart keeps its port, which the proxy under test points at.
+        for _ in 0..5 {
+            match db.try_launch().await {
+                Ok(()) => {
+                    db.bootstrap();
+                    return db;
+                }
+                Err(log) if log.contains("Address already in use") => {
+                    let _ = std::fs::remove_file(db.dir.path().join("error.log"));
+                    db.port = free_port();
+                }
+                Err(log) => panic!("{:?} exited: {log}", db.flavor),
+            }
+        }
+        panic!("{:?} found no free port", db.flavor);
     }
 
     pub fn is_mysql(&self) -> bool {
@@ -172,6 +186,14 @@ impl TestDb {
     }
 
     async fn launch(&mut self) {
+        if let Err(log) = self.try_launch().await {
+            panic!("{:?} exited: {log}", self.flavor);
+        }
+    }
+
+    /// Starts the server and waits until it accepts connections; its error log if it
+    /// exited instead.
+    async fn try_launch(&mut self) -> Result<(), String> {
         let d = self.dir.path();
         let p = |name: &str| self.server_path(&d.join(name)).display().to_string();
         let mut cmd = match self.flavor {
@@ -214,7 +236,8 @@ impl TestDb {
                 .as_mut()
                 .and_then(|c| c.try_wait().ok().flatten())
             {
-                panic!("{:?} exited ({status}): {}", self.flavor, self.error_log());
+                self.child = None;
+                return Err(format!("({status}) {}", self.error_log()));
             }
             assert!(
                 Instant::now() < deadline,
@@ -224,6 +247,7 @@ impl TestDb {
             );
             tokio::time::sleep(Duration::from_millis(50)).await;
         }
+        Ok(())
     }
 
     fn bootstrap(&self) {
@@ -343,7 +367,6 @@ impl TestDb {
         std::fs::read_to_string(self.dir.path().join("error.log")).unwrap_or_default()
     }
 
-    /// SIGKILL: a crash, as far as clients can tell.
     /// Sends the server process a signal (`STOP` freezes it, `CONT` lets it go on).
     pub fn signal(&self, signal: &str) {
         let pid = self.child.as_ref().expect("the server runs").id();
@@ -354,6 +377,7 @@ impl TestDb {
         assert!(status.success());
     }
 
+    /// SIGKILL: a crash, as far as clients can tell.
     pub fn kill(&mut self) {
         if let Some(mut c) = self.child.take() {
             let _ = c.kill();

@@ -2,6 +2,7 @@
 
 use std::net::SocketAddr;
 use std::sync::Arc;
+use std::time::Duration;
 
 use sluice::config::Config;
 use sluice::server::Server;
@@ -100,6 +101,22 @@ impl Proxy {
     /// The value of one sample in /metrics (0 when absent).
     pub async fn metric(&self, name_with_labels: &str) -> f64 {
         super::metrics::sample(&self.metrics().await, name_with_labels)
+    }
+
+    /// Polls /readyz until it answers `code`, within `within`; the body it answered.
+    pub async fn readyz_becomes(&self, code: u16, within: Duration) -> String {
+        let deadline = std::time::Instant::now() + within;
+        loop {
+            let (now, body) = super::metrics::get(self.admin, "/readyz").await;
+            if now == code {
+                return body;
+            }
+            assert!(
+                std::time::Instant::now() < deadline,
+                "/readyz still {now} {body}"
+            );
+            tokio::time::sleep(Duration::from_millis(50)).await;
+        }
     }
 
     /// Pins of every reason, and the /metrics text they were read from.

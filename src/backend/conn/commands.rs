@@ -1,8 +1,11 @@
 //! Commands Sluice runs on a backend connection itself: small queries, prepares,
 //! pipelined internal batches, statement closes, COM_RESET_CONNECTION and COM_QUIT.
+//! None of them counts as a use of the connection: only a client's borrow coming back
+//! does (the pool's release), so the pool's own checks never keep an idle connection
+//! from expiring.
 
 use std::sync::Arc;
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use super::login::stream_write;
 use super::{
@@ -112,7 +115,6 @@ impl BackendConn {
             }
             reply.wire.extend_from_slice(frame.as_wire());
         }
-        self.last_used = Instant::now();
         Ok(reply)
     }
 
@@ -286,7 +288,6 @@ impl BackendConn {
                 Seen::Data => {}
             }
         }
-        self.last_used = Instant::now();
         match error {
             Some(e) => Err(e),
             None => Ok(rows),

@@ -64,7 +64,8 @@ impl<K: Connector> Pool<K> {
             // rather than have it take a slot from the clients' partitions later.
             lease.close("probe");
         } else {
-            lease.release();
+            // Not a use: the connection still expires when its clients stop.
+            lease.release_unused();
         }
         // A larger cap may have room for waiters.
         self.grant_free_slots();

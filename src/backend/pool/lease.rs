@@ -88,7 +88,7 @@ impl<K: Connector> Pool<K> {
     /// An idle connection lent to the pool's own upkeep (a probe, the DDL watch), of
     /// whichever partition has one; `None` when nothing is idle.
     pub fn lend_idle(self: &Arc<Self>) -> Option<Lease<K>> {
-        let conn = self.lock().take_idle_any()?;
+        let conn = self.lock().take_idle_newest()?;
         self.publish();
         Some(Lease::new(conn, self.clone()))
     }

@@ -93,21 +93,24 @@ impl<K: Connector> Pool<K> {
         let now = Instant::now();
         conn.set_last_used(now);
         self.metrics.database_connections_borrowed.dec();
-        self.take_back(conn, now);
+        self.take_back(conn, now, true);
     }
 
     /// Takes back a connection nobody holds: one just returned, or one granted to a
     /// borrower that was gone before it took it. The first waiter in line gets it (or its
     /// slot); otherwise it goes idle.
     pub(super) fn return_unused(self: &Arc<Self>, conn: K::Conn) {
-        self.take_back(conn, Instant::now());
+        self.take_back(conn, Instant::now(), false);
     }
 
     /// [`Pool::return_unused`] at `now` (read once per release: the clock is read on
-    /// every statement's release, so not twice).
-    fn take_back(self: &Arc<Self>, mut conn: K::Conn, now: Instant) {
+    /// every statement's release, so not twice). `used`: it comes back from a client's
+    /// command, which the health check takes as proof that the database answers.
+    fn take_back(self: &Arc<Self>, mut conn: K::Conn, now: Instant, used: bool) {
         let mut st = self.lock();
-        st.last_returned = Some(now);
+        if used {
+            st.last_returned = Some(now);
+        }
         let expired = now.saturating_duration_since(conn.created()) >= self.settings.max_lifetime;
         let over_cap = st.cap.is_some_and(|cap| st.open > cap);
         if expired || over_cap {

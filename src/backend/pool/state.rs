@@ -109,19 +109,7 @@ impl<K: Connector> State<K> {
 
     /// The idle connection unused for longest, across partitions.
     pub(super) fn take_least_recently_used(&mut self) -> Option<K::Conn> {
-        let (key, pos) = self
-            .idle
-            .iter()
-            .flat_map(|(k, v)| {
-                v.iter()
-                    .enumerate()
-                    .map(move |(i, c)| (k, i, c.last_used()))
-            })
-            .min_by_key(|(_, _, used)| *used)
-            .map(|(k, i, _)| (k.clone(), i))?;
-        let conn = self.idle.get_mut(&key)?.swap_remove(pos);
-        self.idle_count -= 1;
-        Some(conn)
+        self.take_idle_by_last_use(false)
     }
 
     /// Any idle connection, oldest partition entry first: room for another partition.
@@ -129,6 +117,31 @@ impl<K: Connector> State<K> {
         let key = self.idle.iter().find(|(_, v)| !v.is_empty())?.0.clone();
         let list = self.idle.get_mut(&key)?;
         let conn = list.remove(0);
+        self.idle_count -= 1;
+        Some(conn)
+    }
+
+    /// The idle connection used last, across partitions: the one a borrower would take
+    /// next anyway, so that checking it (and putting it back last in its list) leaves the
+    /// others to expire.
+    pub(super) fn take_idle_newest(&mut self) -> Option<K::Conn> {
+        self.take_idle_by_last_use(true)
+    }
+
+    fn take_idle_by_last_use(&mut self, newest: bool) -> Option<K::Conn> {
+        let all = self.idle.iter().flat_map(|(k, v)| {
+            v.iter()
+                .enumerate()
+                .map(move |(i, c)| (k, i, c.last_used()))
+        });
+        let found = if newest {
+            all.max_by_key(|(_, _, used)| *used)
+        } else {
+            all.min_by_key(|(_, _, used)| *used)
+        };
+        let (key, pos) = found.map(|(k, i, _)| (k.clone(), i))?;
+        // `remove`, not `swap_remove`: the list's order is the borrowers' preference.
+        let conn = self.idle.get_mut(&key)?.remove(pos);
         self.idle_count -= 1;
         Some(conn)
     }

@@ -419,6 +419,52 @@ async fn idle_connections_expire_and_the_reaper_keeps_the_idle_bound() {
 }
 
 #[tokio::test]
+async fn the_pools_own_checks_neither_refresh_idle_connections_nor_reorder_them() {
+    let pool = pool(Fake::new(6, 8), Duration::from_secs(10));
+    pool.ensure_capacity().await.unwrap();
+    let vars = Variables::default();
+    let mut leases = Vec::new();
+    for _ in 0..3 {
+        leases.push(pool.borrow(&key("app"), None, &vars).await.unwrap());
+    }
+    for lease in leases {
+        lease.release();
+    }
+    // Two unused for long, the third (the one a borrower takes next) just now.
+    let long_ago = Instant::now() - Duration::from_secs(601);
+    let mut used = Vec::new();
+    for (i, conn) in pool.lock().idle.values_mut().flatten().enumerate() {
+        if i < 2 {
+            conn.set_last_used(long_ago);
+        }
+        used.push(conn.last_used());
+    }
+    // A check (the health check, the capacity probe, the DDL watch) lends the newest
+    // and gives it back unused, many times.
+    for _ in 0..5 {
+        let mut lease = pool.lend_idle().unwrap();
+        assert_eq!(lease.conn().last_used(), used[2]);
+        lease.release_unused();
+    }
+    let after: Vec<Instant> = pool
+        .lock()
+        .idle
+        .values()
+        .flatten()
+        .map(|c| c.last_used())
+        .collect();
+    assert_eq!(
+        after, used,
+        "a check counted as a use, or moved connections"
+    );
+    // The two left alone still expire.
+    pool.reap();
+    tokio::time::sleep(Duration::from_millis(100)).await;
+    assert_eq!(pool.lock().open, 1);
+    assert_settled(&pool);
+}
+
+#[tokio::test]
 async fn a_full_pool_times_borrowers_out_and_forgets_them() {
     let pool = pool(Fake::new(7, 2), Duration::from_millis(50));
     pool.ensure_capacity().await.unwrap();
