@@ -12,8 +12,8 @@ use crate::multiplex::connection_scope::Ran;
 use crate::multiplex::tracking::{observe, Observation};
 use crate::net::{MaybeTls, PacketStream};
 use crate::protocol::classic_eof::{self, Action, ClassicEof, ClientForm};
-use crate::protocol::packet::{self, Frame, PacketReader, MAX_PAYLOAD};
-use crate::protocol::response::{Expect, OkPacket, Seen, Tracker};
+use crate::protocol::packet::{Frame, PacketReader, MAX_PAYLOAD};
+use crate::protocol::response::{Expect, OkPacket, PlainOk, Seen, Tracker};
 use crate::protocol::{caps, status, ProtocolError};
 
 /// What a relayed response told about the session.
@@ -261,9 +261,9 @@ impl Response {
     }
 
     /// An OK packet: its status, insert id, affected rows, warnings and session state.
-    /// The packet the client gets instead, if it must be rewritten.
+    /// How it is rewritten for the client, if it must be.
     #[inline]
-    fn take_in_ok(&mut self, payload: &[u8], in_rows: bool) -> Result<Option<Vec<u8>>, RelayError> {
+    fn take_in_ok(&mut self, payload: &[u8], in_rows: bool) -> Result<Option<PlainOk>, RelayError> {
         let ok = OkPacket::parse(payload, true).map_err(|error| self.backend_failed(error))?;
         let outcome = &mut self.outcome;
         outcome.status = Some(ok.status);
@@ -286,11 +286,11 @@ impl Response {
         }
         outcome.observation.variables.extend(obs.variables);
         let trailing = ok.status & status::SESSION_STATE_CHANGED != 0 || !ok.info.is_empty();
-        Ok((self.rewrite_ok && trailing).then(|| ok.encode_without_session_track(payload[0])))
+        Ok((self.rewrite_ok && trailing).then(|| ok.plain()))
     }
 
     #[inline]
-    fn take_in_eof(&mut self, payload: &[u8]) -> Option<Vec<u8>> {
+    fn take_in_eof(&mut self, payload: &[u8]) -> Option<PlainOk> {
         self.outcome.status = Some(self.tracker.status());
         let warnings = payload
             .get(1..3)
@@ -301,7 +301,7 @@ impl Response {
     }
 
     #[inline]
-    fn take_in_err(&mut self) -> Option<Vec<u8>> {
+    fn take_in_err(&mut self) -> Option<PlainOk> {
         self.outcome.error = true;
         self.outcome.diagnostics = true;
         self.outcome.leaves_connection_scope = true;
@@ -329,7 +329,7 @@ impl Response {
         &mut self,
         mut frame: Frame,
         seen: Seen,
-        rewritten: Option<Vec<u8>>,
+        rewrite: Option<PlainOk>,
         ahead: &[u8],
     ) -> Result<(), RelayError> {
         let backend_seq = frame.seq();
@@ -349,15 +349,16 @@ impl Response {
                 })?
                 == Action::Replaced;
         }
-        if let Some(rewritten) = rewritten.filter(|_| !replaced) {
-            // Queued behind what is pending, so the response still goes out in one
-            // write (on MySQL every OK carries session state, so this is every
-            // statement's OK for such clients).
-            let seq = self
-                .classic
-                .as_ref()
-                .map_or(backend_seq, |c| c.seq(backend_seq));
-            packet::push_packet(self.pending.buf(), seq, &rewritten);
+        if let Some(plain) = rewrite.filter(|_| !replaced) {
+            // In place (on MySQL every OK carries session state, so this is every
+            // statement's OK for such clients): a shorter frame still joins the frames
+            // before it without a copy.
+            let len = plain.apply(frame.payload_mut());
+            frame.truncate_payload(len);
+            if let Some(classic) = &self.classic {
+                frame.set_seq(classic.seq(backend_seq));
+            }
+            self.pending.push(frame);
             return Ok(());
         }
         if !replaced {

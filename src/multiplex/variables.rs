@@ -65,15 +65,19 @@ pub enum Tracked {
     Pin,
 }
 
+/// The trackers' own settings, which Sluice sets on every backend connection.
+const TRACKER_SETTINGS: &str = "session_track_";
+
 /// How a tracked change of `name` is handled.
 pub fn classify(name: &str) -> Tracked {
-    let lower = name.to_ascii_lowercase();
-    if REPORTS.contains(&lower.as_str()) {
+    // Without lowering a copy: MySQL reports statement_id after every statement.
+    let is = |list: &[&str]| list.iter().any(|v| v.eq_ignore_ascii_case(name));
+    let tracker_setting = name
+        .get(..TRACKER_SETTINGS.len())
+        .is_some_and(|p| p.eq_ignore_ascii_case(TRACKER_SETTINGS));
+    if is(REPORTS) {
         Tracked::Report
-    } else if is_identifier(name)
-        && !lower.starts_with("session_track_")
-        && !NOT_REPLAYABLE.contains(&lower.as_str())
-    {
+    } else if is_identifier(name) && !tracker_setting && !is(NOT_REPLAYABLE) {
         Tracked::Replay
     } else {
         Tracked::Pin

@@ -72,6 +72,14 @@ impl Frame {
         &mut self.bytes[HEADER_LEN..]
     }
 
+    /// Keeps the first `len` bytes of the payload (a rewrite in place that shortened
+    /// it), with the header saying so.
+    pub fn truncate_payload(&mut self, len: usize) {
+        debug_assert!(len <= self.payload().len());
+        self.bytes.truncate(HEADER_LEN + len);
+        self.bytes[..3].copy_from_slice(&(len as u32).to_le_bytes()[..3]);
+    }
+
     /// Gives the packet another sequence id (a response with packets put in before it).
     pub fn set_seq(&mut self, seq: u8) {
         self.bytes[3] = seq;
@@ -276,6 +284,27 @@ mod tests {
         assert!(r.buf.capacity() <= COMMANDS_CHUNK, "{}", r.buf.capacity());
         let next = r.read(&mut src, 1024).await.unwrap();
         assert_eq!((next.seq(), next.payload()), (0, &b"\x0e"[..]));
+    }
+
+    #[tokio::test]
+    async fn a_frame_shortened_in_place_still_joins_the_frame_before_it() {
+        let mut wire = packet(1, b"\x01");
+        wire.extend(packet(2, b"\x00\x00\x00\x02\x40\x00\x00\x00\x03\x01\x01x"));
+        let mut r = PacketReader::new();
+        let first = r.read(&mut &wire[..], 1024).await.unwrap();
+        let mut ok = r.read(&mut &wire[..0], 1024).await.unwrap();
+        ok.truncate_payload(5);
+        assert_eq!(ok.as_wire(), b"\x05\x00\x00\x02\x00\x00\x00\x02\x40");
+        let mut joined = first.into_bytes();
+        let start = joined.as_ptr();
+        joined.unsplit(ok.into_bytes());
+        assert_eq!(
+            &joined[..],
+            b"\x01\x00\x00\x01\x01\x05\x00\x00\x02\x00\x00\x00\x02\x40"
+        );
+        // Joined where it was read (the reader still shares that buffer), not copied
+        // into a new one.
+        assert_eq!(joined.as_ptr(), start);
     }
 
     #[tokio::test]

@@ -21,6 +21,28 @@ pub struct OkPacket<'a> {
     /// The session-state-change block, present when the status has
     /// `SESSION_STATE_CHANGED` and the connection negotiated `CLIENT_SESSION_TRACK`.
     pub session_state: Option<&'a [u8]>,
+    plain: PlainOk,
+}
+
+/// Where an OK packet's payload holds what a client without `CLIENT_SESSION_TRACK` gets:
+/// that form is a prefix of the payload (no session-state block, no empty info) with
+/// the state-changed flag cleared, so a relayed OK is rewritten in place, never copied.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct PlainOk {
+    status_at: usize,
+    len: usize,
+}
+
+impl PlainOk {
+    /// Rewrites `payload` (the OK this was parsed from) into that form; returns the
+    /// length to keep.
+    pub fn apply(self, payload: &mut [u8]) -> usize {
+        let at = self.status_at;
+        let status = u16::from_le_bytes([payload[at], payload[at + 1]]);
+        let plain = status & !status::SESSION_STATE_CHANGED;
+        payload[at..at + 2].copy_from_slice(&plain.to_le_bytes());
+        self.len
+    }
 }
 
 impl<'a> OkPacket<'a> {
@@ -29,14 +51,19 @@ impl<'a> OkPacket<'a> {
         r.u8("ok header")?;
         let affected_rows = r.lenenc_int("affected rows")?;
         let last_insert_id = r.lenenc_int("last insert id")?;
+        let status_at = r.position();
         let status = r.u16("status flags")?;
         let warnings = r.u16("warnings")?;
+        let mut plain_len = r.position();
         let (info, session_state) = if session_track {
             let info = if r.is_empty() {
                 &[][..]
             } else {
                 r.lenenc_bytes("info")?
             };
+            if !info.is_empty() {
+                plain_len = r.position();
+            }
             let state = if status & status::SESSION_STATE_CHANGED != 0 && !r.is_empty() {
                 Some(r.lenenc_bytes("session state")?)
             } else {
@@ -44,6 +71,7 @@ impl<'a> OkPacket<'a> {
             };
             (info, state)
         } else {
+            plain_len = payload.len();
             (r.rest(), None)
         };
         Ok(Self {
@@ -53,7 +81,18 @@ impl<'a> OkPacket<'a> {
             warnings,
             info,
             session_state,
+            plain: PlainOk {
+                status_at,
+                len: plain_len,
+            },
         })
+    }
+
+    /// How to rewrite this OK's payload in place into what a client without
+    /// `CLIENT_SESSION_TRACK` gets (the bytes [`Self::encode_without_session_track`]
+    /// builds).
+    pub fn plain(&self) -> PlainOk {
+        self.plain
     }
 
     /// The same OK as a server sends it to a client without `CLIENT_SESSION_TRACK`: no
@@ -538,6 +577,31 @@ mod tests {
         );
         let plain = ok.encode_without_session_track(OK_HEADER);
         assert_eq!(plain, b"\x00\x00\x00\x02\x00\x00\x00");
+    }
+
+    #[test]
+    fn the_plain_form_in_place_is_the_encoded_one() {
+        let payloads: [&[u8]; 5] = [
+            // `USE test` on MariaDB 10.11: no info, session state.
+            b"\x00\x00\x00\x02\x40\x00\x00\x00\x0b\x01\x05\x04test\x02\x02\x011",
+            // MySQL's statement_id after a SELECT, at the end of a result set (0xFE).
+            b"\xfe\x00\x00\x22\x40\x00\x00\x00\x11\x00\x0f\x0cstatement_id\x0142",
+            // An UPDATE: two-byte affected rows, a large insert id, info and state.
+            b"\x00\xfc\x2c\x01\xfd\x01\x00\x01\x02\x40\x01\x00\x05Rows!\x04\x02\x01\x31\x00",
+            // Info and no state (the flag is not set).
+            b"\x00\x01\x00\x02\x00\x00\x00\x03abc",
+            // Nothing after the warnings.
+            b"\x00\x00\x00\x02\x00\x00\x00",
+        ];
+        for payload in payloads {
+            let ok = OkPacket::parse(payload, true).unwrap();
+            let encoded = ok.encode_without_session_track(payload[0]);
+            let plain = ok.plain();
+            let mut in_place = payload.to_vec();
+            let len = plain.apply(&mut in_place);
+            in_place.truncate(len);
+            assert_eq!(in_place, encoded, "{payload:x?}");
+        }
     }
 
     #[test]
