@@ -53,66 +53,93 @@ pub enum Kw {
     Xa,
 }
 
+/// Every keyword, by length (then alphabetically; a test checks), so that the few of a
+/// word's length are a short run.
+const KEYWORDS: [(&[u8], Kw); 44] = [
+    (b"AS", Kw::As),
+    (b"XA", Kw::Xa),
+    (b"FOR", Kw::For),
+    (b"GET", Kw::Get),
+    (b"SET", Kw::Set),
+    (b"CALL", Kw::Call),
+    (b"DROP", Kw::Drop),
+    (b"DUAL", Kw::Dual),
+    (b"FROM", Kw::From),
+    (b"INTO", Kw::Into),
+    (b"JOIN", Kw::Join),
+    (b"KILL", Kw::Kill),
+    (b"LOCK", Kw::Lock),
+    (b"READ", Kw::Read),
+    (b"SHOW", Kw::Show),
+    (b"ALTER", Kw::Alter),
+    (b"BEGIN", Kw::Begin),
+    (b"COUNT", Kw::Count),
+    (b"FLUSH", Kw::Flush),
+    (b"TABLE", Kw::Table),
+    (b"UNION", Kw::Union),
+    (b"CREATE", Kw::Create),
+    (b"ERRORS", Kw::Errors),
+    (b"EXPORT", Kw::Export),
+    (b"RENAME", Kw::Rename),
+    (b"SELECT", Kw::Select),
+    (b"UPDATE", Kw::Update),
+    (b"CURRENT", Kw::Current),
+    (b"EXECUTE", Kw::Execute),
+    (b"HANDLER", Kw::Handler),
+    (b"PREPARE", Kw::Prepare),
+    (b"GET_LOCK", Kw::GetLock),
+    (b"TRUNCATE", Kw::Truncate),
+    (b"WARNINGS", Kw::Warnings),
+    (b"RETURNING", Kw::Returning),
+    (b"ROW_COUNT", Kw::RowCount),
+    (b"TEMPORARY", Kw::Temporary),
+    (b"DEALLOCATE", Kw::Deallocate),
+    (b"FOUND_ROWS", Kw::FoundRows),
+    (b"DIAGNOSTICS", Kw::Diagnostics),
+    (b"TRANSACTION", Kw::Transaction),
+    (b"RELEASE_LOCK", Kw::ReleaseLock),
+    (b"LAST_INSERT_ID", Kw::LastInsertId),
+    (b"SQL_CALC_FOUND_ROWS", Kw::SqlCalcFoundRows),
+];
+
+/// The longest keyword is SQL_CALC_FOUND_ROWS (19 bytes).
+const LONGEST: usize = 19;
+
+/// For each length: the first letters keywords of that length start with (bit 0 for
+/// A), and where they are in `KEYWORDS`. Most words of a statement (column and table
+/// names) are told apart by the first alone, with no comparison at all.
+const BY_LENGTH: [(u32, u8, u8); LONGEST + 1] = {
+    let mut table = [(0u32, 0u8, 0u8); LONGEST + 1];
+    let mut i = 0;
+    while i < KEYWORDS.len() {
+        let word = KEYWORDS[i].0;
+        let entry = &mut table[word.len()];
+        if entry.0 == 0 {
+            entry.1 = i as u8;
+        }
+        entry.0 |= 1 << (word[0] - b'A');
+        entry.2 = i as u8 + 1;
+        i += 1;
+    }
+    table
+};
+
 impl Kw {
     /// The keyword `word` is, compared case-insensitively.
     fn of(word: &[u8]) -> Self {
-        // The longest keyword is SQL_CALC_FOUND_ROWS (19 bytes).
-        const LONGEST: usize = 19;
-        if word.len() < 2 || word.len() > LONGEST {
+        let Some(&first) = word.first() else {
+            return Self::Other;
+        };
+        let first = first.to_ascii_uppercase();
+        let letter = first.wrapping_sub(b'A');
+        let (letters, from, to) = BY_LENGTH.get(word.len()).copied().unwrap_or_default();
+        if letter >= 26 || letters & (1 << letter) == 0 {
             return Self::Other;
         }
-        let mut upper = [0u8; LONGEST];
-        let upper = &mut upper[..word.len()];
-        for (u, b) in upper.iter_mut().zip(word) {
-            *u = b.to_ascii_uppercase();
-        }
-        match &*upper {
-            b"ALTER" => Self::Alter,
-            b"AS" => Self::As,
-            b"BEGIN" => Self::Begin,
-            b"CALL" => Self::Call,
-            b"COUNT" => Self::Count,
-            b"CREATE" => Self::Create,
-            b"CURRENT" => Self::Current,
-            b"DEALLOCATE" => Self::Deallocate,
-            b"DIAGNOSTICS" => Self::Diagnostics,
-            b"DROP" => Self::Drop,
-            b"DUAL" => Self::Dual,
-            b"ERRORS" => Self::Errors,
-            b"EXECUTE" => Self::Execute,
-            b"EXPORT" => Self::Export,
-            b"FLUSH" => Self::Flush,
-            b"FOR" => Self::For,
-            b"FOUND_ROWS" => Self::FoundRows,
-            b"FROM" => Self::From,
-            b"GET" => Self::Get,
-            b"GET_LOCK" => Self::GetLock,
-            b"HANDLER" => Self::Handler,
-            b"INTO" => Self::Into,
-            b"JOIN" => Self::Join,
-            b"KILL" => Self::Kill,
-            b"LAST_INSERT_ID" => Self::LastInsertId,
-            b"LOCK" => Self::Lock,
-            b"PREPARE" => Self::Prepare,
-            b"READ" => Self::Read,
-            b"RELEASE_LOCK" => Self::ReleaseLock,
-            b"RENAME" => Self::Rename,
-            b"RETURNING" => Self::Returning,
-            b"ROW_COUNT" => Self::RowCount,
-            b"SELECT" => Self::Select,
-            b"SET" => Self::Set,
-            b"SHOW" => Self::Show,
-            b"SQL_CALC_FOUND_ROWS" => Self::SqlCalcFoundRows,
-            b"TABLE" => Self::Table,
-            b"TEMPORARY" => Self::Temporary,
-            b"TRANSACTION" => Self::Transaction,
-            b"TRUNCATE" => Self::Truncate,
-            b"UNION" => Self::Union,
-            b"UPDATE" => Self::Update,
-            b"WARNINGS" => Self::Warnings,
-            b"XA" => Self::Xa,
-            _ => Self::Other,
-        }
+        KEYWORDS[usize::from(from)..usize::from(to)]
+            .iter()
+            .find(|(k, _)| k[0] == first && k[1..].eq_ignore_ascii_case(&word[1..]))
+            .map_or(Self::Other, |&(_, kw)| kw)
     }
 }
 
@@ -328,6 +355,40 @@ impl<'a> Iterator for Lexer<'a> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn every_keyword_is_recognised_in_any_case_and_nothing_else_is() {
+        let order = |w: &[u8]| (w.len(), w.to_vec());
+        assert!(
+            KEYWORDS.windows(2).all(|w| order(w[0].0) < order(w[1].0)),
+            "by length, sorted, none twice"
+        );
+        for (word, kw) in KEYWORDS {
+            assert_eq!(Kw::of(word), kw);
+            assert_eq!(Kw::of(&word.to_ascii_lowercase()), kw);
+            let mut mixed = word.to_vec();
+            mixed[0] = mixed[0].to_ascii_lowercase();
+            assert_eq!(Kw::of(&mixed), kw);
+            // One byte more or less, or one changed, is another word.
+            assert_eq!(Kw::of(&word[..word.len() - 1]), Kw::Other, "{word:?}");
+            assert_eq!(Kw::of(&[word, b"S"].concat()), Kw::Other, "{word:?}");
+            let mut changed = word.to_vec();
+            *changed.last_mut().unwrap() = b'9';
+            assert_eq!(Kw::of(&changed), Kw::Other);
+        }
+        for other in [
+            &b""[..],
+            b"a",
+            b"name",
+            b"menus",
+            b"WHERE",
+            b"_x",
+            b"\xc3\xa9t\xc3\xa9",
+        ] {
+            assert_eq!(Kw::of(other), Kw::Other, "{other:?}");
+        }
+        assert_eq!(Kw::of(&[b'A'; 40]), Kw::Other);
+    }
 
     fn words(sql: &str) -> Vec<String> {
         tokens(sql.as_bytes())
