@@ -54,23 +54,6 @@ async fn start_sluice_configured(
     percent: u32,
     server_extra: &str,
 ) -> SluiceProcess {
-    let other = std::env::var("SLUICE_BENCH_BINARY").ok();
-    let swap: Vec<String>;
-    let wrapper = match (&other, wrapper.is_empty()) {
-        (Some(_), true) => {
-            // sh drops the harness's binary (its $1) and runs the other with the rest.
-            swap = [
-                "sh",
-                "-c",
-                "shift; exec \"$SLUICE_BENCH_BINARY\" \"$@\"",
-                "sh",
-            ]
-            .map(String::from)
-            .to_vec();
-            &swap[..]
-        }
-        _ => wrapper,
-    };
     let port = common::db::free_port();
     let workers = std::env::var("SLUICE_BENCH_WORKERS")
         .map(|w| format!("worker_threads = {w}\n"))
@@ -82,7 +65,10 @@ async fn start_sluice_configured(
          [[users]]\nname = \"{APP_USER}\"\npassword = \"{APP_PASSWORD}\"\n[log]\nlevel = \"warn\"\n",
         db.address()
     );
-    let mut sluice = SluiceProcess::start_under(wrapper, &config, port, Stdio::inherit()).await;
+    let binary = std::env::var("SLUICE_BENCH_BINARY")
+        .unwrap_or_else(|_| env!("CARGO_BIN_EXE_sluice").to_string());
+    let mut sluice =
+        SluiceProcess::start_binary_under(&binary, wrapper, &config, port, Stdio::inherit()).await;
     sluice.admin = Some(admin);
     sluice
 }

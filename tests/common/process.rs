@@ -22,10 +22,22 @@ impl SluiceProcess {
     /// As [`SluiceProcess::start`], with the binary run by `wrapper` (e.g. valgrind's
     /// command line), which must exec it in the same process.
     pub async fn start_under(wrapper: &[String], config: &str, port: u16, stderr: Stdio) -> Self {
+        let binary = env!("CARGO_BIN_EXE_sluice");
+        Self::start_binary_under(binary, wrapper, config, port, stderr).await
+    }
+
+    /// As [`SluiceProcess::start_under`], with another build of Sluice (an earlier
+    /// commit's, for a before/after figure).
+    pub async fn start_binary_under(
+        binary: &str,
+        wrapper: &[String],
+        config: &str,
+        port: u16,
+        stderr: Stdio,
+    ) -> Self {
         let dir = tempfile::tempdir().unwrap();
         let path = dir.path().join("sluice.toml");
         std::fs::write(&path, config).unwrap();
-        let binary = env!("CARGO_BIN_EXE_sluice");
         let mut command = match wrapper.split_first() {
             Some((program, args)) => {
                 let mut c = Command::new(program);
