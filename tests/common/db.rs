@@ -109,11 +109,22 @@ impl TestDb {
     /// As [`Self::start`], with extra server options (e.g. TLS files: option values that
     /// name files are copied into the MySQL root, which cannot see the host's paths).
     pub async fn start_with(max_connections: u32, extra_args: Vec<String>) -> Self {
+        let db = Self::start_empty(max_connections, extra_args).await;
+        db.bootstrap();
+        db
+    }
+
+    /// A fresh server without the test schema (a replica, which gets it from its
+    /// source), with its own server UUID.
+    pub async fn start_empty(max_connections: u32, extra_args: Vec<String>) -> Self {
         let flavor = Flavor::current();
         let dir = match flavor {
             Flavor::MySql => mysql_datadir(),
             Flavor::MariaDb => mariadb_datadir(),
         };
+        // Copies of one template share its UUID, which replication refuses: the server
+        // makes a new one when the file is missing.
+        let _ = std::fs::remove_file(dir.path().join("data/auto.cnf"));
         let mut db = Self {
             flavor,
             dir,
@@ -131,10 +142,7 @@ impl TestDb {
         // new port then. A restart keeps its port, which the proxy under test points at.
         for _ in 0..5 {
             match db.try_launch().await {
-                Ok(()) => {
-                    db.bootstrap();
-                    return db;
-                }
+                Ok(()) => return db,
                 Err(log) if log.contains("Address already in use") => {
                     let _ = std::fs::remove_file(db.dir.path().join("error.log"));
                     db.port = free_port();
@@ -274,6 +282,12 @@ impl TestDb {
 
     /// Runs SQL as root over the socket with the server's own CLI; returns stdout.
     pub fn cli_socket(&self, sql: &str) -> String {
+        self.try_cli_socket(sql)
+            .unwrap_or_else(|e| panic!("{sql}: {e}"))
+    }
+
+    /// As [`Self::cli_socket`]; the CLI's error output when the SQL failed.
+    pub fn try_cli_socket(&self, sql: &str) -> Result<String, String> {
         let mut cmd = match self.flavor {
             Flavor::MySql => {
                 let mut c = Command::new("chroot");
@@ -297,12 +311,10 @@ impl TestDb {
             ])
             .output()
             .expect("the database CLI runs");
-        assert!(
-            out.status.success(),
-            "{sql}: {}",
-            String::from_utf8_lossy(&out.stderr)
-        );
-        String::from_utf8(out.stdout).unwrap()
+        if !out.status.success() {
+            return Err(String::from_utf8_lossy(&out.stderr).into_owned());
+        }
+        Ok(String::from_utf8(out.stdout).unwrap())
     }
 
     /// mysql_async options for user app straight to this server (no Sluice).

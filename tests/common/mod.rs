@@ -10,6 +10,7 @@ pub mod metrics;
 pub mod moto;
 pub mod process;
 pub mod proxy;
+pub mod replication;
 pub mod steady;
 pub mod storm;
 
