@@ -22,6 +22,9 @@ pub struct Observation {
 pub fn observe(status_flags: u16, block: Option<&[u8]>) -> Observation {
     let mut obs = Observation::default();
     let Some(block) = block else { return obs };
+    if only_statement_id(block) {
+        return obs;
+    }
     let mut state_changed = false;
     let mut explained = false;
     for change in changes(block) {
@@ -60,6 +63,24 @@ pub fn observe(status_flags: u16, block: Option<&[u8]>) -> Observation {
         obs.pin.get_or_insert(PinReason::UnexplainedState);
     }
     obs
+}
+
+/// The block is one system-variable item, MySQL's `statement_id`, and nothing else:
+/// what MySQL sends after nearly every statement (a report, neither state nor an
+/// explanation of any), told from its bytes before anything is parsed.
+fn only_statement_id(block: &[u8]) -> bool {
+    // Type 0 (system variables), the item's length, the name, the value's length: each
+    // length fits one byte here.
+    const NAME: &[u8] = b"\x0cstatement_id";
+    let [0x00, item_len, item @ ..] = block else {
+        return false;
+    };
+    let Some((&value_len, value)) = item.strip_prefix(NAME).and_then(<[u8]>::split_first) else {
+        return false;
+    };
+    usize::from(*item_len) == item.len()
+        && usize::from(value_len) == value.len()
+        && *item_len < 0xFB
 }
 
 #[cfg(test)]
@@ -106,8 +127,19 @@ mod tests {
     fn mysql_statement_id_is_neither_state_nor_an_explanation() {
         // MySQL 9.7 with session_track_system_variables='*': `DO 1`, then `SET @x := 1`.
         let id = b"\x00\x10\x0cstatement_id\x0213";
+        assert!(only_statement_id(id));
         let o = observe(CHANGED, Some(id));
         assert_eq!(o, Observation::default());
+        // Anything else with it, or a length that does not add up, is parsed.
+        for other in [
+            &b"\x00\x10\x0cstatement_id\x0313"[..],
+            b"\x00\x11\x0cstatement_id\x0213",
+            b"\x00\x10\x0cstatement_ie\x0213",
+            b"\x00\x10\x0cstatement_id\x0213\x02\x02\x011",
+            b"\x01\x10\x0cstatement_id\x0213",
+        ] {
+            assert!(!only_statement_id(other), "{other:?}");
+        }
         let user_variable = [&id[..], b"\x02\x02\x011"].concat();
         let o = observe(CHANGED, Some(&user_variable));
         assert_eq!(o.pin, Some(PinReason::UnexplainedState));
