@@ -85,8 +85,9 @@ impl<K: Connector> Drop for Lease<K> {
 }
 
 impl<K: Connector> Pool<K> {
-    /// An idle connection lent to the pool's own upkeep (a probe, the DDL watch), of
-    /// whichever partition has one; `None` when nothing is idle.
+    /// An idle connection lent to the pool's own upkeep (the health check, the capacity
+    /// probe, the DDL watch), of whichever partition has one: the one used last, to be
+    /// given back with `release_unused`; `None` when nothing is idle.
     pub fn lend_idle(self: &Arc<Self>) -> Option<Lease<K>> {
         let conn = self.lock().take_idle_newest()?;
         self.publish();
