@@ -190,7 +190,8 @@ impl BackendConn {
     }
 
     /// Records what a relayed response told: a new default schema (from session
-    /// tracking), the last status flags. It counts as a use.
+    /// tracking), the last status flags. (Its last use is the pool's to set, when the
+    /// client's borrow comes back: only idle connections are asked when they were used.)
     pub fn relayed(&mut self, schema: Option<Option<Vec<u8>>>, status: Option<u16>) {
         if let Some(schema) = schema {
             self.schema = Schema::Known(schema);
@@ -198,7 +199,6 @@ impl BackendConn {
         if let Some(status) = status {
             self.status = status;
         }
-        self.last_used = Instant::now();
     }
 
     /// Whether a COM_QUERY is read as several statements here.
