@@ -41,6 +41,11 @@ fn route(req: &Request<Incoming>, metrics: &Metrics, pool: &Pool) -> Response<Fu
         "/healthz" => (StatusCode::OK, "text/plain", "ok\n".to_owned()),
         // Ready once the backend answered and the pool cap is known, and while the
         // health check finds the database answering.
+        "/readyz" if pool.connector().topology().writer_id().is_none() => (
+            StatusCode::SERVICE_UNAVAILABLE,
+            "text/plain",
+            "no writable instance (a failover under way)\n".to_owned(),
+        ),
         "/readyz" => match (pool.cap(), pool.health().not_ready()) {
             (Some(_), None) => (StatusCode::OK, "text/plain", "ready\n".to_owned()),
             (None, _) => (

@@ -142,8 +142,18 @@ impl Default for AdminConfig {
 #[derive(Debug, Clone, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct BackendConfig {
-    /// `host:port` of the MySQL / MariaDB server.
-    pub address: String,
+    /// `host:port` of the MySQL / MariaDB server: the one instance. Give this or
+    /// `instances`, not both.
+    address: Option<String>,
+    /// `host:port` of each instance of a replicated database (instance endpoints; a
+    /// cluster endpoint may be one of them). The writer is the one writable instance,
+    /// as the topology monitor finds it.
+    #[serde(default)]
+    instances: Vec<String>,
+    /// Seconds between the topology monitor's looks at each instance (is it writable,
+    /// is it the same server); each look is bounded by `health_check_timeout`.
+    #[serde(default = "default_monitor_interval")]
+    pub monitor_interval: Seconds,
     /// Seconds to connect and authenticate a new backend connection.
     #[serde(default = "default_connect_timeout")]
     pub connect_timeout: Seconds,
@@ -195,6 +205,14 @@ pub struct BackendConfig {
 }
 
 impl BackendConfig {
+    /// The instances, in the configured order: `address` alone, or `instances`.
+    pub fn instances(&self) -> &[String] {
+        match &self.address {
+            Some(address) => std::slice::from_ref(address),
+            None => &self.instances,
+        }
+    }
+
     pub fn max_idle_connections_percent(&self) -> u32 {
         self.max_idle_connections_percent
             .unwrap_or(self.max_connections_percent / 2)
@@ -298,12 +316,24 @@ impl Config {
                     .into(),
             );
         }
-        if b.address
-            .rsplit_once(':')
-            .and_then(|(_, p)| p.parse::<u16>().ok())
-            .is_none()
-        {
-            return bad(format!("backend.address {:?} must be host:port", b.address));
+        match (&b.address, b.instances.is_empty()) {
+            (Some(_), false) => {
+                return bad("give backend.address or backend.instances, not both".into())
+            }
+            (None, true) => return bad("backend.address (or backend.instances) is required".into()),
+            _ => {}
+        }
+        for (i, address) in b.instances().iter().enumerate() {
+            if address
+                .rsplit_once(':')
+                .and_then(|(_, p)| p.parse::<u16>().ok())
+                .is_none()
+            {
+                return bad(format!("backend instance {address:?} must be host:port"));
+            }
+            if b.instances()[..i].contains(address) {
+                return bad(format!("backend instance {address:?} is listed twice"));
+            }
         }
         if self.server.max_client_connections == 0 {
             return bad("server.max_client_connections must be at least 1".into());
@@ -325,6 +355,7 @@ impl Config {
             ("backend.connect_timeout", b.connect_timeout),
             ("backend.health_check_interval", b.health_check_interval),
             ("backend.health_check_timeout", b.health_check_timeout),
+            ("backend.monitor_interval", b.monitor_interval),
             (
                 "backend.capacity_refresh_interval",
                 b.capacity_refresh_interval,
@@ -346,12 +377,18 @@ impl Config {
         Ok(())
     }
 
-    /// Host part of `backend.address`, for TLS server-name checks.
-    pub fn backend_host(&self) -> &str {
-        let addr = &self.backend.address;
-        let host = addr.rsplit_once(':').map_or(addr.as_str(), |(h, _)| h);
-        host.trim_start_matches('[').trim_end_matches(']')
+    /// The first backend instance (`backend.address` when there is one): what IAM's
+    /// `rds` mode expects tokens to be signed for unless told otherwise.
+    pub fn first_backend_address(&self) -> &str {
+        self.backend.instances().first().map_or("", String::as_str)
     }
+}
+
+/// The host part of a `host:port` (brackets of an IPv6 literal removed), for TLS
+/// server-name checks.
+pub fn host_of(address: &str) -> &str {
+    let host = address.rsplit_once(':').map_or(address, |(h, _)| h);
+    host.trim_start_matches('[').trim_end_matches(']')
 }
 
 fn default_backlog() -> u32 {
@@ -376,6 +413,10 @@ fn default_max_packet() -> usize {
     64 << 20
 }
 fn default_health_check_interval() -> Seconds {
+    Seconds::from_secs(1)
+}
+
+fn default_monitor_interval() -> Seconds {
     Seconds::from_secs(1)
 }
 
@@ -437,6 +478,26 @@ mod tests {
         assert!(Config::parse(&base.replace("db:3306", "db")).is_err());
         assert!(Config::parse(&format!("{base}max_connections_percent = 0\n")).is_err());
         assert!(Config::parse(&format!("{base}connection_borrow_timeout = -1\n")).is_err());
+    }
+
+    #[test]
+    fn one_address_or_a_list_of_instances() {
+        let head = "[server]\nlisten='127.0.0.1:1'\n[backend]\n";
+        let parse = |backend: &str| Config::parse(&format!("{head}{backend}\n"));
+        let one = parse("address='db:3306'").unwrap();
+        assert_eq!(one.backend.instances(), ["db:3306"]);
+        let two = parse("instances=['a:3306', 'b:3307']").unwrap();
+        assert_eq!(two.backend.instances(), ["a:3306", "b:3307"]);
+        assert_eq!(two.first_backend_address(), "a:3306");
+        let error = |backend: &str| parse(backend).unwrap_err().to_string();
+        assert!(error("address='a:1'\ninstances=['b:1']").contains("not both"));
+        assert!(error("connect_timeout=1").contains("required"));
+        assert!(error("instances=[]").contains("required"));
+        assert!(error("instances=['a:1', 'b']").contains("\"b\" must be host:port"));
+        assert!(error("instances=['a:1', 'a:1']").contains("twice"));
+        assert!(error("address='a:1'\nmonitor_interval=0").contains("monitor_interval"));
+        assert_eq!(host_of("[::1]:3306"), "::1");
+        assert_eq!(host_of("db.internal:3306"), "db.internal");
     }
 
     #[test]

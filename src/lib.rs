@@ -52,7 +52,9 @@ pub fn check(config: &config::Config) -> Result<(), config::ConfigError> {
         tls::server_config(t).map_err(invalid)?;
     }
     if let Some(t) = &config.backend.tls {
-        backend::tls::BackendTls::from_config(t, config.backend_host()).map_err(invalid)?;
+        for address in config.backend.instances() {
+            backend::tls::BackendTls::from_config(t, config::host_of(address)).map_err(invalid)?;
+        }
     }
     Ok(())
 }

@@ -21,6 +21,12 @@ pub struct Metrics {
     pub database_connections_effective_max: IntGauge,
     pub database_connections_refused: IntCounter,
     pub database_up: IntGauge,
+    pub instance_up: IntGaugeVec,
+    pub instance_writable: IntGaugeVec,
+    pub instance_is_writer: IntGaugeVec,
+    pub failovers: IntCounter,
+    pub writer_conflicts: IntCounter,
+    pub without_writer_seconds: prometheus::Counter,
     pub database_connections_setup_succeeded: IntCounter,
     pub database_connections_setup_failed: IntCounter,
     pub database_connections_closed: IntCounterVec,
@@ -119,6 +125,55 @@ impl Metrics {
                 "database_up",
                 "1 when the last health check found the database answering (also before the \
                  first), else 0: /readyz answers 503 then.",
+            ),
+            instance_up: reg(
+                &registry,
+                IntGaugeVec::new(
+                    Opts::new(
+                        "instance_up",
+                        "1 while the topology monitor finds the instance answering.",
+                    ),
+                    &["instance"],
+                )
+                .unwrap(),
+            ),
+            instance_writable: reg(
+                &registry,
+                IntGaugeVec::new(
+                    Opts::new(
+                        "instance_writable",
+                        "1 while the instance takes writes (read_only and innodb_read_only off).",
+                    ),
+                    &["instance"],
+                )
+                .unwrap(),
+            ),
+            instance_is_writer: reg(
+                &registry,
+                IntGaugeVec::new(
+                    Opts::new(
+                        "instance_is_writer",
+                        "1 for the instance the pool's connections go to.",
+                    ),
+                    &["instance"],
+                )
+                .unwrap(),
+            ),
+            failovers: counter(
+                "failovers_total",
+                "Changes of writer (the writer lost, or another server in its place).",
+            ),
+            writer_conflicts: counter(
+                "writer_conflicts_total",
+                "Looks that found more than one writable instance.",
+            ),
+            without_writer_seconds: reg(
+                &registry,
+                prometheus::Counter::new(
+                    "without_writer_seconds_total",
+                    "Seconds with no writer to send statements to (borrowers wait).",
+                )
+                .unwrap(),
             ),
             database_connections_setup_succeeded: counter(
                 "database_connections_setup_succeeded_total",

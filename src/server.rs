@@ -12,6 +12,7 @@ use tokio_rustls::TlsAcceptor;
 use crate::auth::iam::IamVerifier;
 use crate::backend::conn::Target;
 use crate::backend::tls::BackendTls;
+use crate::backend::topology::Monitor;
 use crate::backend::{MySqlConnector, Pool, PoolSettings};
 use crate::config::Config;
 use crate::credentials::secrets::SecretStore;
@@ -71,6 +72,10 @@ impl Server {
             Some(addr) => Some(listen(addr, 128)?),
             None => None,
         };
+        // The writer is known before the first client arrives (of several instances,
+        // none is used until a look has found the writable one).
+        let mut topology = Monitor::new(pool.clone(), config.backend.health_check_timeout.get());
+        topology.round().await;
         match pool.refresh_capacity().await {
             Ok(cap) => tracing::info!(cap, "backend pool cap"),
             Err(e) => tracing::warn!(error = %e, "backend not reachable yet; will retry"),
@@ -78,6 +83,7 @@ impl Server {
         let refresh = config.backend.capacity_refresh_interval.get();
         tokio::spawn(pool.clone().maintain(refresh));
         let backend = &config.backend;
+        tokio::spawn(topology.run(backend.monitor_interval.get()));
         tokio::spawn(pool.clone().monitor(
             backend.health_check_interval.get(),
             backend.health_check_timeout.get(),
@@ -233,16 +239,20 @@ fn backend_pool(
     metrics: &Arc<Metrics>,
 ) -> Result<Arc<Pool>, ServerError> {
     let b = &config.backend;
-    let tls = match &b.tls {
-        Some(t) => Some(BackendTls::from_config(t, config.backend_host())?),
-        None => None,
-    };
-    let target = Target {
-        address: b.address.clone(),
-        tls,
-        connect_timeout: b.connect_timeout.get(),
-        init_query: b.init_query.clone(),
-    };
+    let mut instances = Vec::new();
+    for address in b.instances() {
+        // Each instance's certificate carries its own name, unless one is configured.
+        let tls = match &b.tls {
+            Some(t) => Some(BackendTls::from_config(t, crate::config::host_of(address))?),
+            None => None,
+        };
+        instances.push(Target {
+            address: address.clone(),
+            tls,
+            connect_timeout: b.connect_timeout.get(),
+            init_query: b.init_query.clone(),
+        });
+    }
     let settings = PoolSettings {
         max_connections_percent: b.max_connections_percent,
         max_idle_connections_percent: b.max_idle_connections_percent(),
@@ -258,7 +268,7 @@ fn backend_pool(
         .into_iter()
         .map(|u| Arc::from(u.name.as_str()))
         .collect();
-    let connector = MySqlConnector::new(target, credentials.clone(), probe_users);
+    let connector = MySqlConnector::new(instances, credentials.clone(), probe_users);
     Ok(Pool::new(connector, settings, metrics.clone()))
 }
 

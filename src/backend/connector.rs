@@ -13,6 +13,7 @@ use parking_lot::Mutex;
 use super::conn::{BackendConn, Target};
 use super::partition::PartitionKey;
 use super::pool::{Connector, ServerLimits};
+use super::topology::Topology;
 use super::{BackendError, ConnectionError};
 use crate::credentials::Credentials;
 use crate::credentials::CredentialsError;
@@ -21,7 +22,8 @@ use crate::multiplex::Variables;
 use crate::protocol::flavor::Flavor;
 
 pub struct MySqlConnector {
-    target: Target,
+    /// The instances; new connections go to the writer among them.
+    topology: Topology,
     /// Where backend logins come from (static passwords or secrets).
     credentials: Arc<Credentials>,
     /// The users capacity probes may log in as, in the order tried.
@@ -46,9 +48,15 @@ struct Learned {
 }
 
 impl MySqlConnector {
-    pub fn new(target: Target, credentials: Arc<Credentials>, probe_users: Vec<Arc<str>>) -> Self {
+    /// `instances`: one target per configured instance (at least one).
+    pub fn new(
+        instances: Vec<Target>,
+        credentials: Arc<Credentials>,
+        probe_users: Vec<Arc<str>>,
+    ) -> Self {
+        assert!(!instances.is_empty(), "the configuration names an instance");
         Self {
-            target,
+            topology: Topology::new(instances),
             credentials,
             probe_users,
             learned: Mutex::default(),
@@ -57,8 +65,20 @@ impl MySqlConnector {
         }
     }
 
+    /// The settings every instance shares (connect timeout, init_query, TLS trust):
+    /// the first instance's target.
     pub fn target(&self) -> &Target {
-        &self.target
+        &self.topology.instances()[0]
+    }
+
+    pub fn topology(&self) -> &Topology {
+        &self.topology
+    }
+
+    /// The writer changed: what the old one taught about sessions (each partition's
+    /// baseline) is learned again from the new one's first connections.
+    pub(super) fn forget_baselines(&self) {
+        self.learned.lock().baselines.clear();
     }
 
     /// The backend's greeting status flags, once a connection has been made.
@@ -106,11 +126,25 @@ impl MySqlConnector {
             .is_some_and(|before| before != total)
     }
 
-    /// Opens a backend connection for `key` with its user's current login. A refused
-    /// password (1045) may mean the secret was rotated: the login is tried once more
-    /// with a newer value (see Credentials::backend_refused).
+    /// Opens a connection to the writer for `key`, of the writer's generation; with no
+    /// writer, refuses as a database with no room would (borrowers wait for one).
     async fn open(
         &self,
+        key: &PartitionKey,
+        schema: Option<&[u8]>,
+    ) -> Result<BackendConn, BackendError> {
+        let (target, generation) = self.topology.writer().ok_or(ConnectionError::NoWriter)?;
+        let mut conn = self.open_at(target, key, schema).await?;
+        conn.set_generation(generation);
+        Ok(conn)
+    }
+
+    /// Opens a backend connection to `target` for `key` with its user's current login.
+    /// A refused password (1045) may mean the secret was rotated: the login is tried
+    /// once more with a newer value (see Credentials::backend_refused).
+    async fn open_at(
+        &self,
+        target: &Target,
         key: &PartitionKey,
         schema: Option<&[u8]>,
     ) -> Result<BackendConn, BackendError> {
@@ -121,14 +155,14 @@ impl MySqlConnector {
             .map_err(BackendError::Credentials)?;
         let baseline = self.learned.lock().baselines.get(key).cloned();
         let result =
-            BackendConn::connect(&self.target, &login, key.clone(), schema, baseline.clone()).await;
+            BackendConn::connect(target, &login, key.clone(), schema, baseline.clone()).await;
         let conn = match result {
             Err(e) if e.server_code() == Some(1045) => {
                 let Some(login) = self.credentials.backend_refused(&key.user, &login).await else {
                     return Err(e.into());
                 };
                 tracing::info!(user = %key.user, "backend refused the password; retrying with the secret's newer value");
-                BackendConn::connect(&self.target, &login, key.clone(), schema, baseline).await?
+                BackendConn::connect(target, &login, key.clone(), schema, baseline).await?
             }
             result => result?,
         };
@@ -142,6 +176,34 @@ impl MySqlConnector {
             .entry(conn.key().clone())
             .or_insert_with(|| conn.baseline().clone());
         Ok(conn)
+    }
+
+    /// A connection to `target` as any user: the capacity probe's and the topology
+    /// monitor's. Any user will do, so one whose login cannot be had (its secret
+    /// unreadable, its password refused) does not keep every user's pool from starting.
+    /// Static logins come first.
+    pub(super) async fn connect_probe_at(
+        &self,
+        target: &Target,
+    ) -> Result<Box<BackendConn>, BackendError> {
+        let mut last: BackendError =
+            CredentialsError::UnknownUser("(no users configured)".into()).into();
+        for user in &self.probe_users {
+            let key = PartitionKey {
+                user: user.clone(),
+                flags: 0,
+            };
+            match self.open_at(target, &key, None).await {
+                Ok(c) => return Ok(Box::new(c)),
+                Err(
+                    e @ (BackendError::Credentials(_)
+                    | BackendError::Connection(ConnectionError::Server { .. })),
+                ) => last = e,
+                // The server itself is unreachable: another user will not help.
+                Err(e) => return Err(e),
+            }
+        }
+        Err(last)
     }
 
     /// The server's collations, read once (clients' handshake character sets map to
@@ -179,28 +241,12 @@ impl Connector for MySqlConnector {
         self.open(key, schema).await.map(Box::new)
     }
 
-    /// Any user will do, so one whose login cannot be had (its secret unreadable, its
-    /// password refused) does not keep every user's pool from starting. Static logins
-    /// come first.
+    /// At the writer (see `connect_probe_at`).
     async fn connect_probe(&self) -> Result<Box<BackendConn>, BackendError> {
-        let mut last: BackendError =
-            CredentialsError::UnknownUser("(no users configured)".into()).into();
-        for user in &self.probe_users {
-            let key = PartitionKey {
-                user: user.clone(),
-                flags: 0,
-            };
-            match self.open(&key, None).await {
-                Ok(c) => return Ok(Box::new(c)),
-                Err(
-                    e @ (BackendError::Credentials(_)
-                    | BackendError::Connection(ConnectionError::Server { .. })),
-                ) => last = e,
-                // The server itself is unreachable: another user will not help.
-                Err(e) => return Err(e),
-            }
-        }
-        Err(last)
+        let (target, generation) = self.topology.writer().ok_or(ConnectionError::NoWriter)?;
+        let mut conn = self.connect_probe_at(target).await?;
+        conn.set_generation(generation);
+        Ok(conn)
     }
 
     async fn probe(&self, conn: &mut Box<BackendConn>) -> Result<ServerLimits, BackendError> {
@@ -221,7 +267,7 @@ impl Connector for MySqlConnector {
     }
 
     async fn reset(&self, conn: &mut Box<BackendConn>) -> Result<(), BackendError> {
-        Ok(conn.reset(&self.target).await?)
+        Ok(conn.reset(self.target()).await?)
     }
 
     async fn quit(conn: Box<BackendConn>) {
@@ -229,6 +275,10 @@ impl Connector for MySqlConnector {
     }
 
     fn timeout(&self) -> Duration {
-        self.target.connect_timeout
+        self.target().connect_timeout
+    }
+
+    fn generation(&self) -> u64 {
+        self.topology.generation()
     }
 }

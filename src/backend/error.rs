@@ -39,6 +39,9 @@ pub enum ConnectionError {
     Connect(std::io::Error),
     #[error("timed out connecting to the backend")]
     ConnectTimeout,
+    /// None of the instances takes writes now (a failover under way).
+    #[error("no writable database instance")]
+    NoWriter,
     #[error("backend TLS handshake failed: {0}")]
     Tls(std::io::Error),
     #[error("invalid backend TLS server name {0:?}")]
@@ -105,7 +108,8 @@ impl BackendError {
 
 impl BackendError {
     /// The database had no room for another connection (1040 Too many connections,
-    /// 1203 for the user's own limit), or nothing accepted one at its address in time:
+    /// 1203 for the user's own limit), or nothing accepted one at its address in time,
+    /// or no instance takes writes (a failover under way):
     /// worth waiting for a connection that works, not worth passing on.
     pub fn is_refusal(&self) -> bool {
         match self {
@@ -115,7 +119,7 @@ impl BackendError {
             Self::Connection(ConnectionError::Connect(e)) => {
                 e.kind() == std::io::ErrorKind::ConnectionRefused
             }
-            Self::Connection(ConnectionError::ConnectTimeout) => true,
+            Self::Connection(ConnectionError::ConnectTimeout | ConnectionError::NoWriter) => true,
             _ => false,
         }
     }

@@ -14,6 +14,8 @@ use crate::credentials::Login;
 const ACCESS_DENIED: u16 = 1045;
 
 impl DatabaseLogin for Pool {
+    /// The first configured instance: what clients sign for unless `iam.rds_endpoint`
+    /// says otherwise.
     fn endpoint(&self) -> String {
         self.connector().target().address.clone()
     }
@@ -27,7 +29,12 @@ impl DatabaseLogin for Pool {
         login: &'a Login,
     ) -> Pin<Box<dyn Future<Output = LoginVerdict> + Send + 'a>> {
         Box::pin(async move {
-            match BackendConn::check_login(self.connector().target(), login).await {
+            // At the writer (any instance would do; the first while there is none).
+            let topology = self.connector().topology();
+            let target = topology
+                .writer()
+                .map_or(self.connector().target(), |(t, _)| t);
+            match BackendConn::check_login(target, login).await {
                 Ok(()) => LoginVerdict::Accepted,
                 Err(e) if e.server_code() == Some(ACCESS_DENIED) => LoginVerdict::Refused,
                 Err(e) => LoginVerdict::Failed(e.to_string()),

@@ -9,6 +9,7 @@ mod monitor;
 pub mod partition;
 pub mod pool;
 pub mod tls;
+pub mod topology;
 mod upkeep;
 
 pub use connector::MySqlConnector;

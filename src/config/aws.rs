@@ -111,7 +111,7 @@ pub struct IamConfig {
     #[serde(default)]
     pub principals: Vec<IamPrincipalConfig>,
     /// `rds` mode: `host:port` the tokens must be signed for (the RDS endpoint).
-    /// Default: `backend.address`.
+    /// Default: `backend.address` (the first of `backend.instances`).
     pub rds_endpoint: Option<String>,
     /// `rds` mode: logins to the database to verify tokens at once, at most (connections
     /// beyond the pool cap: keep `max_connections_percent` low enough for them).

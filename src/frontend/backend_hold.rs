@@ -35,6 +35,9 @@ impl Session<'_> {
         relay: Relay,
         pin: Option<PinReason>,
     ) -> Result<bool, FrontendError> {
+        if self.hold.lease_mut().is_some_and(|l| !l.is_current()) {
+            self.writer_changed(first).await?;
+        }
         if !self.hold.begin() {
             match self.borrow().await {
                 Ok(mut lease) => {
@@ -62,6 +65,21 @@ impl Session<'_> {
             return Ok(false);
         }
         Ok(true)
+    }
+
+    /// The writer changed while the session held a backend of the old one: a backend
+    /// kept only for the affinity window goes quietly (the command runs on the new
+    /// writer); one holding a transaction or pinned state ends the session with 2013,
+    /// since going on elsewhere would run its next statements outside what it began.
+    async fn writer_changed(&mut self, first: &Frame) -> Result<(), FrontendError> {
+        if !self.drop_backend() {
+            return Ok(());
+        }
+        tracing::info!(peer = %self.client.peer, "the writer changed under an open transaction or pinned session; closing it");
+        let seq = self.skip_rest(first).await?;
+        self.reply_error(ErrorPacket::writer_changed().encode(seq))
+            .await?;
+        Err(FrontendError::SessionStateLost)
     }
 
     /// Reports a backend failure to the client, which ends the command. A connection

@@ -14,6 +14,12 @@ use crate::protocol::prepared::statement_id;
 use crate::protocol::response::Expect;
 use crate::protocol::status;
 
+/// 1290: "The MySQL server is running with the --read-only option so it cannot
+/// execute this statement" (also --super-read-only).
+const ER_OPTION_PREVENTS_STATEMENT: u16 = 1290;
+/// 1836: "Running in read-only mode" (InnoDB read-only, as an Aurora reader is).
+const ER_READ_ONLY_MODE: u16 = 1836;
+
 /// The prepared statement a command is about, before its id is rewritten: execute,
 /// fetch and reset act on what the statement holds on its backend.
 type StatementCommand = Option<(Command, u32)>;
@@ -75,6 +81,7 @@ impl Session<'_> {
             }
             Err(RelayError::Backend { sent, error }) => {
                 tracing::warn!(error = %error, "backend connection lost mid-statement");
+                self.ctx.pool.connector().topology().suspect();
                 let lost_state = self.lose_backend_during(current);
                 if !sent {
                     let lost = ErrorPacket::lost_connection().encode(reply_seq);
@@ -148,8 +155,13 @@ impl Session<'_> {
         mut outcome: Outcome,
         statement: StatementCommand,
     ) -> Result<(), FrontendError> {
-        if outcome.error {
+        if let Some(code) = outcome.error {
             self.ctx.metrics.query_errors.inc();
+            if matches!(code, ER_OPTION_PREVENTS_STATEMENT | ER_READ_ONLY_MODE) {
+                // A writer turned read-only: the topology monitor looks now rather than
+                // at its next round.
+                self.ctx.pool.connector().topology().suspect();
+            }
         }
         if let Some(flags) = outcome.status {
             self.hold.transaction_status(flags & status::IN_TRANS != 0);

@@ -22,8 +22,8 @@ pub struct Outcome {
     /// Status flags of the last OK or EOF packet, if the response had one.
     pub status: Option<u16>,
     pub observation: Observation,
-    /// The response was (or ended with) an ERR packet.
-    pub error: bool,
+    /// The response was (or ended with) an ERR packet: its error code.
+    pub error: Option<u16>,
     /// The last auto-generated id an OK packet reported (0: none).
     pub last_insert_id: u64,
     /// Rows of the last result set, if the response had one (what FOUND_ROWS() reports
@@ -134,7 +134,7 @@ async fn relay_into(
             let rewritten = match seen {
                 Seen::Ok => relay.take_in_ok(frame.payload(), in_rows)?,
                 Seen::Eof => relay.take_in_eof(frame.payload()),
-                Seen::Err => relay.take_in_err(),
+                Seen::Err => relay.take_in_err(frame.payload()),
                 Seen::LocalInfile if client_caps & caps::LOCAL_FILES != 0 => {
                     // The request goes to the client, its file back to the server, then
                     // the server's answer follows as for any statement.
@@ -301,8 +301,13 @@ impl Response {
     }
 
     #[inline]
-    fn take_in_err(&mut self) -> Option<PlainOk> {
-        self.outcome.error = true;
+    fn take_in_err(&mut self, payload: &[u8]) -> Option<PlainOk> {
+        // 0xff, then the code (a malformed packet's is 0: still an error).
+        let code = match payload {
+            [_, lo, hi, ..] => u16::from_le_bytes([*lo, *hi]),
+            _ => 0,
+        };
+        self.outcome.error = Some(code);
         self.outcome.diagnostics = true;
         self.outcome.leaves_connection_scope = true;
         None

@@ -14,12 +14,12 @@ fn context() -> Context {
     let config = Arc::new(Config::parse(crate::config::EMBEDDED_DEFAULT).unwrap());
     let credentials = Arc::new(Credentials::new(&config.users, None, Duration::ZERO));
     let target = Target {
-        address: config.backend.address.clone(),
+        address: config.backend.instances()[0].clone(),
         tls: None,
         connect_timeout: Duration::from_secs(1),
         init_query: String::new(),
     };
-    let connector = MySqlConnector::new(target, credentials.clone(), Vec::new());
+    let connector = MySqlConnector::new(vec![target], credentials.clone(), Vec::new());
     let settings = PoolSettings {
         max_connections_percent: 50,
         max_idle_connections_percent: 50,

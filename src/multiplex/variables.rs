@@ -39,11 +39,13 @@ const NOT_REPLAYABLE: &[&str] = &[
     "collation_database",
 ];
 
-/// Variables the tracker reports without any statement setting them: MySQL reports
-/// `statement_id` (read-only, a new number for every statement) after each statement
-/// when `session_track_system_variables='*'`. They are neither state nor an
-/// explanation of a state change.
-const REPORTS: &[&str] = &["statement_id"];
+/// Variables the tracker reports without any statement setting them, with
+/// `session_track_system_variables='*'`: MySQL's `statement_id` (read-only, a new
+/// number for every statement), and MariaDB's `last_gtid` (read-only, the GTID of the
+/// session's last transaction, reported after each write when the binary log is on, as
+/// on an RDS instance with backups or replicas). They are neither state nor an
+/// explanation of a state change, and cannot be set.
+const REPORTS: &[&str] = &["statement_id", "last_gtid"];
 
 /// The connection's character set, as the handshake chose it. MySQL's
 /// COM_RESET_CONNECTION puts these back to the server's defaults, not the handshake's.
@@ -324,6 +326,7 @@ mod tests {
             assert_eq!(classify(name), Tracked::Replay, "{name}");
         }
         assert_eq!(classify("statement_id"), Tracked::Report);
+        assert_eq!(classify("last_gtid"), Tracked::Report);
     }
 
     #[test]

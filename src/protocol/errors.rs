@@ -229,6 +229,18 @@ impl ErrorPacket {
         )
     }
 
+    /// 2013 as well: the writer changed while the session held a backend for its
+    /// transaction or pinned state, which stayed on the old writer. Its connection
+    /// ends, as a direct one to the old writer would.
+    pub const fn writer_changed() -> Self {
+        Self::fixed(
+            2013,
+            SqlState::GENERAL,
+            "Lost connection to MySQL server during query (the database failed over; \
+             this session's transaction or session state stayed on the old writer)",
+        )
+    }
+
     /// 3024 (the server's code for `max_execution_time`): the database sent no answer
     /// within `backend.query_timeout`.
     pub fn query_timeout(secs: f64) -> Self {

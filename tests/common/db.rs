@@ -61,6 +61,9 @@ impl Flavor {
 pub struct TestDb {
     pub flavor: Flavor,
     dir: tempfile::TempDir,
+    /// The loopback address it listens on (127.0.0.1 unless a test needs two servers
+    /// on one port).
+    pub ip: String,
     pub port: u16,
     pub max_connections: u32,
     extra_args: Vec<String>,
@@ -117,6 +120,21 @@ impl TestDb {
     /// A fresh server without the test schema (a replica, which gets it from its
     /// source), with its own server UUID.
     pub async fn start_empty(max_connections: u32, extra_args: Vec<String>) -> Self {
+        Self::start_empty_on(None, max_connections, extra_args).await
+    }
+
+    /// As [`Self::start_with`], listening on `ip` (a loopback address) and `port`.
+    pub async fn start_on(ip: &str, port: u16, max_connections: u32, args: Vec<String>) -> Self {
+        let db = Self::start_empty_on(Some((ip, port)), max_connections, args).await;
+        db.bootstrap();
+        db
+    }
+
+    async fn start_empty_on(
+        at: Option<(&str, u16)>,
+        max_connections: u32,
+        extra_args: Vec<String>,
+    ) -> Self {
         let flavor = Flavor::current();
         let dir = match flavor {
             Flavor::MySql => mysql_datadir(),
@@ -128,7 +146,8 @@ impl TestDb {
         let mut db = Self {
             flavor,
             dir,
-            port: free_port(),
+            ip: at.map_or("127.0.0.1", |(ip, _)| ip).to_string(),
+            port: at.map_or_else(free_port, |(_, port)| port),
             max_connections,
             extra_args,
             child: None,
@@ -143,7 +162,7 @@ impl TestDb {
         for _ in 0..5 {
             match db.try_launch().await {
                 Ok(()) => return db,
-                Err(log) if log.contains("Address already in use") => {
+                Err(log) if log.contains("Address already in use") && at.is_none() => {
                     let _ = std::fs::remove_file(db.dir.path().join("error.log"));
                     db.port = free_port();
                 }
@@ -163,7 +182,7 @@ impl TestDb {
     }
 
     pub fn address(&self) -> String {
-        format!("127.0.0.1:{}", self.port)
+        format!("{}:{}", self.ip, self.port)
     }
 
     /// `path` as the server process sees it (inside the chroot for MySQL).
@@ -222,7 +241,7 @@ impl TestDb {
         };
         cmd.arg(format!("--datadir={}", p("data")))
             .arg(format!("--port={}", self.port))
-            .arg("--bind-address=127.0.0.1")
+            .arg(format!("--bind-address={}", self.ip))
             .arg(format!("--socket={}", p("server.sock")))
             .arg(format!("--pid-file={}", p("server.pid")))
             .arg(format!("--max-connections={}", self.max_connections))
@@ -320,7 +339,7 @@ impl TestDb {
     /// mysql_async options for user app straight to this server (no Sluice).
     pub fn direct_opts(&self) -> mysql_async::OptsBuilder {
         mysql_async::OptsBuilder::default()
-            .ip_or_hostname("127.0.0.1")
+            .ip_or_hostname(self.ip.as_str())
             .tcp_port(self.port)
             .user(Some(APP_USER))
             .pass(Some(APP_PASSWORD))

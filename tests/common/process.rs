@@ -46,7 +46,7 @@ impl SluiceProcess {
             }
             None => Command::new(binary),
         };
-        let child = command
+        let mut child = command
             .arg("--config")
             .arg(&path)
             .stdout(Stdio::null())
@@ -54,6 +54,9 @@ impl SluiceProcess {
             .spawn()
             .unwrap();
         while std::net::TcpStream::connect(("127.0.0.1", port)).is_err() {
+            if let Ok(Some(status)) = child.try_wait() {
+                panic!("sluice exited before accepting clients: {status}");
+            }
             tokio::time::sleep(Duration::from_millis(20)).await;
         }
         Self {

@@ -20,6 +20,22 @@ pub struct Proxy {
 /// The base configuration for a test: the given backend, user app, the knobs in `extra`
 /// (TOML appended to the [backend] table, or whole tables).
 pub fn config_for(db: &TestDb, backend_extra: &str, tables: &str) -> String {
+    let address = format!("address = \"{}\"", db.address());
+    config_with_backend(&address, backend_extra, tables)
+}
+
+/// As [`config_for`], for a backend of several instances.
+pub fn config_for_instances(dbs: &[&TestDb], backend_extra: &str, tables: &str) -> String {
+    let list: Vec<String> = dbs
+        .iter()
+        .map(|db| format!("\"{}\"", db.address()))
+        .collect();
+    let instances = format!("instances = [{}]", list.join(", "));
+    config_with_backend(&instances, backend_extra, tables)
+}
+
+/// The test configuration with `where_` (the backend's `address` or `instances` line).
+pub fn config_with_backend(where_: &str, backend_extra: &str, tables: &str) -> String {
     let mut backend = backend_extra.to_string();
     for (key, default) in [
         ("max_connections_percent", "70"),
@@ -32,9 +48,8 @@ pub fn config_for(db: &TestDb, backend_extra: &str, tables: &str) -> String {
     format!(
         "[server]\nlisten = \"127.0.0.1:0\"\nhandshake_timeout = 5\n\
          [admin]\nlisten = \"127.0.0.1:0\"\n\
-         [backend]\naddress = \"{}\"\n{backend}\n\
-         [[users]]\nname = \"{APP_USER}\"\npassword = \"{APP_PASSWORD}\"\n{tables}\n",
-        db.address()
+         [backend]\n{where_}\n{backend}\n\
+         [[users]]\nname = \"{APP_USER}\"\npassword = \"{APP_PASSWORD}\"\n{tables}\n"
     )
 }
 

@@ -125,6 +125,7 @@ impl BackendConn {
             baseline: baseline.clone().unwrap_or_default(),
             statements: BackendStatements::default(),
             multi_statements: false,
+            generation: 0,
         };
         conn.authenticate(plugin, &greeting.scramble, login.password.expose_secret())
             .await?;

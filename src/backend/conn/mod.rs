@@ -99,6 +99,8 @@ pub struct BackendConn {
     /// Whether the server reads a COM_QUERY as several statements (COM_SET_OPTION
     /// switches it; COM_RESET_CONNECTION leaves it as it is).
     multi_statements: bool,
+    /// The writer generation it was opened in (`backend::topology`).
+    generation: u64,
 }
 
 /// A whole response kept as wire bytes; for COM_STMT_PREPARE, with its OK.
@@ -210,6 +212,15 @@ impl BackendConn {
     pub fn server_gone(&self) -> bool {
         self.io.peer_spoke()
     }
+
+    /// The writer generation it was opened in.
+    pub fn generation(&self) -> u64 {
+        self.generation
+    }
+
+    pub(in crate::backend) fn set_generation(&mut self, generation: u64) {
+        self.generation = generation;
+    }
 }
 
 /// What the pool needs of a connection.
@@ -240,5 +251,9 @@ impl Pooled for BackendConn {
 
     fn server_gone(&self) -> bool {
         BackendConn::server_gone(self)
+    }
+
+    fn generation(&self) -> u64 {
+        self.generation
     }
 }

@@ -139,10 +139,13 @@ impl<K: Connector> Pool<K> {
         let outcome = {
             let mut st = self.lock();
             // An idle connection the server has closed (its wait_timeout, which a client
-            // may have lowered and Sluice replayed, or a restart) is never handed out.
+            // may have lowered and Sluice replayed, or a restart) is never handed out,
+            // nor one to a writer that is no longer the writer (a failover the pool has
+            // not caught up with yet).
             let taken = loop {
                 match st.take_idle(key, schema, vars) {
-                    Some(conn) if conn.server_gone() => gone.push(conn),
+                    Some(conn) if conn.server_gone() => gone.push((conn, "server_closed")),
+                    Some(conn) if self.is_stale(&conn) => gone.push((conn, "failover")),
                     taken => break taken,
                 }
             };
@@ -165,8 +168,8 @@ impl<K: Connector> Pool<K> {
             self.publish_locked(&st);
             outcome
         };
-        for conn in gone {
-            self.close(conn, "server_closed");
+        for (conn, reason) in gone {
+            self.close(conn, reason);
         }
         match outcome {
             Ok(grant) => Ok(Granted::new(grant, self.clone())),

@@ -30,6 +30,13 @@ impl<K: Connector> Lease<K> {
             .expect("a lease holds its connection until consumed")
     }
 
+    /// Of the current writer generation: false once the writer has changed (the
+    /// connection is closed when it comes back; a session holding it must not go on
+    /// there).
+    pub fn is_current(&self) -> bool {
+        self.conn.as_ref().is_some_and(|c| !self.pool.is_stale(c))
+    }
+
     /// Returns a clean connection to the pool.
     pub fn release(mut self) {
         if let Some(conn) = self.conn.take() {

@@ -4,6 +4,7 @@
 
 mod borrow;
 mod capacity;
+mod generation;
 mod grant;
 mod health;
 mod lease;

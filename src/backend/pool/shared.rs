@@ -113,9 +113,15 @@ impl<K: Connector> Pool<K> {
         }
         let expired = now.saturating_duration_since(conn.created()) >= self.settings.max_lifetime;
         let over_cap = st.cap.is_some_and(|cap| st.open > cap);
-        if expired || over_cap {
+        let stale = self.is_stale(&conn);
+        if expired || over_cap || stale {
             drop(st);
-            self.close(conn, if expired { "lifetime" } else { "cap" });
+            let reason = match () {
+                () if stale => "failover",
+                () if expired => "lifetime",
+                () => "cap",
+            };
+            self.close(conn, reason);
             return;
         }
         while let Some(w) = st.waiters.pop_front() {

@@ -2,7 +2,7 @@
 //! milliseconds of real time (tokio's paused clock, its test-util feature, would also be
 //! compiled into the binary the load harness measures).
 
-use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU64, AtomicUsize, Ordering};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
@@ -46,16 +46,18 @@ struct FakeConn {
     schema: Option<Vec<u8>>,
     created: Instant,
     last_used: Instant,
+    generation: u64,
     _alive: Alive,
 }
 
 impl FakeConn {
-    fn new(key: &PartitionKey, schema: Option<&[u8]>, alive: Alive) -> Self {
+    fn new(key: &PartitionKey, schema: Option<&[u8]>, alive: Alive, generation: u64) -> Self {
         Self {
             key: key.clone(),
             schema: schema.map(<[u8]>::to_vec),
             created: Instant::now(),
             last_used: Instant::now(),
+            generation,
             _alive: alive,
         }
     }
@@ -83,6 +85,9 @@ impl Pooled for FakeConn {
     fn server_gone(&self) -> bool {
         false
     }
+    fn generation(&self) -> u64 {
+        self.generation
+    }
 }
 
 /// Connects, resets and quits after random delays (from a seeded generator); a share
@@ -97,6 +102,10 @@ struct Fake {
     /// Connections the database accepts from this pool at once (other applications
     /// hold the rest of its `max_connections`): beyond, connects get 1040.
     room: Arc<AtomicUsize>,
+    /// The writer generation (a failover bumps it).
+    generation: Arc<AtomicU64>,
+    /// No instance takes writes: connects are refused as the connector does then.
+    no_writer: Arc<AtomicBool>,
 }
 
 impl Fake {
@@ -109,6 +118,8 @@ impl Fake {
             max_delay_ms: 0,
             failures_percent: 0,
             room: Arc::new(AtomicUsize::new(usize::MAX)),
+            generation: Arc::default(),
+            no_writer: Arc::default(),
         }
     }
 
@@ -129,6 +140,10 @@ impl Connector for Fake {
         key: &PartitionKey,
         schema: Option<&[u8]>,
     ) -> Result<FakeConn, BackendError> {
+        if self.no_writer.load(Ordering::SeqCst) {
+            return Err(ConnectionError::NoWriter.into());
+        }
+        let generation = self.generation.load(Ordering::SeqCst);
         let alive = Alive::new(&self.census);
         tokio::time::sleep(self.delay()).await;
         if self.rng.lock().gen_range(0..100) < self.failures_percent {
@@ -143,12 +158,18 @@ impl Connector for Fake {
             .into());
         }
         self.census.opened.fetch_add(1, Ordering::SeqCst);
-        Ok(FakeConn::new(key, schema, alive))
+        Ok(FakeConn::new(key, schema, alive, generation))
     }
 
     /// Never fails, and is not counted in `opened`: the tests count clients'.
     async fn connect_probe(&self) -> Result<FakeConn, BackendError> {
-        Ok(FakeConn::new(&key("probe"), None, Alive::new(&self.census)))
+        let generation = self.generation.load(Ordering::SeqCst);
+        Ok(FakeConn::new(
+            &key("probe"),
+            None,
+            Alive::new(&self.census),
+            generation,
+        ))
     }
 
     async fn probe(&self, _: &mut FakeConn) -> Result<ServerLimits, BackendError> {
@@ -170,6 +191,10 @@ impl Connector for Fake {
 
     fn timeout(&self) -> Duration {
         Duration::from_secs(1)
+    }
+
+    fn generation(&self) -> u64 {
+        self.generation.load(Ordering::SeqCst)
     }
 }
 
@@ -563,4 +588,101 @@ async fn a_database_refusing_every_connection_is_retried_slowly_then_borrowers_t
     assert!((11..=18).contains(&refused), "{refused}");
     assert_eq!(pool.lock().open, 0);
     assert!(pool.lock().waiters.is_empty());
+}
+
+#[tokio::test]
+async fn a_failover_closes_the_old_writers_connections_and_waiters_get_the_new_ones() {
+    let fake = Fake::new(10, 20);
+    let (generation, no_writer) = (fake.generation.clone(), fake.no_writer.clone());
+    let pool = pool(fake, Duration::from_secs(5));
+    assert_eq!(pool.ensure_capacity().await.unwrap(), 10);
+    tokio::time::sleep(Duration::from_millis(10)).await;
+    let vars = Variables::default();
+    // Three idle connections and one borrowed, all of generation 0.
+    let mut leases = Vec::new();
+    for _ in 0..4 {
+        leases.push(pool.borrow(&key("app"), None, &vars).await.unwrap());
+    }
+    let held = leases.pop().unwrap();
+    for lease in leases {
+        lease.release();
+    }
+    assert_eq!(pool.lock().idle_count, 3);
+    // The writer is lost: no writer for now.
+    no_writer.store(true, Ordering::SeqCst);
+    generation.store(1, Ordering::SeqCst);
+    pool.retarget();
+    assert_eq!(
+        pool.lock().idle_count,
+        0,
+        "idle connections of the old writer"
+    );
+    // A borrower now waits instead of failing.
+    let waiter = {
+        let pool = pool.clone();
+        tokio::spawn(async move {
+            let vars = Variables::default();
+            let mut lease = pool.borrow(&key("app"), None, &vars).await?;
+            let g = lease_generation(&mut lease);
+            lease.release();
+            Ok::<_, BackendError>(g)
+        })
+    };
+    tokio::time::sleep(Duration::from_millis(150)).await;
+    assert!(
+        !waiter.is_finished(),
+        "a borrower failed or was served without a writer"
+    );
+    // The borrowed connection of the old writer is closed when it comes back.
+    assert!(!held.is_current());
+    held.release();
+    tokio::time::sleep(Duration::from_millis(20)).await;
+    assert_eq!(pool.lock().idle_count, 0);
+    assert!(!waiter.is_finished());
+    // The new writer: the waiter is served at once, with a connection of its generation.
+    let promoted = Instant::now();
+    no_writer.store(false, Ordering::SeqCst);
+    generation.store(2, Ordering::SeqCst);
+    pool.retarget();
+    assert_eq!(waiter.await.unwrap().unwrap(), 2);
+    assert!(promoted.elapsed() < Duration::from_millis(100));
+    let closed = pool
+        .metrics
+        .database_connections_closed
+        .with_label_values(&["failover"])
+        .get();
+    assert_eq!(closed, 4);
+    tokio::time::sleep(Duration::from_millis(50)).await;
+    assert_settled(&pool);
+    assert!(pool
+        .lock()
+        .idle
+        .values()
+        .flatten()
+        .all(|c| c.generation == 2));
+}
+
+#[tokio::test]
+async fn an_idle_connection_of_an_older_generation_is_never_lent() {
+    let fake = Fake::new(11, 20);
+    let generation = fake.generation.clone();
+    let pool = pool(fake, Duration::from_secs(1));
+    pool.ensure_capacity().await.unwrap();
+    let vars = Variables::default();
+    pool.borrow(&key("app"), None, &vars)
+        .await
+        .unwrap()
+        .release();
+    // The writer changed, and the pool has not been told yet.
+    generation.store(1, Ordering::SeqCst);
+    let mut lease = pool.borrow(&key("app"), None, &vars).await.unwrap();
+    assert_eq!(lease_generation(&mut lease), 1);
+    lease.release();
+    tokio::time::sleep(Duration::from_millis(20)).await;
+    assert_settled(&pool);
+}
+
+fn lease_generation(lease: &mut Lease<Fake>) -> u64 {
+    assert!(lease.is_current());
+    lease.conn().generation
 }

@@ -21,6 +21,8 @@ pub trait Pooled: Send + 'static {
     fn set_last_used(&mut self, at: Instant);
     /// The server closed it, or sent something unasked, while it sat idle.
     fn server_gone(&self) -> bool;
+    /// The writer generation it was opened in ([`Connector::generation`]).
+    fn generation(&self) -> u64;
 }
 
 /// A boxed connection is pooled as what it holds: a pool of large connections keeps
@@ -46,6 +48,9 @@ impl<P: Pooled> Pooled for Box<P> {
     }
     fn server_gone(&self) -> bool {
         (**self).server_gone()
+    }
+    fn generation(&self) -> u64 {
+        (**self).generation()
     }
 }
 
@@ -88,4 +93,8 @@ pub trait Connector: Send + Sync + Sized + 'static {
 
     /// How long the pool waits on the server (connects, probes).
     fn timeout(&self) -> Duration;
+
+    /// The writer generation new connections belong to: bumped at each change of
+    /// writer (a failover), after which older connections are let go.
+    fn generation(&self) -> u64;
 }

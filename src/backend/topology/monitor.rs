@@ -1,0 +1,149 @@
+//! The topology monitor: every `monitor_interval` (at once when a statement gave
+//! cause) it looks at every instance at the same time, elects the writer, and on a
+//! change of writer has the pool let go of the old one's connections and read the new
+//! one's `max_connections`. It runs apart from the pool's upkeep and the health check.
+
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use super::election::{elect, Seen};
+use super::look::Watch;
+use super::Change;
+use crate::backend::Pool;
+
+/// The monitor's state between rounds.
+pub struct Monitor {
+    pool: Arc<Pool>,
+    watches: Vec<Watch>,
+    timeout: Duration,
+    /// When the last round ended without a writer.
+    without_writer_since: Option<Instant>,
+}
+
+impl Monitor {
+    /// `timeout` bounds each look.
+    pub fn new(pool: Arc<Pool>, timeout: Duration) -> Self {
+        let topology = pool.connector().topology();
+        let n = topology.instances().len();
+        let writer = topology.writer_id().map(|w| w.instance);
+        for i in 0..n {
+            pool.metrics()
+                .instance_is_writer
+                .with_label_values(&[topology.name(i)])
+                .set(i64::from(writer == Some(i)));
+        }
+        Self {
+            pool,
+            watches: (0..n).map(Watch::new).collect(),
+            timeout,
+            without_writer_since: None,
+        }
+    }
+
+    /// Runs until the pool is dropped.
+    pub async fn run(mut self, every: Duration) {
+        loop {
+            let topology = self.pool.connector().topology();
+            tokio::select! {
+                () = tokio::time::sleep(every) => {}
+                () = topology.suspected() => {}
+            }
+            self.round().await;
+        }
+    }
+
+    /// Looks at every instance once and applies the election.
+    pub async fn round(&mut self) {
+        let mut looks = tokio::task::JoinSet::new();
+        for watch in std::mem::take(&mut self.watches) {
+            looks.spawn(watch.look(self.pool.clone(), self.timeout));
+        }
+        let n = self.pool.connector().topology().instances().len();
+        let mut watches: Vec<Option<Watch>> = (0..n).map(|_| None).collect();
+        while let Some(done) = looks.join_next().await {
+            if let Ok(watch) = done {
+                let i = watch.instance;
+                watches[i] = Some(watch);
+            }
+        }
+        // A look that panicked starts over.
+        self.watches = watches
+            .into_iter()
+            .enumerate()
+            .map(|(i, w)| w.unwrap_or_else(|| Watch::new(i)))
+            .collect();
+        let seen: Vec<Seen> = self.watches.iter().map(|w| w.seen).collect();
+        self.publish(&seen);
+        let topology = self.pool.connector().topology();
+        let election = elect(topology.writer_id(), &seen);
+        if election.conflict {
+            self.pool.metrics().writer_conflicts.inc();
+            tracing::error!(
+                writer = topology.name(election.writer.map_or(0, |w| w.instance)),
+                "more than one instance takes writes; staying on one writer"
+            );
+        }
+        if let Some(change) = topology.apply(&election) {
+            self.changed(change).await;
+        }
+        self.count_time_without_writer();
+    }
+
+    /// The writer changed: its connections go, and the new one's limits are read.
+    async fn changed(&self, change: Change) {
+        let topology = self.pool.connector().topology();
+        let name = |w: Option<super::WriterId>| w.map_or("(none)", |w| topology.name(w.instance));
+        tracing::warn!(
+            from = name(change.from),
+            to = name(change.to),
+            generation = change.generation,
+            "writer changed; letting go of the old writer's connections"
+        );
+        let metrics = self.pool.metrics();
+        if change.from.is_some() {
+            metrics.failovers.inc();
+        }
+        for (i, _) in topology.instances().iter().enumerate() {
+            let is_writer = change.to.is_some_and(|w| w.instance == i);
+            metrics
+                .instance_is_writer
+                .with_label_values(&[topology.name(i)])
+                .set(i64::from(is_writer));
+        }
+        self.pool.connector().forget_baselines();
+        self.pool.retarget();
+        if change.to.is_some() {
+            if let Err(e) = self.pool.refresh_capacity().await {
+                tracing::warn!(error = %e, "cannot read the new writer's max_connections");
+            }
+        }
+    }
+
+    fn publish(&self, seen: &[Seen]) {
+        let topology = self.pool.connector().topology();
+        let metrics = self.pool.metrics();
+        for (i, s) in seen.iter().enumerate() {
+            let name = topology.name(i);
+            let (up, writable) = match s {
+                Seen::Up { writable, .. } => (1, i64::from(*writable)),
+                Seen::Unknown | Seen::Down => (0, 0),
+            };
+            metrics.instance_up.with_label_values(&[name]).set(up);
+            metrics
+                .instance_writable
+                .with_label_values(&[name])
+                .set(writable);
+        }
+    }
+
+    fn count_time_without_writer(&mut self) {
+        let now = Instant::now();
+        if let Some(since) = self.without_writer_since.take() {
+            let seconds = now.saturating_duration_since(since).as_secs_f64();
+            self.pool.metrics().without_writer_seconds.inc_by(seconds);
+        }
+        if self.pool.connector().topology().writer_id().is_none() {
+            self.without_writer_since = Some(now);
+        }
+    }
+}

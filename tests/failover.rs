@@ -1,0 +1,297 @@
+//! Failover through Sluice, on a replicated set started by the harness and failed over
+//! the way RDS does it: idle clients move to the new writer with their sessions, a
+//! transaction on the old writer fails cleanly, a demoted writer is left, and a backend
+//! name whose address changes is followed.
+
+mod common;
+
+use std::process::Stdio;
+use std::time::{Duration, Instant};
+
+use common::process::SluiceProcess;
+use common::proxy::{config_for_instances, config_with_backend};
+use common::replication::{OldWriter, Replicated};
+use common::{db::free_port, Proxy, TestDb};
+use mysql_async::prelude::*;
+
+const CLIENTS: usize = 10;
+
+/// The server's error code for `sql`, 0 when it succeeded, 1 for any other failure (a
+/// lost connection).
+async fn code(conn: &mut mysql_async::Conn, sql: &str) -> u16 {
+    match conn.query_drop(sql).await {
+        Ok(()) => 0,
+        Err(mysql_async::Error::Server(e)) => e.code,
+        Err(_) => 1,
+    }
+}
+
+fn write(client: usize, note: &str) -> String {
+    format!("INSERT INTO items (owner, note) VALUES ({client}, '{note}')")
+}
+
+async fn server_id(c: &mut mysql_async::Conn) -> Option<u32> {
+    c.query_first("SELECT @@server_id").await.ok().flatten()
+}
+
+async fn count(db: &TestDb, note: &str) -> i64 {
+    let mut c = mysql_async::Conn::new(db.direct_opts()).await.unwrap();
+    let n: Option<i64> = c
+        .query_first(format!("SELECT COUNT(*) FROM items WHERE note = '{note}'"))
+        .await
+        .unwrap();
+    c.disconnect().await.unwrap();
+    n.unwrap()
+}
+
+/// Clients through Sluice, each with a session variable of its own, a prepared
+/// statement and a write done.
+async fn clients_with_sessions(proxy: &Proxy) -> Vec<mysql_async::Conn> {
+    let mut clients = Vec::new();
+    for i in 0..CLIENTS {
+        let mut c = proxy.conn().await;
+        c.query_drop(format!("SET SESSION group_concat_max_len = {}", 5000 + i))
+            .await
+            .unwrap();
+        let one_more: Option<i64> = c.exec_first("SELECT ? + 1", (i as i64,)).await.unwrap();
+        assert_eq!(one_more, Some(i as i64 + 1));
+        assert_eq!(code(&mut c, &write(i, "before")).await, 0);
+        clients.push(c);
+    }
+    clients
+}
+
+/// Each client's session is what it set, on the server `server_id`.
+async fn check_sessions(clients: &mut [mysql_async::Conn], server_id: u32) {
+    for (i, c) in clients.iter_mut().enumerate() {
+        let (id, len): (u32, i64) = c
+            .query_first("SELECT @@server_id, @@group_concat_max_len")
+            .await
+            .unwrap_or_else(|e| panic!("client {i} after the failover: {e}"))
+            .unwrap();
+        assert_eq!((id, len), (server_id, 5000 + i as i64), "client {i}");
+        let one_more: Option<i64> = c.exec_first("SELECT ? + 1", (i as i64,)).await.unwrap();
+        assert_eq!(
+            one_more,
+            Some(i as i64 + 1),
+            "client {i}'s prepared statement"
+        );
+    }
+}
+
+async fn finish(clients: Vec<mysql_async::Conn>, proxy: Proxy) {
+    for c in clients {
+        c.disconnect().await.unwrap();
+    }
+    proxy.stop().await;
+}
+
+fn proxy_config(set: &Replicated) -> String {
+    let mut instances = vec![&set.writer];
+    instances.extend(set.replicas.iter());
+    config_for_instances(&instances, "monitor_interval = 0.5", "")
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn idle_clients_keep_their_sessions_when_the_writer_dies() {
+    let mut set = Replicated::start(40, 1).await;
+    let proxy = Proxy::start(&proxy_config(&set)).await;
+    let (old_address, new_address) = (set.writer.address(), set.replicas[0].address());
+    let mut clients = clients_with_sessions(&proxy).await;
+    check_sessions(&mut clients, 1).await;
+    // A client inside a transaction on the old writer, and one connected straight to it.
+    let mut in_tx = proxy.conn().await;
+    in_tx.query_drop("BEGIN").await.unwrap();
+    assert_eq!(code(&mut in_tx, &write(99, "in-flight")).await, 0);
+    let mut direct = mysql_async::Conn::new(set.writer.direct_opts())
+        .await
+        .unwrap();
+    set.replicas_caught_up().await;
+
+    let killed = Instant::now();
+    set.fail_over(OldWriter::Killed).await;
+    let promoted = killed.elapsed();
+    // Idle clients: their next statements run on the new writer, sessions intact.
+    for (i, c) in clients.iter_mut().enumerate() {
+        assert_eq!(code(c, &write(i, "after")).await, 0, "client {i}'s write");
+    }
+    let recovered = killed.elapsed();
+    check_sessions(&mut clients, 2).await;
+    assert_eq!(count(&set.writer, "after").await, CLIENTS as i64);
+    // The transaction died with the old writer: a clean error, then the connection is
+    // closed, and nothing of it is on the new writer.
+    let in_tx_code = code(&mut in_tx, &write(99, "in-flight")).await;
+    assert_eq!(in_tx_code, 2013);
+    assert_ne!(
+        code(&mut in_tx, "SELECT 1").await,
+        0,
+        "its connection is closed"
+    );
+    assert_eq!(count(&set.writer, "in-flight").await, 0);
+    let direct_code = code(&mut direct, &write(0, "direct")).await;
+    println!(
+        "promotion took {promoted:?}; idle clients through Sluice wrote again {recovered:?} \
+         after the kill, with their sessions; a direct client to {old_address} got \
+         {direct_code} (1: connection lost), and a new one cannot connect"
+    );
+    assert_ne!(direct_code, 0);
+    let (ip, port) = old_address.rsplit_once(':').unwrap();
+    let old_opts = mysql_async::OptsBuilder::from_opts(set.writer.direct_opts())
+        .ip_or_hostname(ip)
+        .tcp_port(port.parse().unwrap());
+    assert!(mysql_async::Conn::new(old_opts).await.is_err());
+    assert!(proxy.metric("sluice_failovers_total").await >= 1.0);
+    let writer = |address: &str| format!("sluice_instance_is_writer{{instance=\"{address}\"}}");
+    assert_eq!(proxy.metric(&writer(&new_address)).await, 1.0);
+    assert_eq!(proxy.metric(&writer(&old_address)).await, 0.0);
+    proxy.readyz_becomes(200, Duration::from_secs(5)).await;
+    finish(clients, proxy).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_demoted_writer_is_left_and_its_read_only_errors_stop() {
+    let mut set = Replicated::start(40, 1).await;
+    let proxy = Proxy::start(&proxy_config(&set)).await;
+    let mut clients = clients_with_sessions(&proxy).await;
+    set.fail_over(OldWriter::ReadOnly).await;
+    // Each client writes until a write lands: only writes that reached the old writer
+    // before Sluice saw it demoted may get its 1290, and the first one makes it look.
+    let demoted = Instant::now();
+    let mut refused = 0;
+    for (i, c) in clients.iter_mut().enumerate() {
+        loop {
+            match code(c, &write(i, "after")).await {
+                0 => break,
+                1290 => refused += 1,
+                other => panic!("client {i}: {other}"),
+            }
+            assert!(demoted.elapsed() < Duration::from_secs(30), "never left");
+            tokio::time::sleep(Duration::from_millis(50)).await;
+        }
+    }
+    println!(
+        "{refused} writes got 1290 from the demoted writer; every client wrote again \
+         within {:?}",
+        demoted.elapsed()
+    );
+    // From then on, none: every write lands on the new writer.
+    for (i, c) in clients.iter_mut().enumerate() {
+        assert_eq!(code(c, &write(i, "later")).await, 0, "client {i}");
+    }
+    check_sessions(&mut clients, 2).await;
+    assert_eq!(count(&set.writer, "later").await, CLIENTS as i64);
+    let old = set.old_writer.as_ref().unwrap();
+    assert_eq!(count(old, "later").await, 0);
+    let closed = proxy
+        .metric("sluice_database_connections_closed_total{reason=\"failover\"}")
+        .await;
+    assert!(closed >= 1.0, "the old writer's connections were let go");
+    finish(clients, proxy).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn with_no_writer_statements_wait_for_one_and_readyz_says_why() {
+    let mut set = Replicated::start(40, 1).await;
+    let proxy = Proxy::start(&proxy_config(&set)).await;
+    let mut client = proxy.conn().await;
+    assert_eq!(code(&mut client, &write(1, "before")).await, 0);
+    // The writer dies and nothing is promoted yet.
+    set.writer.kill();
+    let body = proxy.readyz_becomes(503, Duration::from_secs(10)).await;
+    assert!(body.contains("no writable instance"), "{body}");
+    // A statement now waits; the replica is promoted meanwhile, and it runs there.
+    let waiting = tokio::spawn(async move {
+        let outcome = code(&mut client, &write(1, "waited")).await;
+        (outcome, client)
+    });
+    tokio::time::sleep(Duration::from_millis(700)).await;
+    assert!(
+        !waiting.is_finished(),
+        "a statement failed without a writer"
+    );
+    let replica = &set.replicas[0];
+    replica.cli_socket(if replica.is_mysql() {
+        "STOP REPLICA; RESET REPLICA ALL; SET GLOBAL super_read_only = OFF; \
+         SET GLOBAL read_only = OFF;"
+    } else {
+        "STOP SLAVE; RESET SLAVE ALL; SET GLOBAL read_only = OFF;"
+    });
+    let (outcome, client) = waiting.await.unwrap();
+    assert_eq!(outcome, 0);
+    assert_eq!(count(replica, "waited").await, 1);
+    proxy.readyz_becomes(200, Duration::from_secs(5)).await;
+    assert!(proxy.metric("sluice_without_writer_seconds_total").await > 0.0);
+    client.disconnect().await.unwrap();
+    proxy.stop().await;
+}
+
+/// `backend.address` is a name, resolved again on every connect: when its address
+/// changes (as an RDS Multi-AZ failover moves the instance's DNS name to the standby),
+/// new connections follow it without a restart. The name is in a hosts file the test
+/// writes, bind-mounted over /etc/hosts for Sluice's process alone.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_backend_name_whose_address_changes_is_followed() {
+    let port = free_port();
+    let args = |id: u32| vec![format!("--server-id={id}")];
+    let mut first = TestDb::start_on("127.0.0.2", port, 30, args(11)).await;
+    let second = TestDb::start_on("127.0.0.3", port, 30, args(22)).await;
+    let dir = tempfile::tempdir().unwrap();
+    let hosts = dir.path().join("hosts");
+    let point_at = |ip: &str| {
+        // Written in place: the bind mount follows the file, not its name.
+        std::fs::write(
+            &hosts,
+            format!("127.0.0.1 localhost\n{ip} db.sluice.test\n"),
+        )
+        .unwrap()
+    };
+    point_at("127.0.0.2");
+    let listen = free_port();
+    let config = config_with_backend(&format!("address = \"db.sluice.test:{port}\""), "", "")
+        .replace(
+            "listen = \"127.0.0.1:0\"\nhandshake",
+            &format!("listen = \"127.0.0.1:{listen}\"\nhandshake"),
+        );
+    let mount = format!(
+        "mount --bind {} /etc/hosts && exec \"$0\" \"$@\"",
+        hosts.display()
+    );
+    let wrapper: Vec<String> = ["unshare", "--mount", "sh", "-c", &mount]
+        .iter()
+        .map(|s| s.to_string())
+        .collect();
+    let sluice = SluiceProcess::start_under(&wrapper, &config, listen, Stdio::inherit()).await;
+    let opts = mysql_async::OptsBuilder::default()
+        .ip_or_hostname("127.0.0.1")
+        .tcp_port(sluice.port)
+        .user(Some(common::APP_USER))
+        .pass(Some(common::APP_PASSWORD))
+        .db_name(Some("shop"))
+        .prefer_socket(false);
+    let mut client = mysql_async::Conn::new(opts).await.unwrap();
+    assert_eq!(server_id(&mut client).await, Some(11));
+    // The name moves to the other server, and the first one goes away.
+    point_at("127.0.0.3");
+    first.kill();
+    let moved = Instant::now();
+    let mut failed = 0;
+    loop {
+        match server_id(&mut client).await {
+            Some(22) => break,
+            other => {
+                failed += 1;
+                assert!(
+                    moved.elapsed() < Duration::from_secs(20),
+                    "still {other:?} after the name moved"
+                );
+                tokio::time::sleep(Duration::from_millis(100)).await;
+            }
+        }
+    }
+    assert!(
+        failed <= 1,
+        "{failed} statements failed while the name moved"
+    );
+    drop(second);
+    drop(sluice);
+}
