@@ -23,7 +23,8 @@
 //! - [`frontend`]: one client session: handshake, TLS, auth, command loop, relay.
 //! - [`auth`]: password plugins, and IAM auth tokens (`auth::iam`).
 //! - [`backend`]: backend connections, the capped pool (generic over a `Connector`, so it
-//!   is tested with fakes) and its leases, the cap from `@@max_connections`, backend TLS.
+//!   is tested with fakes) and its leases, the cap from `@@max_connections`, backend TLS,
+//!   and the topology: the instances, the writer among them, failover.
 //! - [`multiplex`]: pin reasons, SQL lexer and classifier, session-tracker reading.
 //! - [`credentials`]: where passwords come from: the config, or Secrets Manager.
 //! - [`net`], [`tls`]: plain-or-TLS streams and the `PacketStream` both sides read and

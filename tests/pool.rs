@@ -68,10 +68,10 @@ async fn an_idle_connection_the_server_closed_is_not_handed_out() {
     // stay idle (by default only half the cap may: zero here, and the reaper would close
     // it before the server does).
     let db = TestDb::start(5).await;
-    // The health check is kept away: its pings would keep the idle connection alive
-    // past its wait_timeout, or find it closed first.
+    // The health check and the topology monitor are kept away: their looks would keep
+    // the idle connection alive past its wait_timeout, or find it closed first.
     let backend = "max_connections_percent = 20\nmax_idle_connections_percent = 20\n\
-                   health_check_interval = 600";
+                   health_check_interval = 600\nmonitor_interval = 600";
     let proxy = Proxy::start(&config_for(&db, backend, "")).await;
     let mut a = proxy.conn().await;
     // Replayed on the backend, which keeps it when it goes back to the pool.

@@ -116,9 +116,13 @@ impl BackendError {
             Self::Connection(ConnectionError::Server { code, .. }) => {
                 matches!(code, 1040 | 1203)
             }
-            Self::Connection(ConnectionError::Connect(e)) => {
-                e.kind() == std::io::ErrorKind::ConnectionRefused
-            }
+            // Reset or aborted while connecting: the server went away (a failover).
+            Self::Connection(ConnectionError::Connect(e)) => matches!(
+                e.kind(),
+                std::io::ErrorKind::ConnectionRefused
+                    | std::io::ErrorKind::ConnectionReset
+                    | std::io::ErrorKind::ConnectionAborted
+            ),
             Self::Connection(ConnectionError::ConnectTimeout | ConnectionError::NoWriter) => true,
             _ => false,
         }

@@ -15,6 +15,9 @@ use crate::protocol::packet::Frame;
 use crate::protocol::response::Expect;
 use crate::protocol::status;
 
+/// Borrowed connections replaced, at most, when they fail before a command reached them.
+const MAX_REPLACED: u32 = 3;
+
 impl Session<'_> {
     /// Leases a backend if the session holds none and brings it to the session's state.
     /// False when that failed and the client got the error (the command is consumed).
@@ -35,50 +38,80 @@ impl Session<'_> {
         relay: Relay,
         pin: Option<PinReason>,
     ) -> Result<bool, FrontendError> {
-        if self.hold.lease_mut().is_some_and(|l| !l.is_current()) {
-            self.writer_changed(first).await?;
-        }
-        if !self.hold.begin() {
-            match self.borrow().await {
-                Ok(mut lease) => {
-                    self.flavor = lease.conn().flavor();
-                    if self.state.handshake_pending {
-                        self.apply_handshake_state(lease.conn());
-                    }
-                    self.hold.obtained(lease);
-                    self.state.scope.borrowed();
-                }
-                Err(e) => {
-                    let seq = self.skip_rest(first).await?;
-                    self.reply_backend_error(seq, &e).await?;
-                    return Ok(false);
-                }
+        if let Some(lease) = self.hold.lease_mut() {
+            let stale = !lease.is_current();
+            if stale || lease.conn().server_gone() {
+                self.held_backend_gone(first, stale).await?;
             }
         }
-        if let Some(reason) = pin {
-            self.pin(reason);
-        }
-        if let Err(e) = self.prepare_backend(relay).await {
+        // A connection borrowed for this command that fails while being brought to the
+        // session's state (its server died while it sat idle: a failover) is replaced:
+        // the command has reached no server yet, so it waits for a working one instead.
+        let mut replaced = 0;
+        loop {
+            let borrowed = !self.hold.begin();
+            if borrowed && !self.obtain(first).await? {
+                return Ok(false);
+            }
+            if let Some(reason) = pin {
+                self.pin(reason);
+            }
+            let Err(e) = self.prepare_backend(relay).await else {
+                return Ok(true);
+            };
+            let broken = matches!(e, BackendError::Connection(_)) && e.server_code().is_none();
+            if borrowed && broken && replaced < MAX_REPLACED {
+                tracing::debug!(error = %e, "a borrowed backend failed before the command; replacing it");
+                replaced += 1;
+                // Nothing of the session lived on it yet (a pin made just now included).
+                self.drop_backend();
+                self.ctx.pool.connector().topology().suspect();
+                continue;
+            }
             let seq = self.skip_rest(first).await?;
             self.backend_failed(seq, &e).await?;
             self.settle(false);
             return Ok(false);
         }
-        Ok(true)
     }
 
-    /// The writer changed while the session held a backend of the old one: a backend
-    /// kept only for the affinity window goes quietly (the command runs on the new
-    /// writer); one holding a transaction or pinned state ends the session with 2013,
+    /// Borrows a backend for the session; false when that failed and the client got
+    /// the error (the command is consumed).
+    async fn obtain(&mut self, first: &Frame) -> Result<bool, FrontendError> {
+        match self.borrow().await {
+            Ok(mut lease) => {
+                self.flavor = lease.conn().flavor();
+                if self.state.handshake_pending {
+                    self.apply_handshake_state(lease.conn());
+                }
+                self.hold.obtained(lease);
+                self.state.scope.borrowed();
+                Ok(true)
+            }
+            Err(e) => {
+                let seq = self.skip_rest(first).await?;
+                self.reply_backend_error(seq, &e).await?;
+                Ok(false)
+            }
+        }
+    }
+
+    /// The held backend is of a writer that is no longer the writer (`stale`), or its
+    /// server closed it, before the command was sent: a backend kept only for the
+    /// affinity window goes quietly (the command runs on a new one, as it never reached
+    /// the old); one holding a transaction or pinned state ends the session with 2013,
     /// since going on elsewhere would run its next statements outside what it began.
-    async fn writer_changed(&mut self, first: &Frame) -> Result<(), FrontendError> {
+    async fn held_backend_gone(&mut self, first: &Frame, stale: bool) -> Result<(), FrontendError> {
         if !self.drop_backend() {
             return Ok(());
         }
-        tracing::info!(peer = %self.client.peer, "the writer changed under an open transaction or pinned session; closing it");
+        tracing::info!(peer = %self.client.peer, stale, "the backend of an open transaction or pinned session is gone; closing it");
         let seq = self.skip_rest(first).await?;
-        self.reply_error(ErrorPacket::writer_changed().encode(seq))
-            .await?;
+        let error = match stale {
+            true => ErrorPacket::writer_changed(),
+            false => ErrorPacket::lost_connection(),
+        };
+        self.reply_error(error.encode(seq)).await?;
         Err(FrontendError::SessionStateLost)
     }
 

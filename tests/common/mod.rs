@@ -4,6 +4,7 @@
 pub mod certs;
 pub mod clients;
 pub mod db;
+pub mod failover_load;
 pub mod fake_rds;
 pub mod fake_sts;
 pub mod metrics;

@@ -41,48 +41,45 @@ impl Watch {
 
     /// Looks once, within `timeout`, and notes what it found.
     pub(super) async fn look(mut self, pool: Arc<Pool>, timeout: Duration) -> Self {
-        let outcome = if pool.connector().topology().instances().len() == 1 {
-            match Self::look_through_pool(&pool, timeout).await {
-                Some(outcome) => outcome,
+        let looked = if pool.connector().topology().instances().len() == 1 {
+            match look_through_pool(&pool, timeout).await {
+                Some(looked) => looked,
                 None => return self,
             }
         } else {
             self.look_own(&pool, timeout).await
         };
-        self.take_in(outcome);
+        match looked {
+            Looked::Answer(seen) => {
+                self.seen = seen;
+                self.failures = 0;
+            }
+            Looked::Refused => {
+                self.seen = Seen::Down;
+            }
+            Looked::Failed => {
+                self.failures += 1;
+                if self.failures >= FAILURES_FOR_DOWN {
+                    self.seen = Seen::Down;
+                }
+            }
+        }
         self
     }
 
-    /// On an idle connection of the pool; None when none is idle.
-    async fn look_through_pool(
-        pool: &Arc<Pool>,
-        timeout: Duration,
-    ) -> Option<Result<Result<Option<Seen>, BackendError>, tokio::time::error::Elapsed>> {
-        let mut lease = pool.lend_idle()?;
-        let outcome = tokio::time::timeout(timeout, lease.conn().query(ROLE_QUERY)).await;
-        match &outcome {
-            // Not a use: looks must not keep idle connections from expiring.
-            Ok(Ok(_)) => lease.release_unused(),
-            _ => lease.close("monitor"),
-        }
-        Some(outcome.map(|r| r.map(|rows| parse(&rows)).map_err(BackendError::from)))
-    }
-
-    /// On the monitor's own connection, opened again when it was lost.
-    async fn look_own(
-        &mut self,
-        pool: &Pool,
-        timeout: Duration,
-    ) -> Result<Result<Option<Seen>, BackendError>, tokio::time::error::Elapsed> {
+    /// On the monitor's own connection, opened again when it was lost. A connection
+    /// that failed or timed out is let go (a late answer on it would be read as the
+    /// next look's).
+    async fn look_own(&mut self, pool: &Pool, timeout: Duration) -> Looked {
         let connector = pool.connector();
         let target = &connector.topology().instances()[self.instance];
-        tokio::time::timeout(timeout, async {
+        let outcome = tokio::time::timeout(timeout, async {
             if let Some(conn) = self.conn.as_mut() {
                 match conn.query(ROLE_QUERY).await {
                     Ok(rows) => return Ok(parse(&rows)),
                     // Closed since the last look (a restart, a kill): a new connection
                     // tells whether it is back.
-                    Err(_) => self.conn = None,
+                    Err(_) => self.let_go(),
                 }
             }
             let mut conn = connector.connect_probe_at(target).await?;
@@ -90,38 +87,55 @@ impl Watch {
             self.conn = Some(conn);
             Ok::<_, BackendError>(seen)
         })
-        .await
-    }
-
-    fn take_in(
-        &mut self,
-        outcome: Result<Result<Option<Seen>, BackendError>, tokio::time::error::Elapsed>,
-    ) {
+        .await;
         match outcome {
-            Ok(Ok(Some(seen))) => {
-                self.seen = seen;
-                self.failures = 0;
+            Ok(Ok(Some(seen))) => Looked::Answer(seen),
+            Ok(Ok(None)) => Looked::Failed,
+            Ok(Err(e)) => {
+                self.let_go();
+                if refused(&e) {
+                    Looked::Refused
+                } else {
+                    Looked::Failed
+                }
             }
-            Ok(Err(e)) if refused(&e) => self.down(),
-            // Timed out, refused by the server (1040, a login), or an answer that does
-            // not parse: once may be a hiccup, twice in a row is down.
-            failed => {
-                if let Err(_) | Ok(Err(_)) = &failed {
-                    // A late answer on it would be read as the next look's.
-                    self.conn = None;
-                }
-                self.failures += 1;
-                if self.failures >= FAILURES_FOR_DOWN {
-                    self.down();
-                }
+            Err(_) => {
+                self.let_go();
+                Looked::Failed
             }
         }
     }
 
-    fn down(&mut self) {
-        self.conn = None;
-        self.seen = Seen::Down;
+    /// Closes the monitor's connection politely (COM_QUIT, not waited for), so that
+    /// the server logs no aborted connection.
+    fn let_go(&mut self) {
+        if let Some(conn) = self.conn.take() {
+            tokio::spawn(conn.quit());
+        }
     }
+}
+
+/// What one look found.
+enum Looked {
+    Answer(Seen),
+    /// Nothing accepts connections at the address: down at once.
+    Refused,
+    /// Timed out, refused by the server (1040, a login), or an answer that does not
+    /// parse: once may be a hiccup, twice in a row is down.
+    Failed,
+}
+
+/// On an idle connection of the pool; None when none is idle.
+async fn look_through_pool(pool: &Arc<Pool>, timeout: Duration) -> Option<Looked> {
+    let mut lease = pool.lend_idle()?;
+    let outcome = tokio::time::timeout(timeout, lease.conn().query(ROLE_QUERY)).await;
+    let Ok(Ok(rows)) = outcome else {
+        lease.close("monitor");
+        return Some(Looked::Failed);
+    };
+    // Not a use: looks must not keep idle connections from expiring.
+    lease.release_unused();
+    Some(parse(&rows).map_or(Looked::Failed, Looked::Answer))
 }
 
 /// Nothing accepts connections there.

@@ -11,6 +11,9 @@ use super::look::Watch;
 use super::Change;
 use crate::backend::Pool;
 
+/// The shortest time between two rounds when statements give cause to look.
+const SOONEST: Duration = Duration::from_millis(100);
+
 /// The monitor's state between rounds.
 pub struct Monitor {
     pool: Arc<Pool>,
@@ -42,12 +45,19 @@ impl Monitor {
 
     /// Runs until the pool is dropped.
     pub async fn run(mut self, every: Duration) {
+        let mut last = Instant::now();
         loop {
             let topology = self.pool.connector().topology();
             tokio::select! {
-                () = tokio::time::sleep(every) => {}
-                () = topology.suspected() => {}
+                () = tokio::time::sleep_until((last + every).into()) => {}
+                () = topology.suspected() => {
+                    // A burst of read-only errors (or a read replica used on purpose as
+                    // the one instance, whose writes all get 1290) looks at most this
+                    // often.
+                    tokio::time::sleep_until((last + SOONEST.min(every)).into()).await;
+                }
             }
+            last = Instant::now();
             self.round().await;
         }
     }
