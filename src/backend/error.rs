@@ -108,25 +108,33 @@ impl BackendError {
 
 impl BackendError {
     /// The database had no room for another connection (1040 Too many connections,
-    /// 1203 for the user's own limit), or nothing accepted one at its address in time,
-    /// or no instance takes writes (a failover under way):
+    /// 1203 for the user's own limit), or nothing accepted one at its address in time
+    /// or it dropped the connection while logging in, or no instance takes writes (a
+    /// failover under way):
     /// worth waiting for a connection that works, not worth passing on.
     pub fn is_refusal(&self) -> bool {
         match self {
             Self::Connection(ConnectionError::Server { code, .. }) => {
                 matches!(code, 1040 | 1203)
             }
-            // Reset or aborted while connecting: the server went away (a failover).
-            Self::Connection(ConnectionError::Connect(e)) => matches!(
-                e.kind(),
-                std::io::ErrorKind::ConnectionRefused
-                    | std::io::ErrorKind::ConnectionReset
-                    | std::io::ErrorKind::ConnectionAborted
-            ),
+            // Reset, aborted or closed while connecting or logging in: the server went
+            // away (a failover, a restart).
+            Self::Connection(ConnectionError::Connect(e)) => went_away(e),
+            Self::Connection(ConnectionError::Protocol(ProtocolError::Io(e))) => went_away(e),
+            Self::Connection(ConnectionError::Protocol(ProtocolError::Closed)) => true,
             Self::Connection(ConnectionError::ConnectTimeout | ConnectionError::NoWriter) => true,
             _ => false,
         }
     }
+}
+
+/// The other end refused or dropped the connection.
+fn went_away(e: &std::io::Error) -> bool {
+    use std::io::ErrorKind::*;
+    matches!(
+        e.kind(),
+        ConnectionRefused | ConnectionReset | ConnectionAborted | BrokenPipe | UnexpectedEof
+    )
 }
 
 impl From<ProtocolError> for BackendError {
