@@ -22,10 +22,14 @@
 //!   in, and the password-guessing rate of one client, with and without the throttle;
 //! - connection set-up (`connect`): new TLS connections directly to the server, through Sluice
 //!   with a password, and through Sluice with an IAM token (`local` mode, the token
-//!   reused as Lambdas do, so verified once and then from the cache).
+//!   reused as Lambdas do, so verified once and then from the cache);
+//! - failover (`failover`): a steady load with the writer killed and a replica promoted
+//!   midway, straight to the writer and through Sluice (see `load/failover.rs`).
 
 #[path = "../tests/common/mod.rs"]
 mod common;
+#[path = "load/failover.rs"]
+mod failover;
 #[path = "load/flood.rs"]
 mod flood;
 #[path = "load/memory.rs"]
@@ -453,6 +457,9 @@ fn main() {
         }
         if only.is_empty() || only == "flood" {
             flood::flood_suite().await;
+        }
+        if only.is_empty() || only == "failover" {
+            failover::failover_suite().await;
         }
     });
 }

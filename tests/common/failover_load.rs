@@ -15,6 +15,8 @@ use mysql_async::prelude::*;
 pub struct Seen {
     /// Notes of writes acknowledged (autocommit statements and committed transactions).
     pub acknowledged: Vec<String>,
+    /// When each of them was acknowledged.
+    pub acknowledged_at: Vec<Instant>,
     /// Notes of transactions that failed (none of their rows may be committed half).
     pub failed_transactions: Vec<String>,
     /// Error codes, in order (1: a lost connection without an error packet; 2: connect
@@ -28,6 +30,13 @@ pub struct Seen {
     pub wrong_session: usize,
     pub longest: Duration,
     pub statements: usize,
+}
+
+impl Seen {
+    /// The first write acknowledged after `t`.
+    pub fn first_write_after(&self, t: Instant) -> Option<Instant> {
+        self.acknowledged_at.iter().copied().find(|&at| at > t)
+    }
 }
 
 pub struct Load {
@@ -114,7 +123,10 @@ async fn run(opts: mysql_async::OptsBuilder, i: usize, stop: Arc<AtomicBool>) ->
         seen.statements += 1;
         seen.longest = seen.longest.max(started.elapsed());
         match outcome {
-            Ok(()) => seen.acknowledged.push(note),
+            Ok(()) => {
+                seen.acknowledged.push(note);
+                seen.acknowledged_at.push(Instant::now());
+            }
             Err(e) => {
                 seen.errors.push(code(&e));
                 if transaction {
