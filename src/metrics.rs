@@ -27,6 +27,7 @@ pub struct Metrics {
     pub failovers: IntCounter,
     pub writer_conflicts: IntCounter,
     pub without_writer_seconds: prometheus::Counter,
+    pub availability_percent: prometheus::Gauge,
     pub database_connections_setup_succeeded: IntCounter,
     pub database_connections_setup_failed: IntCounter,
     pub database_connections_closed: IntCounterVec,
@@ -172,6 +173,15 @@ impl Metrics {
                 prometheus::Counter::new(
                     "without_writer_seconds_total",
                     "Seconds with no writer to send statements to (borrowers wait).",
+                )
+                .unwrap(),
+            ),
+            availability_percent: reg(
+                &registry,
+                prometheus::Gauge::new(
+                    "availability_percent",
+                    "Share of the time since start with a writer to send statements to \
+                     (as RDS Proxy's AvailabilityPercentage).",
                 )
                 .unwrap(),
             ),

@@ -221,6 +221,39 @@ async fn with_no_writer_statements_wait_for_one_and_readyz_says_why() {
     assert_eq!(count(replica, "waited").await, 1);
     proxy.readyz_becomes(200, Duration::from_secs(5)).await;
     assert!(proxy.metric("sluice_without_writer_seconds_total").await > 0.0);
+    let availability = proxy.metric("sluice_availability_percent").await;
+    assert!(availability > 0.0 && availability < 100.0, "{availability}");
+    client.disconnect().await.unwrap();
+    proxy.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn with_two_writable_instances_sluice_stays_on_its_writer_and_reports_it() {
+    let set = Replicated::start(40, 1).await;
+    let proxy = Proxy::start(&proxy_config(&set)).await;
+    let mut client = proxy.conn().await;
+    assert_eq!(server_id(&mut client).await, Some(1));
+    // The replica turns writable while the writer still is (a split brain).
+    let replica = &set.replicas[0];
+    replica.cli_socket(if replica.is_mysql() {
+        "STOP REPLICA; SET GLOBAL super_read_only = OFF; SET GLOBAL read_only = OFF;"
+    } else {
+        "STOP SLAVE; SET GLOBAL read_only = OFF;"
+    });
+    let conflicts = "sluice_writer_conflicts_total";
+    let deadline = Instant::now() + Duration::from_secs(10);
+    while proxy.metric(conflicts).await < 1.0 {
+        assert!(Instant::now() < deadline, "the conflict was not seen");
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    // Every write still goes to the writer Sluice had; none to the other.
+    for i in 0..20 {
+        assert_eq!(code(&mut client, &write(i, "split")).await, 0);
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    assert_eq!(count(&set.writer, "split").await, 20);
+    assert_eq!(count(replica, "split").await, 0);
+    assert_eq!(proxy.metric("sluice_failovers_total").await, 0.0);
     client.disconnect().await.unwrap();
     proxy.stop().await;
 }

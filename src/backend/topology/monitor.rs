@@ -21,6 +21,12 @@ pub struct Monitor {
     timeout: Duration,
     /// When the last round ended without a writer.
     without_writer_since: Option<Instant>,
+    /// When the monitor started, and the time without a writer since then: the
+    /// availability figure.
+    started: Instant,
+    without_writer: Duration,
+    /// The last look found more than one writable instance.
+    in_conflict: bool,
 }
 
 impl Monitor {
@@ -40,6 +46,9 @@ impl Monitor {
             watches: (0..n).map(Watch::new).collect(),
             timeout,
             without_writer_since: None,
+            started: Instant::now(),
+            without_writer: Duration::ZERO,
+            in_conflict: false,
         }
     }
 
@@ -88,11 +97,15 @@ impl Monitor {
         let election = elect(topology.writer_id(), &seen);
         if election.conflict {
             self.pool.metrics().writer_conflicts.inc();
-            tracing::error!(
-                writer = topology.name(election.writer.map_or(0, |w| w.instance)),
-                "more than one instance takes writes; staying on one writer"
-            );
+            // Logged when it starts, counted on every look while it lasts.
+            if !self.in_conflict {
+                tracing::error!(
+                    writer = topology.name(election.writer.map_or(0, |w| w.instance)),
+                    "more than one instance takes writes; staying on one writer"
+                );
+            }
         }
+        self.in_conflict = election.conflict;
         if let Some(change) = topology.apply(&election) {
             self.changed(change).await;
         }
@@ -148,9 +161,20 @@ impl Monitor {
 
     fn count_time_without_writer(&mut self) {
         let now = Instant::now();
+        let metrics = self.pool.metrics();
         if let Some(since) = self.without_writer_since.take() {
-            let seconds = now.saturating_duration_since(since).as_secs_f64();
-            self.pool.metrics().without_writer_seconds.inc_by(seconds);
+            let without = now.saturating_duration_since(since);
+            self.without_writer += without;
+            metrics.without_writer_seconds.inc_by(without.as_secs_f64());
+        }
+        // As RDS Proxy's AvailabilityPercentage: the share of the time there was a
+        // writer to send statements to, since the start.
+        let up = now.saturating_duration_since(self.started).as_secs_f64();
+        if up > 0.0 {
+            let without = self.without_writer.as_secs_f64().min(up);
+            metrics
+                .availability_percent
+                .set(100.0 * (1.0 - without / up));
         }
         if self.pool.connector().topology().writer_id().is_none() {
             self.without_writer_since = Some(now);
