@@ -99,6 +99,14 @@ async fn idle_clients_keep_their_sessions_when_the_writer_dies() {
     let (old_address, new_address) = (set.writer.address(), set.replicas[0].address());
     let mut clients = clients_with_sessions(&proxy).await;
     check_sessions(&mut clients, 1).await;
+    let max_allowed = "sluice_database_connections_max_allowed";
+    assert_eq!(
+        proxy.metric(max_allowed).await,
+        28.0,
+        "70 % of the writer's 40"
+    );
+    // The replica allows fewer connections: after the failover the cap is its own.
+    set.replicas[0].cli_socket("SET GLOBAL max_connections = 20");
     // A client inside a transaction on the old writer, and one connected straight to it.
     let mut in_tx = proxy.conn().await;
     in_tx.query_drop("BEGIN").await.unwrap();
@@ -118,6 +126,12 @@ async fn idle_clients_keep_their_sessions_when_the_writer_dies() {
     let recovered = killed.elapsed();
     check_sessions(&mut clients, 2).await;
     assert_eq!(count(&set.writer, "after").await, CLIENTS as i64);
+    // Read by the monitor once the new writer is in place (70 % of its 20).
+    let deadline = Instant::now() + Duration::from_secs(10);
+    while proxy.metric(max_allowed).await != 14.0 {
+        assert!(Instant::now() < deadline, "the cap is not the new writer's");
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
     // The transaction died with the old writer: a clean error, then the connection is
     // closed, and nothing of it is on the new writer.
     let in_tx_code = code(&mut in_tx, &write(99, "in-flight")).await;
