@@ -24,6 +24,7 @@ pub struct Metrics {
     pub instance_up: IntGaugeVec,
     pub instance_writable: IntGaugeVec,
     pub instance_is_writer: IntGaugeVec,
+    pub instance_replica_lag_seconds: IntGaugeVec,
     pub failovers: IntCounter,
     pub writer_conflicts: IntCounter,
     pub without_writer_seconds: prometheus::Counter,
@@ -155,6 +156,18 @@ impl Metrics {
                     Opts::new(
                         "instance_is_writer",
                         "1 for the instance the pool's connections go to.",
+                    ),
+                    &["instance"],
+                )
+                .unwrap(),
+            ),
+            instance_replica_lag_seconds: reg(
+                &registry,
+                IntGaugeVec::new(
+                    Opts::new(
+                        "instance_replica_lag_seconds",
+                        "Of a read-only instance: seconds behind its source, as it reports \
+                         it; -1 when it is not replicating or would not say.",
                     ),
                     &["instance"],
                 )

@@ -242,13 +242,39 @@ async fn with_no_writer_statements_wait_for_one_and_readyz_says_why() {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn with_two_writable_instances_sluice_stays_on_its_writer_and_reports_it() {
+async fn replica_lag_is_shown_and_with_two_writable_instances_writes_stay_on_the_writer() {
     let set = Replicated::start(40, 1).await;
     let proxy = Proxy::start(&proxy_config(&set)).await;
     let mut client = proxy.conn().await;
     assert_eq!(server_id(&mut client).await, Some(1));
-    // The replica turns writable while the writer still is (a split brain).
+    // The replica's lag, as it reports it: none, then not replicating once stopped.
     let replica = &set.replicas[0];
+    let lag = format!(
+        "sluice_instance_replica_lag_seconds{{instance=\"{}\"}} ",
+        replica.address()
+    );
+    let lag_becomes = |want: &'static str| {
+        let (proxy, lag) = (&proxy, &lag);
+        async move {
+            let deadline = Instant::now() + Duration::from_secs(10);
+            loop {
+                let text = proxy.metrics().await;
+                if text.lines().any(|l| l == format!("{lag}{want}")) {
+                    return;
+                }
+                assert!(Instant::now() < deadline, "{lag}not {want}: {text}");
+                tokio::time::sleep(Duration::from_millis(100)).await;
+            }
+        }
+    };
+    lag_becomes("0").await;
+    replica.cli_socket(if replica.is_mysql() {
+        "STOP REPLICA;"
+    } else {
+        "STOP SLAVE;"
+    });
+    lag_becomes("-1").await;
+    // The replica turns writable while the writer still is (a split brain).
     replica.cli_socket(if replica.is_mysql() {
         "STOP REPLICA; SET GLOBAL super_read_only = OFF; SET GLOBAL read_only = OFF;"
     } else {

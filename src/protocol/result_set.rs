@@ -5,7 +5,8 @@
 
 use super::header::EOF as EOF_HEADER;
 use super::packet;
-use super::wire::{put_lenenc_bytes, put_lenenc_int};
+use super::wire::{put_lenenc_bytes, put_lenenc_int, Reader};
+use super::ProtocolError;
 
 /// One column definition, as the server describes it.
 #[derive(Debug, Clone, Copy)]
@@ -89,9 +90,29 @@ pub fn push_end(out: &mut impl bytes::BufMut, seq: u8, end: Ending) {
     }
 }
 
+/// The name of the column a column-definition packet (protocol 4.1) describes: after
+/// the catalog, schema, table and original table, each a length-encoded string.
+pub fn column_name(definition: &[u8]) -> Result<&[u8], ProtocolError> {
+    let mut r = Reader::new(definition);
+    for what in ["catalog", "schema", "table", "original table"] {
+        r.lenenc_bytes(what)?;
+    }
+    r.lenenc_bytes("column name")
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_column_definitions_name_is_read() {
+        // `SELECT 1 AS Seconds_Behind_Source` as MySQL 9.7 describes the column.
+        let mut def = b"\x03def\x00\x00\x00\x15Seconds_Behind_Source\x00".to_vec();
+        def.extend_from_slice(b"\x0c\x3f\x00\x01\x00\x00\x00\x08\x81\x00\x00\x00\x00");
+        assert_eq!(column_name(&def).unwrap(), b"Seconds_Behind_Source");
+        assert!(column_name(b"\x03def\x00").is_err());
+        assert!(column_name(b"").is_err());
+    }
 
     /// `SELECT FOUND_ROWS()` as MySQL 9.7 answered it (classic EOF), column definition
     /// trimmed to what Sluice sends: one row "1", one warning.

@@ -22,6 +22,7 @@ use crate::protocol::command::{
 use crate::protocol::packet::{self, PacketReader, MAX_PAYLOAD};
 use crate::protocol::prepared::PrepareOk;
 use crate::protocol::response::{Expect, OkPacket, Seen, Tracker};
+use crate::protocol::result_set::column_name;
 use crate::protocol::session_track::{self, Change};
 use crate::protocol::wire::Reader;
 use crate::protocol::ProtocolError;
@@ -264,11 +265,33 @@ impl BackendConn {
         self.read_response().await
     }
 
+    /// Runs one SQL statement and returns its column names and text rows (a statement
+    /// whose columns differ by server, such as `SHOW REPLICA STATUS`).
+    pub async fn query_named(
+        &mut self,
+        sql: &str,
+    ) -> Result<(Vec<Vec<u8>>, Rows), ConnectionError> {
+        self.write(&packet::packet(0, &com_query(sql))).await?;
+        let mut names = Vec::new();
+        let rows = self.read_response_into(Some(&mut names)).await?;
+        Ok((names, rows))
+    }
+
     /// Reads one whole response to an internal command.
     async fn read_response(&mut self) -> Result<Rows, ConnectionError> {
+        self.read_response_into(None).await
+    }
+
+    /// [`Self::read_response`], keeping the column names in `names` when given.
+    async fn read_response_into(
+        &mut self,
+        mut names: Option<&mut Vec<Vec<u8>>>,
+    ) -> Result<Rows, ConnectionError> {
         let mut tracker = Tracker::new(Expect::Results, true);
         let mut rows = Rows::new();
         let mut error = None;
+        // The first packet of a result set is its column count; definitions follow.
+        let mut counted = false;
         while !tracker.is_done() {
             let frame = self.io.read(MAX_PAYLOAD).await?;
             let p = frame.payload();
@@ -285,7 +308,14 @@ impl BackendConn {
                 }
                 Seen::PrepareOk => {}
                 Seen::Data if is_row => rows.push(parse_text_row(p)?),
-                Seen::Data => {}
+                Seen::Data => {
+                    if let Some(names) = names.as_deref_mut() {
+                        if counted {
+                            names.push(column_name(p)?.to_vec());
+                        }
+                    }
+                    counted = true;
+                }
             }
         }
         match error {

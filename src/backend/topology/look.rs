@@ -6,7 +6,8 @@
 //!
 //! Whether it takes writes is `@@read_only` (MySQL's `super_read_only` turns it on
 //! too) and `@@innodb_read_only` (what an Aurora reader has); which server it is,
-//! `@@server_id`.
+//! `@@server_id`; and of a read-only one, how far behind its source it is
+//! (`SHOW REPLICA STATUS`).
 
 use std::sync::Arc;
 use std::time::Duration;
@@ -17,6 +18,22 @@ use crate::backend::{BackendError, ConnectionError, Pool};
 
 const ROLE_QUERY: &str = "SELECT @@server_id, @@global.read_only, @@global.innodb_read_only";
 
+/// A read-only instance's replication, in the server's own words (MySQL 8.0.22+ and
+/// MariaDB 10.5+ both know this spelling; their lag columns are named differently).
+const REPLICA_STATUS: &str = "SHOW REPLICA STATUS";
+const LAG_COLUMNS: [&[u8]; 2] = [b"Seconds_Behind_Source", b"Seconds_Behind_Master"];
+
+/// How far a read-only instance is behind its source, as it reports it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Lag {
+    Seconds(u64),
+    /// It replicates from nothing, or its replication is stopped (the server reports
+    /// no lag then): nothing says it is current.
+    NotReplicating,
+    /// The server would not say (no privilege to ask, an error).
+    Unknown,
+}
+
 /// Failed looks in a row (timeouts, errors) after which an instance is taken for down.
 /// A refused connect is proof at once: nothing listens there.
 const FAILURES_FOR_DOWN: u32 = 2;
@@ -26,6 +43,8 @@ pub(super) struct Watch {
     pub(super) instance: usize,
     conn: Option<Box<BackendConn>>,
     pub(super) seen: Seen,
+    /// Of a read-only instance, at the last look that could tell.
+    pub(super) lag: Option<Lag>,
     failures: u32,
 }
 
@@ -35,6 +54,7 @@ impl Watch {
             instance,
             conn: None,
             seen: Seen::Unknown,
+            lag: None,
             failures: 0,
         }
     }
@@ -50,17 +70,20 @@ impl Watch {
             self.look_own(&pool, timeout).await
         };
         match looked {
-            Looked::Answer(seen) => {
+            Looked::Answer(seen, lag) => {
                 self.seen = seen;
+                self.lag = lag;
                 self.failures = 0;
             }
             Looked::Refused => {
                 self.seen = Seen::Down;
+                self.lag = None;
             }
             Looked::Failed => {
                 self.failures += 1;
                 if self.failures >= FAILURES_FOR_DOWN {
                     self.seen = Seen::Down;
+                    self.lag = None;
                 }
             }
         }
@@ -82,14 +105,33 @@ impl Watch {
                     Err(_) => self.let_go(),
                 }
             }
-            let mut conn = connector.connect_probe_at(target).await?;
+            if self.conn.is_none() {
+                self.conn = Some(connector.connect_probe_at(target).await?);
+            }
+            let conn = self.conn.as_mut().expect("just opened");
             let seen = parse(&conn.query(ROLE_QUERY).await?);
-            self.conn = Some(conn);
             Ok::<_, BackendError>(seen)
         })
         .await;
         match outcome {
-            Ok(Ok(Some(seen))) => Looked::Answer(seen),
+            Ok(Ok(Some(seen))) => {
+                let lag = match (seen, self.conn.as_mut()) {
+                    (
+                        Seen::Up {
+                            writable: false, ..
+                        },
+                        Some(conn),
+                    ) => {
+                        let (lag, fit) = replica_lag(conn, timeout).await;
+                        if !fit {
+                            self.let_go();
+                        }
+                        Some(lag)
+                    }
+                    _ => None,
+                };
+                Looked::Answer(seen, lag)
+            }
             Ok(Ok(None)) => Looked::Failed,
             Ok(Err(e)) => {
                 self.let_go();
@@ -117,7 +159,8 @@ impl Watch {
 
 /// What one look found.
 enum Looked {
-    Answer(Seen),
+    /// What it is, and for a read-only one, how far behind (when asked).
+    Answer(Seen, Option<Lag>),
     /// Nothing accepts connections at the address: down at once.
     Refused,
     /// Timed out, refused by the server (1040, a login), or an answer that does not
@@ -133,9 +176,61 @@ async fn look_through_pool(pool: &Arc<Pool>, timeout: Duration) -> Option<Looked
         lease.close("monitor");
         return Some(Looked::Failed);
     };
-    // Not a use: looks must not keep idle connections from expiring.
-    lease.release_unused();
-    Some(parse(&rows).map_or(Looked::Failed, Looked::Answer))
+    let Some(seen) = parse(&rows) else {
+        lease.close("monitor");
+        return Some(Looked::Failed);
+    };
+    let (lag, fit) = match seen {
+        Seen::Up {
+            writable: false, ..
+        } => {
+            let (lag, fit) = replica_lag(lease.conn(), timeout).await;
+            (Some(lag), fit)
+        }
+        _ => (None, true),
+    };
+    if fit {
+        // Not a use: looks must not keep idle connections from expiring.
+        lease.release_unused();
+    } else {
+        lease.close("monitor");
+    }
+    Some(Looked::Answer(seen, lag))
+}
+
+/// Asks a read-only instance how far behind it is, within `timeout`; and whether the
+/// connection is still fit for the next look (a refusal, such as a user without the
+/// privilege to ask, is an answer; a timeout or a broken connection is not).
+async fn replica_lag(conn: &mut BackendConn, timeout: Duration) -> (Lag, bool) {
+    match tokio::time::timeout(timeout, conn.query_named(REPLICA_STATUS)).await {
+        Ok(Ok((names, rows))) => (lag_of(&names, &rows), true),
+        Ok(Err(e)) if e.server_code().is_some() => (Lag::Unknown, true),
+        _ => (Lag::Unknown, false),
+    }
+}
+
+/// The lag column of `SHOW REPLICA STATUS`: NULL (replication stopped) or no row (not a
+/// replica) is not replicating.
+fn lag_of(names: &[Vec<u8>], rows: &[Vec<Option<Vec<u8>>>]) -> Lag {
+    let Some(column) = names
+        .iter()
+        .position(|n| LAG_COLUMNS.contains(&n.as_slice()))
+    else {
+        return match rows.is_empty() {
+            true => Lag::NotReplicating,
+            false => Lag::Unknown,
+        };
+    };
+    // One row per replication channel: the one furthest behind counts.
+    let mut worst = None;
+    for row in rows {
+        let value = row.get(column).and_then(|v| v.as_deref());
+        let Some(seconds) = value.and_then(|v| std::str::from_utf8(v).ok()?.parse().ok()) else {
+            return Lag::NotReplicating;
+        };
+        worst = Some(worst.map_or(seconds, |w: u64| w.max(seconds)));
+    }
+    worst.map_or(Lag::NotReplicating, Lag::Seconds)
 }
 
 /// Nothing accepts connections there.
@@ -167,6 +262,27 @@ mod tests {
 
     fn row(values: &[&str]) -> Vec<Vec<Option<Vec<u8>>>> {
         vec![values.iter().map(|v| Some(v.as_bytes().to_vec())).collect()]
+    }
+
+    #[test]
+    fn the_lag_is_read_from_either_servers_column() {
+        let names = |lag: &str| vec![b"Replica_IO_State".to_vec(), lag.as_bytes().to_vec()];
+        let row = |lag: Option<&str>| vec![Some(b"Waiting".to_vec()), lag.map(|l| l.into())];
+        let mysql = names("Seconds_Behind_Source");
+        let mariadb = names("Seconds_Behind_Master");
+        assert_eq!(lag_of(&mysql, &[row(Some("0"))]), Lag::Seconds(0));
+        assert_eq!(lag_of(&mariadb, &[row(Some("42"))]), Lag::Seconds(42));
+        assert_eq!(lag_of(&mysql, &[row(None)]), Lag::NotReplicating);
+        assert_eq!(lag_of(&mysql, &[]), Lag::NotReplicating);
+        assert_eq!(lag_of(&[], &[]), Lag::NotReplicating);
+        // Several channels: the furthest behind; one stopped: not replicating.
+        let two = [row(Some("3")), row(Some("9"))];
+        assert_eq!(lag_of(&mysql, &two), Lag::Seconds(9));
+        assert_eq!(
+            lag_of(&mysql, &[row(Some("3")), row(None)]),
+            Lag::NotReplicating
+        );
+        assert_eq!(lag_of(&names("Other"), &[row(Some("3"))]), Lag::Unknown);
     }
 
     #[test]

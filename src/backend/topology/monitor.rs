@@ -7,7 +7,7 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use super::election::{elect, Seen};
-use super::look::Watch;
+use super::look::{Lag, Watch};
 use super::Change;
 use crate::backend::Pool;
 
@@ -145,6 +145,20 @@ impl Monitor {
     fn publish(&self, seen: &[Seen]) {
         let topology = self.pool.connector().topology();
         let metrics = self.pool.metrics();
+        for watch in &self.watches {
+            let gauge = &metrics.instance_replica_lag_seconds;
+            let name = topology.name(watch.instance);
+            let lag = match watch.lag {
+                // Writable, or not answering: no lag to show.
+                None => {
+                    let _ = gauge.remove_label_values(&[name]);
+                    continue;
+                }
+                Some(Lag::Seconds(s)) => i64::try_from(s).unwrap_or(i64::MAX),
+                Some(Lag::NotReplicating | Lag::Unknown) => -1,
+            };
+            gauge.with_label_values(&[name]).set(lag);
+        }
         for (i, s) in seen.iter().enumerate() {
             let name = topology.name(i);
             let (up, writable) = match s {
