@@ -100,12 +100,15 @@ async fn wrong_password_gets_1045() {
         matches!(e, mysql_async::Error::Server(ref s) if s.code == 1045),
         "{e:?}"
     );
-    assert_eq!(
-        proxy
-            .metric("sluice_client_connections_setup_failed_total{reason=\"auth\"}")
-            .await,
-        2.0
-    );
+    // Counted once the failed login's connection is closed, which may be a moment
+    // after the client read its error.
+    let failed = "sluice_client_connections_setup_failed_total{reason=\"auth\"}";
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(5);
+    while proxy.metric(failed).await < 2.0 {
+        assert!(std::time::Instant::now() < deadline, "not counted");
+        tokio::time::sleep(std::time::Duration::from_millis(20)).await;
+    }
+    assert_eq!(proxy.metric(failed).await, 2.0);
     proxy.stop().await;
 }
 
