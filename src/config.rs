@@ -376,12 +376,6 @@ impl Config {
             .map_err(|e| ConfigError::Invalid(format!("log.level: {e}")))?;
         Ok(())
     }
-
-    /// The first backend instance (`backend.address` when there is one): what IAM's
-    /// `rds` mode expects tokens to be signed for unless told otherwise.
-    pub fn first_backend_address(&self) -> &str {
-        self.backend.instances().first().map_or("", String::as_str)
-    }
 }
 
 /// The host part of a `host:port` (brackets of an IPv6 literal removed), for TLS
@@ -488,7 +482,6 @@ mod tests {
         assert_eq!(one.backend.instances(), ["db:3306"]);
         let two = parse("instances=['a:3306', 'b:3307']").unwrap();
         assert_eq!(two.backend.instances(), ["a:3306", "b:3307"]);
-        assert_eq!(two.first_backend_address(), "a:3306");
         let error = |backend: &str| parse(backend).unwrap_err().to_string();
         assert!(error("address='a:1'\ninstances=['b:1']").contains("not both"));
         assert!(error("connect_timeout=1").contains("required"));

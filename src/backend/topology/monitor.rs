@@ -21,10 +21,8 @@ pub struct Monitor {
     timeout: Duration,
     /// When the last round ended without a writer.
     without_writer_since: Option<Instant>,
-    /// When the monitor started, and the time without a writer since then: the
-    /// availability figure.
+    /// When the monitor started: the availability figure is over the time since.
     started: Instant,
-    without_writer: Duration,
     /// The last look found more than one writable instance.
     in_conflict: bool,
 }
@@ -34,20 +32,13 @@ impl Monitor {
     pub fn new(pool: Arc<Pool>, timeout: Duration) -> Self {
         let topology = pool.connector().topology();
         let n = topology.instances().len();
-        let writer = topology.writer_id().map(|w| w.instance);
-        for i in 0..n {
-            pool.metrics()
-                .instance_is_writer
-                .with_label_values(&[topology.name(i)])
-                .set(i64::from(writer == Some(i)));
-        }
+        publish_writer(&pool, topology.writer_id());
         Self {
             pool,
             watches: (0..n).map(Watch::new).collect(),
             timeout,
             without_writer_since: None,
             started: Instant::now(),
-            without_writer: Duration::ZERO,
             in_conflict: false,
         }
     }
@@ -91,8 +82,8 @@ impl Monitor {
             .enumerate()
             .map(|(i, w)| w.unwrap_or_else(|| Watch::new(i)))
             .collect();
+        self.publish();
         let seen: Vec<Seen> = self.watches.iter().map(|w| w.seen).collect();
-        self.publish(&seen);
         let topology = self.pool.connector().topology();
         let election = elect(topology.writer_id(), &seen);
         if election.conflict {
@@ -122,17 +113,10 @@ impl Monitor {
             generation = change.generation,
             "writer changed; letting go of the old writer's connections"
         );
-        let metrics = self.pool.metrics();
         if change.from.is_some() {
-            metrics.failovers.inc();
+            self.pool.metrics().failovers.inc();
         }
-        for (i, _) in topology.instances().iter().enumerate() {
-            let is_writer = change.to.is_some_and(|w| w.instance == i);
-            metrics
-                .instance_is_writer
-                .with_label_values(&[topology.name(i)])
-                .set(i64::from(is_writer));
-        }
+        publish_writer(&self.pool, change.to);
         self.pool.connector().forget_baselines();
         self.pool.retarget();
         if change.to.is_some() {
@@ -142,27 +126,14 @@ impl Monitor {
         }
     }
 
-    fn publish(&self, seen: &[Seen]) {
+    /// What the last looks found, per instance.
+    fn publish(&self) {
         let topology = self.pool.connector().topology();
         let metrics = self.pool.metrics();
         for watch in &self.watches {
-            let gauge = &metrics.instance_replica_lag_seconds;
             let name = topology.name(watch.instance);
-            let lag = match watch.lag {
-                // Writable, or not answering: no lag to show.
-                None => {
-                    let _ = gauge.remove_label_values(&[name]);
-                    continue;
-                }
-                Some(Lag::Seconds(s)) => i64::try_from(s).unwrap_or(i64::MAX),
-                Some(Lag::NotReplicating | Lag::Unknown) => -1,
-            };
-            gauge.with_label_values(&[name]).set(lag);
-        }
-        for (i, s) in seen.iter().enumerate() {
-            let name = topology.name(i);
-            let (up, writable) = match s {
-                Seen::Up { writable, .. } => (1, i64::from(*writable)),
+            let (up, writable) = match watch.seen {
+                Seen::Up { writable, .. } => (1, i64::from(writable)),
                 Seen::Unknown | Seen::Down => (0, 0),
             };
             metrics.instance_up.with_label_values(&[name]).set(up);
@@ -170,6 +141,19 @@ impl Monitor {
                 .instance_writable
                 .with_label_values(&[name])
                 .set(writable);
+            let gauge = &metrics.instance_replica_lag_seconds;
+            match watch.lag {
+                // Writable, or not answering: no lag to show.
+                None => {
+                    let _ = gauge.remove_label_values(&[name]);
+                }
+                Some(Lag::Seconds(s)) => gauge
+                    .with_label_values(&[name])
+                    .set(i64::try_from(s).unwrap_or(i64::MAX)),
+                Some(Lag::NotReplicating | Lag::Unknown) => {
+                    gauge.with_label_values(&[name]).set(-1)
+                }
+            }
         }
     }
 
@@ -178,14 +162,13 @@ impl Monitor {
         let metrics = self.pool.metrics();
         if let Some(since) = self.without_writer_since.take() {
             let without = now.saturating_duration_since(since);
-            self.without_writer += without;
             metrics.without_writer_seconds.inc_by(without.as_secs_f64());
         }
         // As RDS Proxy's AvailabilityPercentage: the share of the time there was a
         // writer to send statements to, since the start.
         let up = now.saturating_duration_since(self.started).as_secs_f64();
         if up > 0.0 {
-            let without = self.without_writer.as_secs_f64().min(up);
+            let without = metrics.without_writer_seconds.get().min(up);
             metrics
                 .availability_percent
                 .set(100.0 * (1.0 - without / up));
@@ -193,5 +176,17 @@ impl Monitor {
         if self.pool.connector().topology().writer_id().is_none() {
             self.without_writer_since = Some(now);
         }
+    }
+}
+
+/// Which instance is the writer, as a gauge per instance.
+fn publish_writer(pool: &Pool, writer: Option<super::WriterId>) {
+    let topology = pool.connector().topology();
+    for i in 0..topology.instances().len() {
+        let is_writer = writer.is_some_and(|w| w.instance == i);
+        pool.metrics()
+            .instance_is_writer
+            .with_label_values(&[topology.name(i)])
+            .set(i64::from(is_writer));
     }
 }
