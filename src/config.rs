@@ -8,10 +8,12 @@ use serde::Deserialize;
 
 mod aws;
 mod limits;
+mod reader;
 pub use aws::{
     AwsConfig, IamConfig, IamKeyConfig, IamMode, IamPrincipalConfig, IamRequirement, UserConfig,
 };
 pub use limits::LoginThrottleConfig;
+pub use reader::{ReaderConfig, ReaderFallback};
 
 /// The configuration every layer reads. Built only by [`Config::load`] / [`Config::parse`],
 /// so every value in it has been validated.
@@ -25,6 +27,8 @@ pub struct Config {
     pub admin: AdminConfig,
     /// The MySQL server behind Sluice and the pool of connections to it.
     pub backend: BackendConfig,
+    /// A second listener whose sessions run on the replicas; absent: none.
+    pub reader: Option<ReaderConfig>,
     /// Database users clients may log in as.
     #[serde(default)]
     pub users: Vec<UserConfig>,
@@ -335,6 +339,13 @@ impl Config {
                 return bad(format!("backend instance {address:?} is listed twice"));
             }
         }
+        if let Some(reader) = &self.reader {
+            let taken = [
+                ("server.listen", Some(self.server.listen)),
+                ("admin.listen", self.admin.listen),
+            ];
+            reader.validate(b.instances().len(), &taken)?;
+        }
         if self.server.max_client_connections == 0 {
             return bad("server.max_client_connections must be at least 1".into());
         }
@@ -491,6 +502,29 @@ mod tests {
         assert!(error("address='a:1'\nmonitor_interval=0").contains("monitor_interval"));
         assert_eq!(host_of("[::1]:3306"), "::1");
         assert_eq!(host_of("db.internal:3306"), "db.internal");
+    }
+
+    #[test]
+    fn a_reader_endpoint_needs_replicas_and_its_own_address() {
+        let head = "[server]\nlisten='127.0.0.1:3306'\n[backend]\ninstances=['a:1', 'b:1']\n";
+        let parse = |tail: &str| Config::parse(&format!("{head}{tail}\n"));
+        let r = parse("[reader]\nlisten='127.0.0.1:3308'").unwrap();
+        let reader = r.reader.unwrap();
+        assert_eq!(reader.max_replica_lag.get(), Duration::from_secs(30));
+        assert_eq!(reader.fallback, ReaderFallback::Writer);
+        let r = parse("[reader]\nlisten='127.0.0.1:3308'\nfallback='refuse'\nmax_replica_lag=2.5");
+        let reader = r.unwrap().reader.unwrap();
+        assert_eq!(reader.fallback, ReaderFallback::Refuse);
+        assert_eq!(reader.max_replica_lag.get(), Duration::from_millis(2500));
+        let error = |tail: &str| parse(tail).unwrap_err().to_string();
+        assert!(error("[reader]\nlisten='127.0.0.1:3306'").contains("also server.listen"));
+        assert!(error("[reader]\nlisten='127.0.0.1:9104'").contains("also admin.listen"));
+        assert!(
+            error("[reader]\nlisten='127.0.0.1:3308'\nfallback='primary'").contains("fallback")
+        );
+        let single = head.replace("instances=['a:1', 'b:1']", "address='a:1'");
+        let one = Config::parse(&format!("{single}[reader]\nlisten='127.0.0.1:3308'\n"));
+        assert!(one.unwrap_err().to_string().contains("needs the replicas"));
     }
 
     #[test]

@@ -1,5 +1,9 @@
 //! One typed registry of every metric Sluice exports.
 
+mod pools;
+
+pub use pools::{PoolGauges, ReaderMetrics};
+
 use prometheus::{
     Encoder, Histogram, HistogramOpts, IntCounter, IntCounterVec, IntGauge, IntGaugeVec, Opts,
     Registry, TextEncoder,
@@ -44,6 +48,7 @@ pub struct Metrics {
     pub iam_cache_hits: IntCounter,
     pub secret_fetches: IntCounterVec,
     pub secret_rotations: IntCounter,
+    pub readers: ReaderMetrics,
 }
 
 impl Default for Metrics {
@@ -269,7 +274,19 @@ impl Metrics {
                 "secret_rotations_total",
                 "Secrets whose password changed since Sluice last read them.",
             ),
+            readers: ReaderMetrics::register(&registry),
             registry,
+        }
+    }
+
+    /// The gauges of the writer's pool.
+    pub fn writer_pool(&self) -> PoolGauges {
+        PoolGauges {
+            open: self.database_connections.clone(),
+            idle: self.database_connections_idle.clone(),
+            borrowed: self.database_connections_borrowed.clone(),
+            max_allowed: self.database_connections_max_allowed.clone(),
+            effective_max: self.database_connections_effective_max.clone(),
         }
     }
 

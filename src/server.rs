@@ -1,4 +1,7 @@
-//! The client listener: accept loop, client limit, graceful drain. Owns the shared state.
+//! The client listeners (the main one, and the reader endpoint's): accept loop, client
+//! limit, graceful drain. Owns the shared state.
+
+mod pools;
 
 use std::future::Future;
 use std::net::SocketAddr;
@@ -10,15 +13,12 @@ use tokio::sync::watch;
 use tokio_rustls::TlsAcceptor;
 
 use crate::auth::iam::IamVerifier;
-use crate::backend::conn::Target;
-use crate::backend::tls::BackendTls;
 use crate::backend::topology::Monitor;
-use crate::backend::{MySqlConnector, Pool, PoolSettings};
 use crate::config::Config;
 use crate::credentials::secrets::SecretStore;
 use crate::credentials::Credentials;
 use crate::frontend::admission::{Admission, Crowded};
-use crate::frontend::{self, Context};
+use crate::frontend::{self, Context, Endpoint};
 use crate::metrics::Metrics;
 use crate::protocol::errors::ErrorPacket;
 use crate::tls::TlsError;
@@ -35,6 +35,8 @@ pub enum ServerError {
 /// A bound, ready-to-run proxy.
 pub struct Server {
     listener: TcpListener,
+    /// The reader endpoint's listener, when `[reader]` is configured.
+    reader: Option<TcpListener>,
     admin: Option<TcpListener>,
     ctx: Arc<Context>,
     shutdown: watch::Sender<bool>,
@@ -52,7 +54,8 @@ impl Server {
             secrets.clone(),
             config.aws.previous_password_grace.get(),
         ));
-        let pool = backend_pool(&config, &credentials, &metrics)?;
+        let pool = pools::backend_pool(&config, &credentials, &metrics)?;
+        let readers = pools::reader_pools(&config, &pool, &metrics);
         let iam = config.iam.as_ref().map(|c| {
             let timeout = config.aws.request_timeout.get();
             Arc::new(IamVerifier::new(
@@ -68,6 +71,10 @@ impl Server {
             None => None,
         };
         let listener = listen(config.server.listen, config.server.listen_backlog)?;
+        let reader = match &config.reader {
+            Some(r) => Some(listen(r.listen, config.server.listen_backlog)?),
+            None => None,
+        };
         let admin = match config.admin.listen {
             Some(addr) => Some(listen(addr, 128)?),
             None => None,
@@ -75,6 +82,9 @@ impl Server {
         // The writer is known before the first client arrives (of several instances,
         // none is used until a look has found the writable one).
         let mut topology = Monitor::new(pool.clone(), config.backend.health_check_timeout.get());
+        if let Some(readers) = &readers {
+            topology = topology.with_readers(readers.clone());
+        }
         topology.round().await;
         match pool.refresh_capacity().await {
             Ok(cap) => tracing::info!(cap, "backend pool cap"),
@@ -82,6 +92,9 @@ impl Server {
         }
         let refresh = config.backend.capacity_refresh_interval.get();
         tokio::spawn(pool.clone().maintain(refresh));
+        if let Some(readers) = &readers {
+            tokio::spawn(readers.clone().maintain(refresh));
+        }
         let backend = &config.backend;
         tokio::spawn(topology.run(backend.monitor_interval.get()));
         tokio::spawn(pool.clone().monitor(
@@ -89,17 +102,21 @@ impl Server {
             backend.health_check_timeout.get(),
         ));
         let (shutdown, shutdown_rx) = watch::channel(false);
-        let ctx = Arc::new(Context::new(
-            config,
-            credentials,
-            iam,
-            pool,
-            metrics,
-            client_tls,
-            shutdown_rx,
-        ));
+        let ctx = Arc::new(
+            Context::new(
+                config,
+                credentials,
+                iam,
+                pool,
+                metrics,
+                client_tls,
+                shutdown_rx,
+            )
+            .with_readers(readers),
+        );
         Ok(Self {
             listener,
+            reader,
             admin,
             ctx,
             shutdown,
@@ -117,6 +134,11 @@ impl Server {
         self.listener
             .local_addr()
             .expect("bound listener has an address")
+    }
+
+    /// The reader endpoint's address, when one is configured.
+    pub fn reader_addr(&self) -> Option<SocketAddr> {
+        self.reader.as_ref().and_then(|l| l.local_addr().ok())
     }
 
     pub fn admin_addr(&self) -> Option<SocketAddr> {
@@ -142,22 +164,29 @@ impl Server {
             ctx.metrics.clone(),
         );
         tracing::info!(listen = %self.listener.local_addr().map(|a| a.to_string()).unwrap_or_default(), "accepting clients");
+        let reader = self.reader.take();
+        if let Some(r) = &reader {
+            tracing::info!(listen = %r.local_addr().map(|a| a.to_string()).unwrap_or_default(), "accepting reader clients");
+        }
         tokio::pin!(stop);
         loop {
-            tokio::select! {
-                accepted = self.listener.accept() => match accepted {
-                    Ok((tcp, peer)) => self.admit(&ctx, &admission, tcp, peer),
-                    Err(e) => {
-                        // EMFILE and friends: back off instead of spinning.
-                        tracing::warn!(error = %e, "accept failed");
-                        tokio::time::sleep(std::time::Duration::from_millis(20)).await;
-                    }
-                },
+            let (accepted, endpoint) = tokio::select! {
+                accepted = self.listener.accept() => (accepted, Endpoint::Writer),
+                accepted = accept_on(reader.as_ref()) => (accepted, Endpoint::Reader),
                 () = &mut stop => break,
+            };
+            match accepted {
+                Ok((tcp, peer)) => self.admit(&ctx, &admission, tcp, peer, endpoint),
+                Err(e) => {
+                    // EMFILE and friends: back off instead of spinning.
+                    tracing::warn!(error = %e, "accept failed");
+                    tokio::time::sleep(std::time::Duration::from_millis(20)).await;
+                }
             }
         }
         tracing::info!("draining client sessions");
         drop(self.listener);
+        drop(reader);
         let _ = self.shutdown.send(true);
         let drain = ctx.config.server.drain_timeout.get();
         if tokio::time::timeout(drain, admission.all_clients_gone())
@@ -167,6 +196,9 @@ impl Server {
             tracing::warn!("drain timeout reached; closing remaining sessions");
         }
         ctx.pool.close_idle().await;
+        if let Some(readers) = &ctx.readers {
+            readers.close_idle().await;
+        }
     }
 
     /// A client accepted: its handshake and session run on a worker, or, when too many
@@ -177,6 +209,7 @@ impl Server {
         admission: &Arc<Admission>,
         tcp: TcpStream,
         peer: SocketAddr,
+        endpoint: Endpoint,
     ) {
         let handshaking = match admission.begin_handshake(peer.ip()) {
             Ok(h) => h,
@@ -210,7 +243,7 @@ impl Server {
         let admission = admission.clone();
         self.workers.spawn(async move {
             match TcpStream::from_std(tcp) {
-                Ok(tcp) => frontend::serve(ctx, tcp, peer, handshaking, admission).await,
+                Ok(tcp) => frontend::serve(ctx, tcp, peer, handshaking, admission, endpoint).await,
                 Err(e) => tracing::warn!(error = %e, "cannot register a client socket"),
             }
         });
@@ -232,46 +265,6 @@ async fn secret_store(config: &Config, metrics: &Arc<Metrics>) -> Option<Arc<Sec
     Some(store)
 }
 
-/// The backend pool, as `[backend]` configures it. Nothing is connected yet.
-fn backend_pool(
-    config: &Config,
-    credentials: &Arc<Credentials>,
-    metrics: &Arc<Metrics>,
-) -> Result<Arc<Pool>, ServerError> {
-    let b = &config.backend;
-    let mut instances = Vec::new();
-    for address in b.instances() {
-        // Each instance's certificate carries its own name, unless one is configured.
-        let tls = match &b.tls {
-            Some(t) => Some(BackendTls::from_config(t, crate::config::host_of(address))?),
-            None => None,
-        };
-        instances.push(Target {
-            address: address.clone(),
-            tls,
-            connect_timeout: b.connect_timeout.get(),
-            init_query: b.init_query.clone(),
-        });
-    }
-    let settings = PoolSettings {
-        max_connections_percent: b.max_connections_percent,
-        max_idle_connections_percent: b.max_idle_connections_percent(),
-        borrow_timeout: b.connection_borrow_timeout.get(),
-        max_lifetime: b.max_lifetime.get(),
-        idle_timeout: b.idle_timeout.get(),
-        max_prepared_statements: b.max_prepared_statements,
-    };
-    // Static logins first: they need nothing from AWS.
-    let mut probe_users: Vec<&crate::config::UserConfig> = config.users.iter().collect();
-    probe_users.sort_by_key(|u| u.secret.is_some());
-    let probe_users = probe_users
-        .into_iter()
-        .map(|u| Arc::from(u.name.as_str()))
-        .collect();
-    let connector = MySqlConnector::new(instances, credentials.clone(), probe_users);
-    Ok(Pool::new(connector, settings, metrics.clone()))
-}
-
 /// Re-reads every secret in use on an interval, so rotations are picked up before a
 /// password stops working.
 async fn refresh_secrets(store: Arc<SecretStore>, every: std::time::Duration) {
@@ -291,6 +284,14 @@ async fn refuse(mut tcp: TcpStream, e: ErrorPacket) {
         let _ = tcp.shutdown().await;
     };
     let _ = tokio::time::timeout(std::time::Duration::from_secs(1), bye).await;
+}
+
+/// The next client of `listener`; never, without one.
+async fn accept_on(listener: Option<&TcpListener>) -> std::io::Result<(TcpStream, SocketAddr)> {
+    match listener {
+        Some(l) => l.accept().await,
+        None => std::future::pending().await,
+    }
 }
 
 fn listen(addr: SocketAddr, backlog: u32) -> Result<TcpListener, ServerError> {

@@ -22,8 +22,10 @@ use crate::multiplex::Variables;
 use crate::protocol::flavor::Flavor;
 
 pub struct MySqlConnector {
-    /// The instances; new connections go to the writer among them.
-    topology: Topology,
+    /// The instances, shared by the writer's pool and the reader endpoint's.
+    topology: Arc<Topology>,
+    /// Which of them this connector's connections go to.
+    route: Route,
     /// Where backend logins come from (static passwords or secrets).
     credentials: Arc<Credentials>,
     /// The users capacity probes may log in as, in the order tried.
@@ -33,6 +35,15 @@ pub struct MySqlConnector {
     schema_generation: AtomicU64,
     /// The sum of the server's DDL counters at the last look (`ddl_watch`).
     ddl_seen: Mutex<Option<u64>>,
+}
+
+/// Where new connections go.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Route {
+    /// To the writer, whichever instance it is now.
+    Writer,
+    /// To this instance, while it serves reads (a reader endpoint's pool).
+    Replica(usize),
 }
 
 /// What connections have taught Sluice about the server.
@@ -55,13 +66,50 @@ impl MySqlConnector {
         probe_users: Vec<Arc<str>>,
     ) -> Self {
         assert!(!instances.is_empty(), "the configuration names an instance");
+        Self::routed(
+            Arc::new(Topology::new(instances)),
+            Route::Writer,
+            credentials,
+            probe_users,
+        )
+    }
+
+    fn routed(
+        topology: Arc<Topology>,
+        route: Route,
+        credentials: Arc<Credentials>,
+        probe_users: Vec<Arc<str>>,
+    ) -> Self {
         Self {
-            topology: Topology::new(instances),
+            topology,
+            route,
             credentials,
             probe_users,
             learned: Mutex::default(),
             schema_generation: AtomicU64::new(0),
             ddl_seen: Mutex::new(None),
+        }
+    }
+
+    /// A connector of the same instances and logins whose connections go to
+    /// `instance` while it serves reads: the reader endpoint's pool of that replica.
+    /// What it learns (each partition's baseline) is that server's own.
+    pub fn replica(&self, instance: usize) -> Self {
+        Self::routed(
+            self.topology.clone(),
+            Route::Replica(instance),
+            self.credentials.clone(),
+            self.probe_users.clone(),
+        )
+    }
+
+    /// Where a new connection goes now, with the generation it belongs to: with no
+    /// writer, a refusal (borrowers wait for one); a replica that does not serve reads
+    /// now, a failure (the reader endpoint tries another).
+    fn destination(&self) -> Result<(&Target, u64), ConnectionError> {
+        match self.route {
+            Route::Writer => self.topology.writer().ok_or(ConnectionError::NoWriter),
+            Route::Replica(i) => self.topology.replica(i).ok_or(ConnectionError::ReplicaOut),
         }
     }
 
@@ -75,7 +123,7 @@ impl MySqlConnector {
         &self.topology
     }
 
-    /// The writer changed: what the old one taught about sessions (each partition's
+    /// The server changed: what the old one taught about sessions (each partition's
     /// baseline) is learned again from the new one's first connections.
     pub(super) fn forget_baselines(&self) {
         self.learned.lock().baselines.clear();
@@ -126,14 +174,14 @@ impl MySqlConnector {
             .is_some_and(|before| before != total)
     }
 
-    /// Opens a connection to the writer for `key`, of the writer's generation; with no
-    /// writer, refuses as a database with no room would (borrowers wait for one).
+    /// Opens a connection for `key` where this connector's connections go (see
+    /// `destination`), of that instance's current generation.
     async fn open(
         &self,
         key: &PartitionKey,
         schema: Option<&[u8]>,
     ) -> Result<BackendConn, BackendError> {
-        let (target, generation) = self.topology.writer().ok_or(ConnectionError::NoWriter)?;
+        let (target, generation) = self.destination()?;
         let mut conn = self.open_at(target, key, schema).await?;
         conn.set_generation(generation);
         Ok(conn)
@@ -241,9 +289,9 @@ impl Connector for MySqlConnector {
         self.open(key, schema).await.map(Box::new)
     }
 
-    /// At the writer (see `connect_probe_at`).
+    /// Where this connector's connections go (see `connect_probe_at`).
     async fn connect_probe(&self) -> Result<Box<BackendConn>, BackendError> {
-        let (target, generation) = self.topology.writer().ok_or(ConnectionError::NoWriter)?;
+        let (target, generation) = self.destination()?;
         let mut conn = self.connect_probe_at(target).await?;
         conn.set_generation(generation);
         Ok(conn)
@@ -279,6 +327,9 @@ impl Connector for MySqlConnector {
     }
 
     fn generation(&self) -> u64 {
-        self.topology.generation()
+        match self.route {
+            Route::Writer => self.topology.generation(),
+            Route::Replica(i) => self.topology.reading_generation(i),
+        }
     }
 }

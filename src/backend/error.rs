@@ -27,6 +27,10 @@ pub enum PoolError {
     /// A capacity probe failed a moment ago; the next is not due yet.
     #[error("the backend was unreachable a moment ago; retrying shortly")]
     Unavailable,
+    /// No replica is fit to serve reads, and the reader endpoint does not fall back to
+    /// the writer.
+    #[error("no replica is available for reads")]
+    NoReplica,
     /// The server's `max_connections` could not be read, so there is no cap yet.
     #[error("backend capacity is not known yet: {0}")]
     CapacityUnknown(Box<BackendError>),
@@ -42,6 +46,10 @@ pub enum ConnectionError {
     /// None of the instances takes writes now (a failover under way).
     #[error("no writable database instance")]
     NoWriter,
+    /// The replica a reader pool connects to does not serve reads now (down, behind,
+    /// promoted): the reader endpoint tries another.
+    #[error("the replica does not serve reads now")]
+    ReplicaOut,
     #[error("backend TLS handshake failed: {0}")]
     Tls(std::io::Error),
     #[error("invalid backend TLS server name {0:?}")]

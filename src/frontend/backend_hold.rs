@@ -6,7 +6,7 @@
 use std::time::Instant;
 
 use super::session::{Relay, Session};
-use super::FrontendError;
+use super::{Endpoint, FrontendError};
 use crate::backend::{BackendError, Lease};
 use crate::multiplex::hold::{Left, Taken};
 use crate::multiplex::PinReason;
@@ -107,9 +107,10 @@ impl Session<'_> {
         }
         tracing::info!(peer = %self.client.peer, stale, "the backend of an open transaction or pinned session is gone; closing it");
         let seq = self.skip_rest(first).await?;
-        let error = match stale {
-            true => ErrorPacket::writer_changed(),
-            false => ErrorPacket::lost_connection(),
+        let error = match (stale, self.client.endpoint) {
+            (true, Endpoint::Writer) => ErrorPacket::writer_changed(),
+            (true, Endpoint::Reader) => ErrorPacket::replica_gone(),
+            (false, _) => ErrorPacket::lost_connection(),
         };
         self.reply_error(error.encode(seq)).await?;
         Err(FrontendError::SessionStateLost)
@@ -182,9 +183,9 @@ impl Session<'_> {
 
     async fn borrow(&mut self) -> Result<Lease, BackendError> {
         let schema = self.state.schema.as_deref();
+        let endpoint = self.client.endpoint;
         self.ctx
-            .pool
-            .borrow(&self.key, schema, &self.state.vars)
+            .borrow_for(endpoint, &self.key, schema, &self.state.vars)
             .await
     }
 

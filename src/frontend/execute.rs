@@ -4,7 +4,7 @@
 
 use super::relay::{relay_response, ClientSide, Outcome, RelayError};
 use super::session::{Relay, Session};
-use super::FrontendError;
+use super::{Endpoint, FrontendError};
 use crate::backend::ConnectionError;
 use crate::multiplex::PinReason;
 use crate::protocol::command::Command;
@@ -157,9 +157,10 @@ impl Session<'_> {
     ) -> Result<(), FrontendError> {
         if let Some(code) = outcome.error {
             self.ctx.metrics.query_errors.inc();
-            if matches!(code, ER_OPTION_PREVENTS_STATEMENT | ER_READ_ONLY_MODE) {
-                // A writer turned read-only: the topology monitor looks now rather than
-                // at its next round.
+            let read_only = matches!(code, ER_OPTION_PREVENTS_STATEMENT | ER_READ_ONLY_MODE);
+            // A writer turned read-only: the topology monitor looks now rather than at
+            // its next round. On a reader session it is the replica's own answer.
+            if read_only && self.client.endpoint == Endpoint::Writer {
                 self.ctx.pool.connector().topology().suspect();
             }
         }

@@ -10,7 +10,7 @@ use tokio::sync::OwnedSemaphorePermit;
 use super::admission::Admission;
 use super::authenticate::{authenticate, Exchange};
 use super::schema_check::schema_refusal;
-use super::{Context, FrontendError};
+use super::{Context, Endpoint, FrontendError};
 use crate::auth::Plugin;
 use crate::backend::PartitionKey;
 use crate::config::AuthPluginName;
@@ -65,6 +65,8 @@ pub struct Client {
     pub peer: SocketAddr,
     /// The greeting's scramble, reused by COM_CHANGE_USER.
     pub scramble: Vec<u8>,
+    /// The listener it came in by.
+    pub endpoint: Endpoint,
 }
 
 impl Client {
@@ -93,6 +95,7 @@ pub async fn handshake(
     peer: SocketAddr,
     connection_id: u32,
     admission: &Admission,
+    endpoint: Endpoint,
 ) -> Result<(Client, OwnedSemaphorePermit), FrontendError> {
     let mut stream = MaybeTls::Plain(tcp);
     let scramble = new_scramble();
@@ -145,6 +148,7 @@ pub async fn handshake(
         connection_id,
         peer,
         scramble,
+        endpoint,
     };
     Ok((client, slot))
 }

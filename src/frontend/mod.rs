@@ -8,6 +8,7 @@ pub mod change_user;
 mod command_loop;
 mod continuation;
 mod dispatch;
+mod endpoint;
 pub mod error;
 mod execute;
 pub mod handshake;
@@ -37,12 +38,14 @@ use tokio_rustls::TlsAcceptor;
 
 use crate::auth::iam::IamVerifier;
 use crate::auth::throttle::{LoginThrottle, ThrottleSettings};
+use crate::backend::topology::Readers;
 use crate::backend::Pool;
 use crate::config::Config;
 use crate::credentials::Credentials;
 use crate::metrics::Metrics;
 use admission::{Admission, Handshaking};
 
+pub use endpoint::Endpoint;
 pub use error::FrontendError;
 
 /// Everything client sessions share, built once by the server.
@@ -52,6 +55,8 @@ pub struct Context {
     /// Checks IAM auth tokens; None when no `[iam]` is configured.
     pub iam: Option<Arc<IamVerifier>>,
     pub pool: Arc<Pool>,
+    /// The reader endpoint's pools; None when no `[reader]` is configured.
+    pub readers: Option<Arc<Readers>>,
     pub metrics: Arc<Metrics>,
     pub tls: Option<TlsAcceptor>,
     /// Flips to true when the server starts draining.
@@ -92,12 +97,19 @@ impl Context {
             credentials,
             iam,
             pool,
+            readers: None,
             metrics,
             tls,
             shutdown,
             next_connection_id: AtomicU32::new(1),
             sha2_verified: Mutex::new(HashSet::new()),
         }
+    }
+
+    /// Serves the reader endpoint's sessions from `readers`.
+    pub fn with_readers(mut self, readers: Option<Arc<Readers>>) -> Self {
+        self.readers = readers;
+        self
     }
 
     fn setup_failed(&self, reason: &str) {
@@ -112,7 +124,7 @@ impl Context {
     }
 }
 
-/// Serves one client connection to the end: its handshake (holding `handshaking`, its
+/// Serves one client connection of `endpoint` to the end: its handshake (holding `handshaking`, its
 /// handshake slot, until it ends), then, with a client slot from `admission`, its
 /// session. Errors are logged and counted here.
 pub async fn serve(
@@ -121,6 +133,7 @@ pub async fn serve(
     peer: SocketAddr,
     handshaking: Handshaking,
     admission: Arc<Admission>,
+    endpoint: Endpoint,
 ) {
     ctx.metrics.client_connections_received.inc();
     let _ = tcp.set_nodelay(true);
@@ -133,7 +146,7 @@ pub async fn serve(
         let ctx = ctx.clone();
         async move {
             let _slot = handshaking;
-            handshake::handshake(&ctx, tcp, peer, id, &admission).await
+            handshake::handshake(&ctx, tcp, peer, id, &admission, endpoint).await
         }
     });
     let outcome = tokio::time::timeout(timeout, handshake).await;

@@ -35,6 +35,7 @@ impl Session<'_> {
         self.ctx.metrics.query_errors.inc();
         let error = match e {
             BackendError::Pool(PoolError::BorrowTimeout) => ErrorPacket::borrow_timeout(),
+            BackendError::Pool(PoolError::NoReplica) => ErrorPacket::no_replica(),
             BackendError::Connection(e) => match e.cause() {
                 ConnectionError::Server {
                     code,

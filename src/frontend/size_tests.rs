@@ -42,7 +42,7 @@ async fn a_connections_future_stays_small() {
     let tcp = TcpStream::connect(addr).await.unwrap();
     let tcp2 = TcpStream::connect(addr).await.unwrap();
     let admission = admission::Admission::new(4, 4, 4, ctx.metrics.clone());
-    let hs = handshake::handshake(&ctx, tcp2, addr, 1, &admission);
+    let hs = handshake::handshake(&ctx, tcp2, addr, 1, &admission, Endpoint::Writer);
     println!("handshake: {}", std::mem::size_of_val(&hs));
     drop(hs);
     let tcp3 = TcpStream::connect(addr).await.unwrap();
@@ -55,6 +55,7 @@ async fn a_connections_future_stays_small() {
         connection_id: 1,
         peer: addr,
         scramble: Vec::new(),
+        endpoint: Endpoint::Writer,
     };
     let mut session = session::Session::new(&ctx, client);
     println!("Session struct: {}", std::mem::size_of_val(&session));
@@ -106,7 +107,14 @@ async fn a_connections_future_stays_small() {
     println!("Session::run: {}", std::mem::size_of_val(&run));
     drop(run);
     let handshaking = admission.begin_handshake(addr.ip()).unwrap();
-    let serve = serve(ctx.clone(), tcp, addr, handshaking, admission);
+    let serve = serve(
+        ctx.clone(),
+        tcp,
+        addr,
+        handshaking,
+        admission,
+        Endpoint::Writer,
+    );
     let size = std::mem::size_of_val(&serve);
     println!("a client connection's future: {size} bytes");
     // The whole state machine, handshake and session, as one allocation per connection.

@@ -170,7 +170,11 @@ impl Session<'_> {
         &mut self,
         key: &Arc<StmtKey>,
     ) -> Result<OnBackend, BackendError> {
-        let bound = self.ctx().pool.statement_bound();
+        // The bound of the pool the backend came from (a replica's is its own).
+        let bound = match self.hold.lease_mut() {
+            Some(lease) => lease.statement_bound(),
+            None => self.ctx().pool.statement_bound(),
+        };
         let keep: Vec<Arc<StmtKey>> = self
             .hold
             .statements()

@@ -241,6 +241,28 @@ impl ErrorPacket {
         )
     }
 
+    /// 2013 too, on the reader endpoint: the replica under the session's transaction
+    /// or pinned state went down or was promoted.
+    pub const fn replica_gone() -> Self {
+        Self::fixed(
+            2013,
+            SqlState::GENERAL,
+            "Lost connection to MySQL server during query (the replica this session's \
+             transaction or session state was on is down or no longer a replica)",
+        )
+    }
+
+    /// 3032 (the server's code for a server in offline mode): the reader endpoint has
+    /// no replica fit to serve and is configured to refuse rather than use the writer.
+    pub const fn no_replica() -> Self {
+        Self::fixed(
+            3032,
+            SqlState::GENERAL,
+            "No replica is available for reads: each is down, behind by more than \
+             max_replica_lag, or not replicating",
+        )
+    }
+
     /// 3024 (the server's code for `max_execution_time`): the database sent no answer
     /// within `backend.query_timeout`.
     pub fn query_timeout(secs: f64) -> Self {
@@ -326,6 +348,9 @@ mod tests {
             ErrorPacket::insecure_transport(),
             ErrorPacket::idle_transaction_timeout(),
             ErrorPacket::borrow_timeout(),
+            ErrorPacket::writer_changed(),
+            ErrorPacket::replica_gone(),
+            ErrorPacket::no_replica(),
         ];
         for e in all {
             let wire = e.encode(3);

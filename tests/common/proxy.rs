@@ -13,6 +13,8 @@ use super::{TestDb, APP_PASSWORD, APP_USER};
 pub struct Proxy {
     pub addr: SocketAddr,
     pub admin: SocketAddr,
+    /// The reader endpoint, when the configuration has one.
+    pub reader: Option<SocketAddr>,
     stop: Option<oneshot::Sender<()>>,
     task: Option<tokio::task::JoinHandle<()>>,
 }
@@ -71,6 +73,7 @@ impl Proxy {
         let server = Server::bind(config).await.expect("sluice binds");
         let addr = server.local_addr();
         let admin = server.admin_addr().expect("admin listener");
+        let reader = server.reader_addr();
         let (tx, rx) = oneshot::channel();
         let task = tokio::spawn(server.run(async move {
             let _ = rx.await;
@@ -78,6 +81,7 @@ impl Proxy {
         Self {
             addr,
             admin,
+            reader,
             stop: Some(tx),
             task: Some(task),
         }
@@ -100,6 +104,12 @@ impl Proxy {
             .pass(Some(APP_PASSWORD))
             .db_name(Some("shop"))
             .prefer_socket(false)
+    }
+
+    /// As [`Proxy::opts`], to the reader endpoint.
+    pub fn reader_opts(&self) -> mysql_async::OptsBuilder {
+        let reader = self.reader.expect("a reader endpoint is configured");
+        self.opts().tcp_port(reader.port())
     }
 
     pub async fn conn(&self) -> mysql_async::Conn {

@@ -130,6 +130,37 @@ impl Replicated {
     }
 }
 
+/// Stops `replica`'s replication: it reports no lag then (NULL), as one stopped by
+/// an operator or broken by an error does.
+pub fn stop_replicating(replica: &TestDb) {
+    replica.cli_socket(if replica.is_mysql() {
+        "STOP REPLICA;"
+    } else {
+        "STOP SLAVE;"
+    });
+}
+
+/// Starts `replica`'s replication again.
+pub fn resume_replicating(replica: &TestDb) {
+    replica.cli_socket(if replica.is_mysql() {
+        "START REPLICA;"
+    } else {
+        "START SLAVE;"
+    });
+}
+
+/// `replica` applies each transaction `seconds` after its source committed it (a
+/// delayed replica): after a write on the source it falls behind by that much.
+pub fn delay_replication(replica: &TestDb, seconds: u32) {
+    replica.cli_socket(&if replica.is_mysql() {
+        format!(
+            "STOP REPLICA; CHANGE REPLICATION SOURCE TO SOURCE_DELAY = {seconds}; START REPLICA;"
+        )
+    } else {
+        format!("STOP SLAVE; CHANGE MASTER TO MASTER_DELAY = {seconds}; START SLAVE;")
+    });
+}
+
 /// `replica` replicates from `source` by GTID, and is read-only.
 fn replicate(replica: &TestDb, source: &TestDb) {
     let port = source.port;

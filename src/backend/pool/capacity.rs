@@ -122,9 +122,7 @@ impl<K: Connector> Pool<K> {
             });
             self.publish_effective_cap(&st);
         }
-        self.metrics
-            .database_connections_max_allowed
-            .set(cap as i64);
+        self.gauges.max_allowed.set(cap as i64);
         cap
     }
 }

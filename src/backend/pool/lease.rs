@@ -17,7 +17,7 @@ pub struct Lease<K: Connector> {
 impl<K: Connector> Lease<K> {
     /// Counts the connection as borrowed.
     pub(super) fn new(conn: K::Conn, pool: Arc<Pool<K>>) -> Self {
-        pool.metrics.database_connections_borrowed.inc();
+        pool.gauges.borrowed.inc();
         Self {
             conn: Some(conn),
             pool,
@@ -35,6 +35,11 @@ impl<K: Connector> Lease<K> {
     /// there).
     pub fn is_current(&self) -> bool {
         self.conn.as_ref().is_some_and(|c| !self.pool.is_stale(c))
+    }
+
+    /// How many prepared statements a connection of its pool may keep open.
+    pub fn statement_bound(&self) -> usize {
+        self.pool.statement_bound()
     }
 
     /// Returns a clean connection to the pool.
@@ -58,7 +63,7 @@ impl<K: Connector> Lease<K> {
             Ok(()) => self.pool.put_back(conn),
             Err(e) => {
                 tracing::debug!(error = %e, "backend reset failed; closing it");
-                self.pool.metrics.database_connections_borrowed.dec();
+                self.pool.gauges.borrowed.dec();
                 self.pool.close(conn, "reset_failed");
             }
         }
@@ -68,7 +73,7 @@ impl<K: Connector> Lease<K> {
     /// own looks at an idle connection must not keep it from expiring.
     pub fn release_unused(mut self) {
         if let Some(conn) = self.conn.take() {
-            self.pool.metrics.database_connections_borrowed.dec();
+            self.pool.gauges.borrowed.dec();
             self.pool.return_unused(conn);
         }
     }
@@ -76,7 +81,7 @@ impl<K: Connector> Lease<K> {
     /// Closes the connection, counted under `reason`.
     pub fn close(mut self, reason: &str) {
         if let Some(conn) = self.conn.take() {
-            self.pool.metrics.database_connections_borrowed.dec();
+            self.pool.gauges.borrowed.dec();
             self.pool.close(conn, reason);
         }
     }
@@ -85,7 +90,7 @@ impl<K: Connector> Lease<K> {
 impl<K: Connector> Drop for Lease<K> {
     fn drop(&mut self) {
         if let Some(conn) = self.conn.take() {
-            self.pool.metrics.database_connections_borrowed.dec();
+            self.pool.gauges.borrowed.dec();
             self.pool.close(conn, "discarded");
         }
     }

@@ -8,6 +8,7 @@ mod generation;
 mod grant;
 mod health;
 mod lease;
+mod load;
 mod opening;
 mod shared;
 mod state;
@@ -18,5 +19,6 @@ mod tests;
 
 pub use health::{Down, Health};
 pub use lease::Lease;
+pub use load::Load;
 pub use shared::{Pool, PoolSettings};
 pub use traits::{Connector, Pooled, ServerLimits};

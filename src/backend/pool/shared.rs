@@ -10,7 +10,7 @@ use super::grant::Grant;
 use super::health::Health;
 use super::state::State;
 use super::traits::{Connector, Pooled};
-use crate::metrics::Metrics;
+use crate::metrics::{Metrics, PoolGauges};
 
 /// Pool limits taken from the configuration.
 #[derive(Debug, Clone)]
@@ -27,19 +27,34 @@ pub struct Pool<K: Connector> {
     pub(super) connector: K,
     pub(super) settings: PoolSettings,
     pub(super) metrics: Arc<Metrics>,
+    /// Where this pool's books show (the writer's, or one replica's).
+    pub(super) gauges: PoolGauges,
     pub(super) state: Mutex<State<K>>,
     /// Serialises reads of the server's limits.
     pub(super) capacity_lock: tokio::sync::Mutex<()>,
 }
 
 impl<K: Connector> Pool<K> {
+    /// The writer's pool.
     pub fn new(connector: K, settings: PoolSettings, metrics: Arc<Metrics>) -> Arc<Self> {
         // Not checked yet: taken for answering, as /readyz does.
         metrics.database_up.set(1);
+        let gauges = metrics.writer_pool();
+        Self::with_gauges(connector, settings, metrics, gauges)
+    }
+
+    /// A pool that shows its books in `gauges`.
+    pub fn with_gauges(
+        connector: K,
+        settings: PoolSettings,
+        metrics: Arc<Metrics>,
+        gauges: PoolGauges,
+    ) -> Arc<Self> {
         Arc::new(Self {
             connector,
             settings,
             metrics,
+            gauges,
             state: Mutex::new(State::default()),
             capacity_lock: tokio::sync::Mutex::new(()),
         })
@@ -92,7 +107,7 @@ impl<K: Connector> Pool<K> {
     pub(super) fn put_back(self: &Arc<Self>, mut conn: K::Conn) {
         let now = Instant::now();
         conn.set_last_used(now);
-        self.metrics.database_connections_borrowed.dec();
+        self.gauges.borrowed.dec();
         self.take_back(conn, now, true);
     }
 
@@ -233,16 +248,14 @@ impl<K: Connector> Pool<K> {
     /// The cap, or fewer while the database refuses connections.
     pub(super) fn publish_effective_cap(&self, st: &State<K>) {
         let cap = st.cap.unwrap_or(0);
-        self.metrics
-            .database_connections_effective_max
+        self.gauges
+            .effective_max
             .set(st.opening.effective_cap(cap) as i64);
     }
 
     pub(super) fn publish_locked(&self, st: &State<K>) {
-        self.metrics.database_connections.set(st.open as i64);
-        self.metrics
-            .database_connections_idle
-            .set(st.idle_count as i64);
+        self.gauges.open.set(st.open as i64);
+        self.gauges.idle.set(st.idle_count as i64);
     }
 
     /// Closes idle connections past their idle timeout or lifetime, then the least

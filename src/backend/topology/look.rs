@@ -22,6 +22,8 @@ const ROLE_QUERY: &str = "SELECT @@server_id, @@global.read_only, @@global.innod
 /// MariaDB 10.5+ both know this spelling; their lag columns are named differently).
 const REPLICA_STATUS: &str = "SHOW REPLICA STATUS";
 const LAG_COLUMNS: [&[u8]; 2] = [b"Seconds_Behind_Source", b"Seconds_Behind_Master"];
+/// Asked of a read-only instance with no replication channel.
+const STORAGE_READ_ONLY: &str = "SELECT @@global.innodb_read_only";
 
 /// How far a read-only instance is behind its source, as it reports it.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -32,6 +34,10 @@ pub enum Lag {
     NotReplicating,
     /// The server would not say (no privilege to ask, an error).
     Unknown,
+    /// Read-only storage (`innodb_read_only`) and no replication channel: an Aurora
+    /// reader, which reads the writer's own storage volume (its lag is milliseconds,
+    /// and it is not reported as a replica's).
+    SharedStorage,
 }
 
 /// Failed looks in a row (timeouts, errors) after which an instance is taken for down.
@@ -203,6 +209,16 @@ async fn look_through_pool(pool: &Arc<Pool>, timeout: Duration) -> Option<Looked
 /// privilege to ask, is an answer; a timeout or a broken connection is not).
 async fn replica_lag(conn: &mut BackendConn, timeout: Duration) -> (Lag, bool) {
     match tokio::time::timeout(timeout, conn.query_named(REPLICA_STATUS)).await {
+        // No channel at all: an Aurora reader, if its storage is what is read-only.
+        Ok(Ok((_, rows))) if rows.is_empty() => {
+            let asked = tokio::time::timeout(timeout, conn.query(STORAGE_READ_ONLY)).await;
+            match asked {
+                Ok(Ok(rows)) if is_one(&rows) => (Lag::SharedStorage, true),
+                Ok(Ok(_)) => (Lag::NotReplicating, true),
+                Ok(Err(e)) if e.server_code().is_some() => (Lag::NotReplicating, true),
+                _ => (Lag::NotReplicating, false),
+            }
+        }
         Ok(Ok((names, rows))) => (lag_of(&names, &rows), true),
         Ok(Err(e)) if e.server_code().is_some() => (Lag::Unknown, true),
         _ => (Lag::Unknown, false),
@@ -231,6 +247,13 @@ fn lag_of(names: &[Vec<u8>], rows: &[Vec<Option<Vec<u8>>>]) -> Lag {
         worst = Some(worst.map_or(seconds, |w: u64| w.max(seconds)));
     }
     worst.map_or(Lag::NotReplicating, Lag::Seconds)
+}
+
+/// A one-row, one-column answer of 1.
+fn is_one(rows: &[Vec<Option<Vec<u8>>>]) -> bool {
+    rows.first()
+        .and_then(|r| r.first())
+        .is_some_and(|v| v.as_deref() == Some(b"1"))
 }
 
 /// Nothing accepts connections there.

@@ -1,13 +1,17 @@
-//! The backend as a set of instances, and which one is the writer now. The pool's
-//! connections go to the writer; `monitor` looks at every instance on an interval and
-//! elects the writer (`election`); each change of writer is a new generation, and the
-//! pool lets go of connections of an older one (`Pool::retarget`).
+//! The backend as a set of instances, which one is the writer now, and which serve
+//! reads. The pool's connections go to the writer; `monitor` looks at every instance
+//! on an interval and elects the writer (`election`); each change of writer is a new
+//! generation, and the pool lets go of connections of an older one (`Pool::retarget`).
+//! The reader endpoint (`readers`) has a pool per replica, each following its
+//! instance's part (`reading`) with a generation of its own.
 
 mod election;
 mod look;
 mod monitor;
+mod readers;
+mod reading;
 
-use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 
 use parking_lot::Mutex;
 use tokio::sync::Notify;
@@ -15,6 +19,8 @@ use tokio::sync::Notify;
 use super::conn::Target;
 pub use election::{elect, Election, Seen, WriterId};
 pub use monitor::Monitor;
+pub use readers::{Fallback, ReaderSettings, Readers};
+pub use reading::Reading;
 
 /// The instances and the writer among them.
 pub struct Topology {
@@ -26,6 +32,14 @@ pub struct Topology {
     generation: AtomicU64,
     /// A statement's error suggested the writer changed: the monitor looks now.
     suspect: Notify,
+    /// Per instance, its part in the reader endpoint as last decided.
+    reading: Mutex<Vec<Reading>>,
+    /// Per instance, bumped each time it stops being a replica: its reader pool's
+    /// connections of an older one are let go.
+    reading_generations: Vec<AtomicU64>,
+    /// Per instance, whether it serves reads now (read on every reader borrow, so kept
+    /// apart from the lock).
+    serves: Vec<AtomicBool>,
 }
 
 /// A change of writer, as applied.
@@ -41,12 +55,51 @@ impl Topology {
     /// has found the writable one.
     pub fn new(instances: Vec<Target>) -> Self {
         let writer = (instances.len() == 1).then_some(WriterId::ASSUMED);
+        let n = instances.len();
         Self {
             instances,
             writer: Mutex::new(writer),
             generation: AtomicU64::new(0),
             suspect: Notify::new(),
+            reading: Mutex::new(vec![Reading::Down; n]),
+            reading_generations: (0..n).map(|_| AtomicU64::new(0)).collect(),
+            serves: (0..n).map(|_| AtomicBool::new(false)).collect(),
         }
+    }
+
+    /// Where a reader pool's new connections to `instance` go, with the generation they
+    /// belong to; None while it does not serve reads.
+    pub fn replica(&self, instance: usize) -> Option<(&Target, u64)> {
+        self.serves_reads(instance)
+            .then(|| (&self.instances[instance], self.reading_generation(instance)))
+    }
+
+    /// `instance` gets new reader work now.
+    pub fn serves_reads(&self, instance: usize) -> bool {
+        self.serves
+            .get(instance)
+            .is_some_and(|s| s.load(Ordering::Acquire))
+    }
+
+    /// The generation of `instance` as a replica.
+    pub fn reading_generation(&self, instance: usize) -> u64 {
+        self.reading_generations
+            .get(instance)
+            .map_or(0, |g| g.load(Ordering::Acquire))
+    }
+
+    /// Takes in `instance`'s part as just decided; the one it had before, when it
+    /// changed. Leaving for a part in which it is no replica (down, writable) starts a
+    /// new generation: connections made while it served are let go.
+    pub fn set_reading(&self, instance: usize, now: Reading) -> Option<Reading> {
+        let mut reading = self.reading.lock();
+        let slot = reading.get_mut(instance)?;
+        let before = std::mem::replace(slot, now);
+        if now.retires() && !before.retires() {
+            self.reading_generations[instance].fetch_add(1, Ordering::AcqRel);
+        }
+        self.serves[instance].store(now.serves(), Ordering::Release);
+        (before != now).then_some(before)
     }
 
     pub fn instances(&self) -> &[Target] {
@@ -154,6 +207,31 @@ mod tests {
         assert_eq!(promoted.generation, 3);
         assert_eq!(t.name(promoted.to.unwrap().instance), "b:1");
         assert_eq!(t.generation(), 3);
+    }
+
+    #[test]
+    fn a_replica_that_stops_being_one_starts_a_new_reading_generation() {
+        let t = Topology::new(vec![target("a:1"), target("b:1")]);
+        assert!(t.replica(1).is_none(), "nothing serves before a look");
+        assert_eq!(t.set_reading(1, Reading::Serves), Some(Reading::Down));
+        assert_eq!(
+            t.replica(1).map(|(r, g)| (r.address.as_str(), g)),
+            Some(("b:1", 0))
+        );
+        assert_eq!(t.set_reading(1, Reading::Serves), None);
+        // Behind: no new work, but its connections stay of the same generation.
+        assert_eq!(t.set_reading(1, Reading::Behind), Some(Reading::Serves));
+        assert!(t.replica(1).is_none());
+        assert_eq!(t.reading_generation(1), 0);
+        t.set_reading(1, Reading::Serves);
+        // Promoted, then down: one new generation, at the first of them.
+        t.set_reading(1, Reading::Writable);
+        assert_eq!(t.reading_generation(1), 1);
+        t.set_reading(1, Reading::Down);
+        assert_eq!(t.reading_generation(1), 1);
+        t.set_reading(1, Reading::Serves);
+        assert_eq!(t.replica(1).map(|(_, g)| g), Some(1));
+        assert!(!t.serves_reads(0) && t.set_reading(5, Reading::Serves).is_none());
     }
 
     #[test]

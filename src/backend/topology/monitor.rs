@@ -8,6 +8,7 @@ use std::time::{Duration, Instant};
 
 use super::election::{elect, Seen};
 use super::look::{Lag, Watch};
+use super::readers::Readers;
 use super::Change;
 use crate::backend::Pool;
 
@@ -25,6 +26,8 @@ pub struct Monitor {
     started: Instant,
     /// The last look found more than one writable instance.
     in_conflict: bool,
+    /// The reader endpoint, told after each round which replicas serve.
+    readers: Option<Arc<Readers>>,
 }
 
 impl Monitor {
@@ -40,7 +43,14 @@ impl Monitor {
             without_writer_since: None,
             started: Instant::now(),
             in_conflict: false,
+            readers: None,
         }
+    }
+
+    /// Also decides, after each round, which replicas serve `readers`.
+    pub fn with_readers(mut self, readers: Arc<Readers>) -> Self {
+        self.readers = Some(readers);
+        self
     }
 
     /// Runs until the pool is dropped.
@@ -100,6 +110,9 @@ impl Monitor {
         if let Some(change) = topology.apply(&election) {
             self.changed(change).await;
         }
+        if let Some(readers) = &self.readers {
+            readers.take_in(&self.watches);
+        }
         self.count_time_without_writer();
     }
 
@@ -147,6 +160,7 @@ impl Monitor {
                 None => {
                     let _ = gauge.remove_label_values(&[name]);
                 }
+                Some(Lag::SharedStorage) => gauge.with_label_values(&[name]).set(0),
                 Some(Lag::Seconds(s)) => gauge
                     .with_label_values(&[name])
                     .set(i64::try_from(s).unwrap_or(i64::MAX)),
