@@ -10,7 +10,7 @@ use std::time::{Duration, Instant};
 
 use common::process::SluiceProcess;
 use common::proxy::{config_for_instances, config_with_backend};
-use common::replication::{OldWriter, Replicated};
+use common::replication::{set_read_only, OldWriter, Replicated};
 use common::{db::free_port, Proxy, TestDb};
 use mysql_async::prelude::*;
 
@@ -238,6 +238,30 @@ async fn with_no_writer_statements_wait_for_one_and_readyz_says_why() {
     let availability = proxy.metric("sluice_availability_percent").await;
     assert!(availability > 0.0 && availability < 100.0, "{availability}");
     client.disconnect().await.unwrap();
+    proxy.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn started_while_no_instance_takes_writes_the_first_clients_wait_for_a_writer() {
+    let set = Replicated::start(40, 1).await;
+    set_read_only(&set.writer, true);
+    let proxy = Proxy::start(&proxy_config(&set)).await;
+    let body = proxy.readyz_becomes(503, Duration::from_secs(10)).await;
+    assert!(body.contains("no writable instance"), "{body}");
+    // Sluice knows no cap yet; the first client's login and statement wait.
+    let opts = proxy.opts();
+    let first = tokio::spawn(async move {
+        let mut c = mysql_async::Conn::new(opts).await.unwrap();
+        let outcome = code(&mut c, &write(1, "first")).await;
+        (outcome, c)
+    });
+    tokio::time::sleep(Duration::from_millis(700)).await;
+    assert!(!first.is_finished(), "a client failed without a writer");
+    set_read_only(&set.writer, false);
+    let (outcome, c) = first.await.unwrap();
+    assert_eq!(outcome, 0);
+    assert_eq!(count(&set.writer, "first").await, 1);
+    c.disconnect().await.unwrap();
     proxy.stop().await;
 }
 

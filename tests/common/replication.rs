@@ -185,7 +185,7 @@ fn replicate(replica: &TestDb, source: &TestDb) {
 
 /// Read-only for every client, as RDS replicas are: on MySQL `super_read_only`, since
 /// the test users hold every privilege (SUPER passes plain `read_only`).
-fn set_read_only(db: &TestDb, on: bool) {
+pub fn set_read_only(db: &TestDb, on: bool) {
     let v = if on { "ON" } else { "OFF" };
     db.cli_socket(&if db.is_mysql() {
         format!("SET GLOBAL super_read_only = {v}; SET GLOBAL read_only = {v};")

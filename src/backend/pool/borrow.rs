@@ -38,8 +38,9 @@ impl<K: Connector> Pool<K> {
         // to say so.
         let mut start = None;
         if self.cap().is_none() {
-            start = Some(Instant::now());
-            Box::pin(self.ensure_capacity()).await?;
+            let now = Instant::now();
+            start = Some(now);
+            Box::pin(self.capacity_by(now + self.settings.borrow_timeout)).await?;
         }
         // A borrower whose connect the database refused goes back to the head of the
         // line (it was served first) and waits for what remains of its time.

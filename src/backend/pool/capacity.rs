@@ -11,6 +11,10 @@ use super::shared::Pool;
 use super::traits::{Connector, ServerLimits};
 use crate::backend::{BackendError, ConnectionError, PoolError};
 
+/// How often a borrower waiting for the cap asks again (probes themselves are at most
+/// one a second: `ensure_capacity`).
+const CAPACITY_RETRY: Duration = Duration::from_millis(200);
+
 impl<K: Connector> Pool<K> {
     /// Learns the cap if it is still unknown; concurrent callers wait for one probe.
     pub(super) async fn ensure_capacity(self: &Arc<Self>) -> Result<usize, BackendError> {
@@ -28,6 +32,36 @@ impl<K: Connector> Pool<K> {
         let result = self.probe_capacity().await;
         self.lock().probe_failed_at = result.is_err().then(Instant::now);
         result
+    }
+
+    /// As `ensure_capacity`, waiting until `deadline` while the database refuses (down,
+    /// full, or no instance writable: a proxy started during a failover), as borrowers
+    /// wait for a connection once the cap is known; then a borrow timeout. Any other
+    /// failure (TLS, a login) is passed on at once.
+    pub(super) async fn capacity_by(
+        self: &Arc<Self>,
+        deadline: Instant,
+    ) -> Result<usize, BackendError> {
+        loop {
+            let e = match self.ensure_capacity().await {
+                Ok(cap) => return Ok(cap),
+                Err(e) => e,
+            };
+            let waits = match &e {
+                BackendError::Pool(PoolError::Unavailable) => true,
+                BackendError::Pool(PoolError::CapacityUnknown(cause)) => cause.is_refusal(),
+                _ => false,
+            };
+            if !waits {
+                return Err(e);
+            }
+            if Instant::now() + CAPACITY_RETRY >= deadline {
+                self.metrics.borrow_timeouts.inc();
+                tracing::debug!(error = %e, "the database's capacity stayed unknown");
+                return Err(PoolError::BorrowTimeout.into());
+            }
+            tokio::time::sleep(CAPACITY_RETRY).await;
+        }
     }
 
     /// Reads the server's limits through a pooled connection and recomputes the cap.

@@ -161,8 +161,12 @@ impl Connector for Fake {
         Ok(FakeConn::new(key, schema, alive, generation))
     }
 
-    /// Never fails, and is not counted in `opened`: the tests count clients'.
+    /// Fails only with no writer, and is not counted in `opened`: the tests count
+    /// clients'.
     async fn connect_probe(&self) -> Result<FakeConn, BackendError> {
+        if self.no_writer.load(Ordering::SeqCst) {
+            return Err(ConnectionError::NoWriter.into());
+        }
         let generation = self.generation.load(Ordering::SeqCst);
         Ok(FakeConn::new(
             &key("probe"),
@@ -588,6 +592,46 @@ async fn a_database_refusing_every_connection_is_retried_slowly_then_borrowers_t
     assert!((11..=18).contains(&refused), "{refused}");
     assert_eq!(pool.lock().open, 0);
     assert!(pool.lock().waiters.is_empty());
+}
+
+#[tokio::test]
+async fn started_without_a_writer_borrowers_wait_for_the_cap_then_time_out() {
+    let fake = Fake::new(11, 20);
+    let no_writer = fake.no_writer.clone();
+    no_writer.store(true, Ordering::SeqCst);
+    let pool = pool(fake, Duration::from_millis(600));
+    let vars = Variables::default();
+    // Nothing to read the cap from: the borrower waits its whole timeout, then 9501.
+    let started = Instant::now();
+    let e = pool.borrow(&key("app"), None, &vars).await.err().unwrap();
+    assert!(
+        matches!(e, BackendError::Pool(PoolError::BorrowTimeout)),
+        "{e}"
+    );
+    assert!(
+        started.elapsed() >= Duration::from_millis(400),
+        "{:?}",
+        started.elapsed()
+    );
+    assert_eq!(pool.metrics.borrow_timeouts.get(), 1);
+    // A writer appears while one waits, and the monitor reads its capacity (as on any
+    // change of writer): the waiter is served.
+    let waiter = {
+        let pool = pool.clone();
+        tokio::spawn(async move {
+            let lease = pool
+                .borrow(&key("app"), None, &Variables::default())
+                .await?;
+            lease.release();
+            Ok::<_, BackendError>(())
+        })
+    };
+    tokio::time::sleep(Duration::from_millis(150)).await;
+    assert!(!waiter.is_finished());
+    no_writer.store(false, Ordering::SeqCst);
+    assert_eq!(pool.refresh_capacity().await.unwrap(), 10);
+    waiter.await.unwrap().unwrap();
+    assert_settled(&pool);
 }
 
 #[tokio::test]
