@@ -168,6 +168,10 @@ async fn reads_spread_over_the_replicas_and_one_out_of_date_gets_no_new_work() {
         .unwrap();
     assert_eq!((id, len), (WRITER_ID, 7777));
     serves(&proxy, &set.replicas[0], false).await;
+    // Both replicas down: the fallback still holds.
+    set.replicas[1].kill();
+    serves(&proxy, &set.replicas[1], false).await;
+    assert_eq!(reads(&proxy, 3).await, BTreeMap::from([(WRITER_ID, 3)]));
     idle.disconnect().await.unwrap();
     w.disconnect().await.unwrap();
     proxy.stop().await;
