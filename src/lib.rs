@@ -15,7 +15,8 @@
 //! # Layout
 //!
 //! - [`config`]: typed TOML configuration, validated once.
-//! - [`server`]: listener, accept loop, client limit, graceful drain.
+//! - [`server`]: listeners (the main one and the reader endpoint), accept loop, client
+//!   limit, graceful drain.
 //! - [`workers`]: thread-per-core runtimes that sessions are spread over.
 //! - [`admin`]: HTTP `/metrics`, `/healthz`, `/readyz`.
 //! - [`metrics`]: the one registry of every metric.
@@ -24,7 +25,8 @@
 //! - [`auth`]: password plugins, and IAM auth tokens (`auth::iam`).
 //! - [`backend`]: backend connections, the capped pool (generic over a `Connector`, so it
 //!   is tested with fakes) and its leases, the cap from `@@max_connections`, backend TLS,
-//!   and the topology: the instances, the writer among them, failover.
+//!   and the topology: the instances, the writer among them, failover, and the reader
+//!   endpoint's pool per replica.
 //! - [`multiplex`]: pin reasons, SQL lexer and classifier, session-tracker reading.
 //! - [`credentials`]: where passwords come from: the config, or Secrets Manager.
 //! - [`net`], [`tls`]: plain-or-TLS streams and the `PacketStream` both sides read and
