@@ -146,6 +146,9 @@ impl Readers {
                 }
                 // The writer, as it was: nothing to say.
                 Reading::Writable if before == Reading::Down => {}
+                Reading::LagUnknown => {
+                    tracing::warn!(replica = name, was = before.as_str(), "replica gets no new reader work: it would not say how far behind it is (the monitor's user needs REPLICATION CLIENT on MySQL, REPLICA MONITOR on MariaDB)");
+                }
                 _ => {
                     tracing::warn!(
                         replica = name,
