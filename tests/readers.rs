@@ -51,16 +51,14 @@ async fn reads(proxy: &Proxy, n: usize) -> BTreeMap<u32, usize> {
     seen
 }
 
-/// Waits until Sluice shows `db` as serving reads (or not).
-async fn serves(proxy: &Proxy, db: &TestDb, expected: bool) {
-    let sample = format!(
-        "sluice_instance_serves_reads{{instance=\"{}\"}}",
-        db.address()
-    );
+/// Waits until `metric` of `db` (an instance-labelled sample in /metrics) satisfies
+/// `wanted`, within 20 s.
+async fn metric_until(proxy: &Proxy, metric: &str, db: &TestDb, wanted: impl Fn(f64) -> bool) {
+    let sample = format!("{metric}{{instance=\"{}\"}}", db.address());
     let deadline = Instant::now() + Duration::from_secs(20);
     loop {
         let now = proxy.metric(&sample).await;
-        if now == f64::from(u8::from(expected)) {
+        if wanted(now) {
             return;
         }
         assert!(Instant::now() < deadline, "{sample} is still {now}");
@@ -68,21 +66,19 @@ async fn serves(proxy: &Proxy, db: &TestDb, expected: bool) {
     }
 }
 
+/// Waits until Sluice shows `db` as serving reads (or not).
+async fn serves(proxy: &Proxy, db: &TestDb, expected: bool) {
+    let value = f64::from(u8::from(expected));
+    metric_until(proxy, "sluice_instance_serves_reads", db, |now| {
+        now == value
+    })
+    .await
+}
+
 /// Waits until Sluice shows `db` more than `seconds` behind its source.
 async fn lag_above(proxy: &Proxy, db: &TestDb, seconds: f64) {
-    let sample = format!(
-        "sluice_instance_replica_lag_seconds{{instance=\"{}\"}}",
-        db.address()
-    );
-    let deadline = Instant::now() + Duration::from_secs(20);
-    loop {
-        let now = proxy.metric(&sample).await;
-        if now > seconds {
-            return;
-        }
-        assert!(Instant::now() < deadline, "{sample} is still {now}");
-        tokio::time::sleep(Duration::from_millis(50)).await;
-    }
+    let metric = "sluice_instance_replica_lag_seconds";
+    metric_until(proxy, metric, db, |now| now > seconds).await
 }
 
 fn ids(set: &Replicated) -> [u32; 2] {
