@@ -25,6 +25,9 @@
 //!   reused as Lambdas do, so verified once and then from the cache);
 //! - failover (`failover`): a steady load with the writer killed and a replica promoted
 //!   midway, straight to the writer and through Sluice (see `load/failover.rs`).
+// The harness runs on its own runtimes, which have tokio's time driver; only Sluice's
+// code must make its timers through `sluice::clock` (see clippy.toml).
+#![allow(clippy::disallowed_methods)]
 
 #[path = "../tests/common/mod.rs"]
 mod common;

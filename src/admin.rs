@@ -15,7 +15,7 @@ use crate::metrics::Metrics;
 pub async fn serve(listener: TcpListener, metrics: Arc<Metrics>, pool: Arc<Pool>) {
     loop {
         let Ok((tcp, _)) = listener.accept().await else {
-            tokio::time::sleep(std::time::Duration::from_millis(20)).await;
+            crate::clock::sleep(std::time::Duration::from_millis(20)).await;
             continue;
         };
         let (metrics, pool) = (metrics.clone(), pool.clone());

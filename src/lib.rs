@@ -18,6 +18,7 @@
 //! - [`server`]: listeners (the main one and the reader endpoint), accept loop, client
 //!   limit, graceful drain.
 //! - [`workers`]: thread-per-core runtimes that sessions are spread over.
+//! - [`clock`]: every timer, made on the control runtime's timer wheel (workers have none).
 //! - [`admin`]: HTTP `/metrics`, `/healthz`, `/readyz`.
 //! - [`metrics`]: the one registry of every metric.
 //! - [`protocol`]: MySQL wire format only, no I/O policy.
@@ -36,6 +37,7 @@
 pub mod admin;
 pub mod auth;
 pub mod backend;
+pub mod clock;
 pub mod config;
 pub mod credentials;
 pub mod frontend;

@@ -47,8 +47,9 @@ fn main() -> ExitCode {
         }
     };
     sluice::telemetry::init(&config.log.level);
-    // Thread per core: the main runtime accepts, serves the admin endpoint, runs the pool's
-    // maintenance, and serves sessions like the other workers (see src/workers.rs).
+    // Thread per core: one session worker per core (see src/workers.rs), beside the main
+    // runtime, which accepts, serves the admin endpoint, runs the pool's upkeep and the
+    // timers of every session; it is idle but for those.
     let threads = config.server.worker_threads.unwrap_or_else(|| {
         std::thread::available_parallelism().map_or(1, std::num::NonZeroUsize::get)
     });
@@ -56,7 +57,7 @@ fn main() -> ExitCode {
         .enable_all()
         .build()
         .and_then(|rt| {
-            let workers = Workers::start(rt.handle().clone(), threads.saturating_sub(1))?;
+            let workers = Workers::start(rt.handle().clone(), threads)?;
             Ok((rt, Arc::new(workers)))
         });
     let (runtime, workers) = match started {

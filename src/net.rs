@@ -76,7 +76,7 @@ async fn progress_within<T>(
     let mut step = pin!(step);
     match std::future::poll_fn(|cx| Poll::Ready(step.as_mut().poll(cx))).await {
         Poll::Ready(result) => result,
-        Poll::Pending => tokio::time::timeout(idle, step).await.unwrap_or_else(|_| {
+        Poll::Pending => crate::clock::timeout(idle, step).await.unwrap_or_else(|_| {
             Err(io::Error::new(
                 io::ErrorKind::TimedOut,
                 "peer stopped reading",
@@ -227,7 +227,7 @@ impl PacketStream {
     /// drops whatever comes for up to `within`. Closing with the peer's bytes unread
     /// would reset the connection, and the peer might never read the error.
     pub async fn close_discarding(&mut self, within: Duration) {
-        let _ = tokio::time::timeout(within, self.stream.shutdown()).await;
+        let _ = crate::clock::timeout(within, self.stream.shutdown()).await;
         let drain = async {
             let mut sink = [0u8; 8192];
             loop {
@@ -237,7 +237,7 @@ impl PacketStream {
                 }
             }
         };
-        let _ = tokio::time::timeout(within, drain).await;
+        let _ = crate::clock::timeout(within, drain).await;
     }
 
     /// The stream and the reader apart, for a relay that reads batches from one side

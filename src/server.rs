@@ -180,7 +180,7 @@ impl Server {
                 Err(e) => {
                     // EMFILE and friends: back off instead of spinning.
                     tracing::warn!(error = %e, "accept failed");
-                    tokio::time::sleep(std::time::Duration::from_millis(20)).await;
+                    crate::clock::sleep(std::time::Duration::from_millis(20)).await;
                 }
             }
         }
@@ -189,7 +189,7 @@ impl Server {
         drop(reader);
         let _ = self.shutdown.send(true);
         let drain = ctx.config.server.drain_timeout.get();
-        if tokio::time::timeout(drain, admission.all_clients_gone())
+        if crate::clock::timeout(drain, admission.all_clients_gone())
             .await
             .is_err()
         {
@@ -268,7 +268,7 @@ async fn secret_store(config: &Config, metrics: &Arc<Metrics>) -> Option<Arc<Sec
 /// Re-reads every secret in use on an interval, so rotations are picked up before a
 /// password stops working.
 async fn refresh_secrets(store: Arc<SecretStore>, every: std::time::Duration) {
-    let mut tick = tokio::time::interval(every);
+    let mut tick = crate::clock::interval(every);
     tick.tick().await;
     loop {
         tick.tick().await;
@@ -283,7 +283,7 @@ async fn refuse(mut tcp: TcpStream, e: ErrorPacket) {
         let _ = tcp.write_all(&e.encode(0)).await;
         let _ = tcp.shutdown().await;
     };
-    let _ = tokio::time::timeout(std::time::Duration::from_secs(1), bye).await;
+    let _ = crate::clock::timeout(std::time::Duration::from_secs(1), bye).await;
 }
 
 /// The next client of `listener`; never, without one.

@@ -10,7 +10,11 @@
 //! thread: a bare tokio relay adds ~20 µs per query on a current-thread runtime and ~28 µs
 //! on the multi-thread one. The pool, metrics and credentials stay shared (`Arc`), so
 //! which worker a session lands on never changes what it sees.
-
+//!
+//! Workers have no time driver: their timers are the control runtime's (the caller's,
+//! which accepts and runs the pool's upkeep), made through `clock`. That keeps tokio's
+//! timer bookkeeping out of each park of a worker, which is once per socket wake-up.
+use std::cell::OnceCell;
 use std::future::Future;
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::Arc;
@@ -20,6 +24,23 @@ use std::thread::JoinHandle;
 
 use tokio::runtime::Handle;
 use tokio::sync::oneshot;
+
+thread_local! {
+    /// On a worker thread, the runtime whose timer wheel serves it.
+    static CONTROL: OnceCell<Handle> = const { OnceCell::new() };
+}
+
+/// Calls `f` with the control runtime when this thread is a worker (None elsewhere).
+pub(crate) fn with_control<T>(f: impl FnOnce(Option<&Handle>) -> T) -> T {
+    CONTROL.with(|control| f(control.get()))
+}
+
+/// Makes this thread's timers `control`'s (what a worker thread does first).
+pub(crate) fn serve_timers_from(control: Handle) {
+    CONTROL.with(|c| {
+        let _ = c.set(control);
+    });
+}
 
 struct Worker {
     handle: Handle,
@@ -35,17 +56,15 @@ pub struct Workers {
 }
 
 impl Workers {
-    /// Starts `extra` worker threads; the `main` runtime is one more worker, so `extra + 1`
-    /// threads serve sessions.
-    pub fn start(main: Handle, extra: usize) -> std::io::Result<Self> {
-        let mut workers = vec![Worker {
-            handle: main,
-            live: Arc::default(),
-        }];
-        let mut threads = Vec::with_capacity(extra);
-        for i in 0..extra {
+    /// Starts `count` worker threads (at least one), whose timers run on `control`, the
+    /// runtime that must keep running while they do (the caller's).
+    pub fn start(control: Handle, count: usize) -> std::io::Result<Self> {
+        let count = count.max(1);
+        let mut workers = Vec::with_capacity(count);
+        let mut threads = Vec::with_capacity(count);
+        for i in 0..count {
             let runtime = tokio::runtime::Builder::new_current_thread()
-                .enable_all()
+                .enable_io()
                 .build()?;
             workers.push(Worker {
                 handle: runtime.handle().clone(),
@@ -54,10 +73,14 @@ impl Workers {
             let (stop, stopped) = oneshot::channel::<()>();
             let thread = std::thread::Builder::new()
                 .name(format!("sluice-worker-{}", i + 1))
-                .spawn(move || {
-                    // Dropping the runtime after `stopped` cancels what is still running
-                    // there, exactly as the main runtime does at exit.
-                    let _ = runtime.block_on(stopped);
+                .spawn({
+                    let control = control.clone();
+                    move || {
+                        serve_timers_from(control);
+                        // Dropping the runtime after `stopped` cancels what is still running
+                        // there, exactly as the main runtime does at exit.
+                        let _ = runtime.block_on(stopped);
+                    }
                 })?;
             threads.push((stop, thread));
         }

@@ -26,7 +26,7 @@ async fn connect_from(source: [u8; 4], to: std::net::SocketAddr) -> TcpStream {
 /// The first byte of the first packet's payload and, for an ERR packet, its code.
 async fn first_packet(tcp: &mut TcpStream) -> (u8, u16) {
     let mut buf = [0u8; 7];
-    tokio::time::timeout(Duration::from_secs(5), tcp.read_exact(&mut buf))
+    sluice::clock::timeout(Duration::from_secs(5), tcp.read_exact(&mut buf))
         .await
         .expect("Sluice answers at once")
         .expect("a packet");
@@ -188,7 +188,7 @@ async fn password_guessing_is_slowed_then_refused_and_others_still_log_in() {
     conn.disconnect().await.unwrap();
 
     // The block ends by itself.
-    tokio::time::sleep(Duration::from_millis(3200)).await;
+    sluice::clock::sleep(Duration::from_millis(3200)).await;
     let after = guess(port, "127.0.0.2", 1, APP_PASSWORD).await;
     assert_eq!(after[0].0, "ok");
 
@@ -283,7 +283,7 @@ async fn answer_to_handshake(
         .await
         .unwrap();
     let mut reply = [0u8; 7];
-    let read = tokio::time::timeout(Duration::from_secs(5), tcp.read_exact(&mut reply)).await;
+    let read = sluice::clock::timeout(Duration::from_secs(5), tcp.read_exact(&mut reply)).await;
     match read {
         Ok(Ok(_)) if reply[4] == 0xff => (reply[3], u16::from_le_bytes([reply[5], reply[6]])),
         Ok(Ok(_)) => (reply[3], 0),
@@ -387,7 +387,7 @@ async fn fill_server(db: &TestDb) -> Vec<mysql_async::Conn> {
     // counts it a moment after its COM_QUIT) leaves a slot free a moment later.
     for round in 0..2 {
         if round > 0 {
-            tokio::time::sleep(std::time::Duration::from_millis(300)).await;
+            sluice::clock::sleep(std::time::Duration::from_millis(300)).await;
         }
         loop {
             match mysql_async::Conn::new(opts.clone()).await {
@@ -492,7 +492,7 @@ async fn readyz_answers_503_while_the_database_refuses_every_connection() {
             Instant::now() < deadline,
             "the idle connection never expired"
         );
-        tokio::time::sleep(Duration::from_millis(50)).await;
+        sluice::clock::sleep(Duration::from_millis(50)).await;
     }
     let mut others = fill_server(&db).await;
     let why = proxy.readyz_becomes(503, Duration::from_secs(5)).await;

@@ -76,7 +76,7 @@ async fn rotate(db: &TestDb, moto: &Moto, password: &str) {
         .query_drop(format!("ALTER USER 'app'@'%' IDENTIFIED BY '{password}'"))
         .await
         .unwrap();
-    tokio::time::sleep(Duration::from_millis(1500)).await;
+    sluice::clock::sleep(Duration::from_millis(1500)).await;
     moto.finish_rotation("sluice/app", &version).await;
 }
 
@@ -210,7 +210,7 @@ async fn an_iam_storm_over_tls_survives_a_password_rotation() {
     .await;
     let opts = tls_opts(&proxy, &c, &token(port));
     let storm = tokio::spawn(storm::run(opts, 100, 10_000));
-    tokio::time::sleep(Duration::from_secs(2)).await;
+    sluice::clock::sleep(Duration::from_secs(2)).await;
     rotate(&db, &moto, "rotated-password").await;
     let r = storm.await.unwrap();
     println!("iam storm: {}", r.summary());
@@ -225,7 +225,7 @@ async fn an_iam_storm_over_tls_survives_a_password_rotation() {
     let mut conn = mysql_async::Conn::new(tls_opts(&proxy, &c, &token(port)))
         .await
         .unwrap();
-    tokio::time::sleep(Duration::from_millis(1500)).await;
+    sluice::clock::sleep(Duration::from_millis(1500)).await;
     assert_eq!(menus(&mut conn).await, Some(9));
     proxy.stop().await;
 }
@@ -250,7 +250,7 @@ async fn password_clients_follow_the_secret_through_a_rotation() {
     rotate(&db, &moto, "rotated-password").await;
     // Sluice has not read the new version yet: the new password makes it (once
     // secret_refetch_min_interval has passed since the wrong password made it read).
-    tokio::time::sleep(Duration::from_millis(1100)).await;
+    sluice::clock::sleep(Duration::from_millis(1100)).await;
     let mut new = login("rotated-password").await.unwrap();
     // The old one is AWSPREVIOUS now: still accepted for the grace period.
     let mut old = login(APP_PASSWORD).await.unwrap();
@@ -261,7 +261,7 @@ async fn password_clients_follow_the_secret_through_a_rotation() {
     assert!(proxy.metric("sluice_secret_rotations_total").await >= 1.0);
     // Past the grace period (counted from when Sluice saw the rotation) a rotation
     // revokes the old password.
-    tokio::time::sleep(Duration::from_secs(7)).await;
+    sluice::clock::sleep(Duration::from_secs(7)).await;
     assert!(login(APP_PASSWORD).await.is_err());
     assert!(login("rotated-password").await.is_ok());
     proxy.stop().await;
@@ -310,14 +310,14 @@ async fn a_secrets_manager_outage_is_survived_and_reported() {
             if errors >= 1.0 {
                 break;
             }
-            tokio::time::sleep(Duration::from_millis(250)).await;
+            sluice::clock::sleep(Duration::from_millis(250)).await;
         }
         assert!(errors >= 1.0, "no failed secret read counted");
     }
 
     moto.restart().await;
     moto.put_login("sluice/app", APP_USER, APP_PASSWORD).await;
-    tokio::time::sleep(Duration::from_millis(1100)).await;
+    sluice::clock::sleep(Duration::from_millis(1100)).await;
     let mut conn = cold.conn().await;
     assert_eq!(menus(&mut conn).await, Some(9));
     warm.stop().await;
@@ -358,7 +358,7 @@ async fn iam_keys_from_a_secret_and_their_revocation() {
 
     // The key is revoked: only another one is listed now.
     moto.put("sluice/iam-keys", &keys("AKIDSOMEONEELSE")).await;
-    tokio::time::sleep(Duration::from_millis(2500)).await;
+    sluice::clock::sleep(Duration::from_millis(2500)).await;
     let refused = mysql_async::Conn::new(tls_opts(&proxy, &c, &t)).await;
     assert!(
         matches!(refused, Err(mysql_async::Error::Server(ref s)) if s.code == 1045),
@@ -514,7 +514,7 @@ async fn rds_mode_proves_tokens_by_logging_in_to_the_database() {
         assert_eq!(who.as_deref(), Some("app@%"));
     }
     // A token the database refuses: 1045, and a retry is refused without asking it again.
-    tokio::time::sleep(Duration::from_millis(1100)).await;
+    sluice::clock::sleep(Duration::from_millis(1100)).await;
     let bad = token_for("127.0.0.1", db.port, "lambda");
     assert_ne!(bad, good);
     let denied_before = db.global_status("Access_denied_errors").await;

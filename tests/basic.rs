@@ -106,7 +106,7 @@ async fn wrong_password_gets_1045() {
     let deadline = std::time::Instant::now() + std::time::Duration::from_secs(5);
     while proxy.metric(failed).await < 2.0 {
         assert!(std::time::Instant::now() < deadline, "not counted");
-        tokio::time::sleep(std::time::Duration::from_millis(20)).await;
+        sluice::clock::sleep(std::time::Duration::from_millis(20)).await;
     }
     assert_eq!(proxy.metric(failed).await, 2.0);
     proxy.stop().await;

@@ -71,7 +71,7 @@ async fn held_backends_never_show_the_previous_users_values() {
         .await
         .unwrap();
     b.query_drop("SELECT CAST('y' AS SIGNED)").await.unwrap();
-    tokio::time::sleep(std::time::Duration::from_millis(300)).await;
+    sluice::clock::sleep(std::time::Duration::from_millis(300)).await;
     // A update (affinity window opens on B's old backend) then reads its insert id.
     a.query_drop("UPDATE items SET note = 'seen' WHERE owner = 2")
         .await
@@ -79,9 +79,9 @@ async fn held_backends_never_show_the_previous_users_values() {
     let id: Option<u64> = a.query_first("SELECT LAST_INSERT_ID()").await.unwrap();
     assert_eq!(id, Some(0), "A saw B's insert id");
     // Inside a transaction, on a backend whose previous user left warnings.
-    tokio::time::sleep(std::time::Duration::from_millis(300)).await;
+    sluice::clock::sleep(std::time::Duration::from_millis(300)).await;
     b.query_drop("SELECT CAST('z' AS SIGNED)").await.unwrap();
-    tokio::time::sleep(std::time::Duration::from_millis(300)).await;
+    sluice::clock::sleep(std::time::Duration::from_millis(300)).await;
     a.query_drop("BEGIN").await.unwrap();
     let w: Vec<(String, u32, String)> = a.query("SHOW WARNINGS").await.unwrap();
     assert!(w.is_empty(), "A saw B's warnings: {w:?}");
@@ -105,7 +105,7 @@ async fn found_rows_row_count_and_warnings_are_the_clients_own_later() {
         // B's nine-row SELECT runs on the same backend in between.
         let all: Vec<i32> = b.query("SELECT id FROM menus").await.unwrap();
         assert_eq!(all.len(), 9);
-        tokio::time::sleep(std::time::Duration::from_millis(150)).await;
+        sluice::clock::sleep(std::time::Duration::from_millis(150)).await;
         let n: Option<u64> = c.query_first("SELECT FOUND_ROWS()").await.unwrap();
         // The last statement returned one row, so FOUND_ROWS() is now 1.
         let total: Vec<(u64,)> = c.query("SELECT FOUND_ROWS() AS total").await.unwrap();
@@ -119,7 +119,7 @@ async fn found_rows_row_count_and_warnings_are_the_clients_own_later() {
             .await
             .unwrap();
         let _: Vec<i32> = b.query("SELECT id FROM menus").await.unwrap();
-        tokio::time::sleep(std::time::Duration::from_millis(150)).await;
+        sluice::clock::sleep(std::time::Duration::from_millis(150)).await;
         let updated: Option<i64> = c.query_first("SELECT ROW_COUNT()").await.unwrap();
         let after_select: Option<i64> = c.query_first("SELECT ROW_COUNT() AS n").await.unwrap();
         // Warnings too, listed twice (listing does not clear them).
@@ -127,7 +127,7 @@ async fn found_rows_row_count_and_warnings_are_the_clients_own_later() {
             .await
             .unwrap();
         let _: Vec<i32> = b.query("SELECT id FROM menus WHERE id = 1").await.unwrap();
-        tokio::time::sleep(std::time::Duration::from_millis(150)).await;
+        sluice::clock::sleep(std::time::Duration::from_millis(150)).await;
         let warnings: Vec<(String, u32, String)> = c.query("SHOW WARNINGS").await.unwrap();
         let again: Vec<(String, u32, String)> = c.query("SHOW WARNINGS").await.unwrap();
         assert_eq!(warnings, again);
@@ -141,7 +141,7 @@ async fn found_rows_row_count_and_warnings_are_the_clients_own_later() {
         // And an error.
         assert!(c.query_drop("SELECT nope FROM menus").await.is_err());
         let _: Vec<i32> = b.query("SELECT id FROM menus WHERE id = 1").await.unwrap();
-        tokio::time::sleep(std::time::Duration::from_millis(150)).await;
+        sluice::clock::sleep(std::time::Duration::from_millis(150)).await;
         let errors: Vec<(String, u32, String)> = c.query("SHOW ERRORS").await.unwrap();
         diagnostics.push(format!("errors: {errors:?}"));
         for sql in ["SELECT @@error_count", "SELECT @@warning_count"] {
@@ -208,11 +208,11 @@ async fn later_statements_clear_kept_warnings_as_the_server_would() {
         ] {
             c.query_drop("SELECT CAST('w' AS SIGNED)").await.unwrap();
             // Past the affinity window: the backend goes back, the warning is kept.
-            tokio::time::sleep(std::time::Duration::from_millis(250)).await;
+            sluice::clock::sleep(std::time::Duration::from_millis(250)).await;
             let _: Vec<i32> = other.query("SELECT id FROM menus").await.unwrap();
             c.query_drop(between).await.unwrap();
             let _: Vec<i32> = other.query("SELECT id FROM menus").await.unwrap();
-            tokio::time::sleep(std::time::Duration::from_millis(250)).await;
+            sluice::clock::sleep(std::time::Duration::from_millis(250)).await;
             let w: Vec<(String, u32, String)> = c.query("SHOW WARNINGS").await.unwrap();
             let n: Option<u64> = c.query_first("SELECT @@warning_count").await.unwrap();
             lists.push(format!("{between}: {w:?} {n:?}"));
@@ -256,7 +256,7 @@ async fn insert_ids_set_without_an_ok_packet_are_the_clients_own() {
         reads.push(last_insert_id(&mut c).await);
         // After another client ran statements on the only backend.
         c.query_drop("DO LAST_INSERT_ID(66)").await.unwrap();
-        tokio::time::sleep(std::time::Duration::from_millis(250)).await;
+        sluice::clock::sleep(std::time::Duration::from_millis(250)).await;
         other
             .query_drop("INSERT INTO items (owner) VALUES (8)")
             .await
@@ -273,7 +273,7 @@ async fn insert_ids_set_without_an_ok_packet_are_the_clients_own() {
                 .query("INSERT INTO items (owner) VALUES (9) RETURNING id")
                 .await
                 .unwrap();
-            tokio::time::sleep(std::time::Duration::from_millis(250)).await;
+            sluice::clock::sleep(std::time::Duration::from_millis(250)).await;
             other.query_drop("DO 1").await.unwrap();
             let id = last_insert_id(&mut c).await;
             reads.push(Some(u64::from(id == ids.first().copied())));

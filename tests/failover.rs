@@ -130,7 +130,7 @@ async fn idle_clients_keep_their_sessions_when_the_writer_dies() {
     let deadline = Instant::now() + Duration::from_secs(10);
     while proxy.metric(max_allowed).await != 14.0 {
         assert!(Instant::now() < deadline, "the cap is not the new writer's");
-        tokio::time::sleep(Duration::from_millis(100)).await;
+        sluice::clock::sleep(Duration::from_millis(100)).await;
     }
     // The transaction died with the old writer: a clean error, then the connection is
     // closed, and nothing of it is on the new writer.
@@ -180,7 +180,7 @@ async fn a_demoted_writer_is_left_and_its_read_only_errors_stop() {
                 other => panic!("client {i}: {other}"),
             }
             assert!(demoted.elapsed() < Duration::from_secs(30), "never left");
-            tokio::time::sleep(Duration::from_millis(50)).await;
+            sluice::clock::sleep(Duration::from_millis(50)).await;
         }
     }
     println!(
@@ -218,7 +218,7 @@ async fn with_no_writer_statements_wait_for_one_and_readyz_says_why() {
         let outcome = code(&mut client, &write(1, "waited")).await;
         (outcome, client)
     });
-    tokio::time::sleep(Duration::from_millis(700)).await;
+    sluice::clock::sleep(Duration::from_millis(700)).await;
     assert!(
         !waiting.is_finished(),
         "a statement failed without a writer"
@@ -255,7 +255,7 @@ async fn started_while_no_instance_takes_writes_the_first_clients_wait_for_a_wri
         let outcome = code(&mut c, &write(1, "first")).await;
         (outcome, c)
     });
-    tokio::time::sleep(Duration::from_millis(700)).await;
+    sluice::clock::sleep(Duration::from_millis(700)).await;
     assert!(!first.is_finished(), "a client failed without a writer");
     set_read_only(&set.writer, false);
     let (outcome, c) = first.await.unwrap();
@@ -287,7 +287,7 @@ async fn replica_lag_is_shown_and_with_two_writable_instances_writes_stay_on_the
                     return;
                 }
                 assert!(Instant::now() < deadline, "{lag}not {want}: {text}");
-                tokio::time::sleep(Duration::from_millis(100)).await;
+                sluice::clock::sleep(Duration::from_millis(100)).await;
             }
         }
     };
@@ -308,12 +308,12 @@ async fn replica_lag_is_shown_and_with_two_writable_instances_writes_stay_on_the
     let deadline = Instant::now() + Duration::from_secs(10);
     while proxy.metric(conflicts).await < 1.0 {
         assert!(Instant::now() < deadline, "the conflict was not seen");
-        tokio::time::sleep(Duration::from_millis(100)).await;
+        sluice::clock::sleep(Duration::from_millis(100)).await;
     }
     // Every write still goes to the writer Sluice had; none to the other.
     for i in 0..20 {
         assert_eq!(code(&mut client, &write(i, "split")).await, 0);
-        tokio::time::sleep(Duration::from_millis(20)).await;
+        sluice::clock::sleep(Duration::from_millis(20)).await;
     }
     assert_eq!(count(&set.writer, "split").await, 20);
     assert_eq!(count(replica, "split").await, 0);
@@ -381,7 +381,7 @@ async fn a_backend_name_whose_address_changes_is_followed() {
                     moved.elapsed() < Duration::from_secs(20),
                     "still {other:?} after the name moved"
                 );
-                tokio::time::sleep(Duration::from_millis(100)).await;
+                sluice::clock::sleep(Duration::from_millis(100)).await;
             }
         }
     }
@@ -413,11 +413,11 @@ async fn under_a_steady_load_the_writer_dies_and_only_transactions_in_flight_fai
     let proxy = Proxy::start(&proxy_config(&set)).await;
     let sluice = Load::start(proxy.opts(), THROUGH_SLUICE, 0);
     let direct = Load::start(set.writer.direct_opts(), DIRECT, 1000);
-    tokio::time::sleep(Duration::from_secs(2)).await;
+    sluice::clock::sleep(Duration::from_secs(2)).await;
     let killed = Instant::now();
     set.fail_over(OldWriter::Killed).await;
     let promoted = killed.elapsed();
-    tokio::time::sleep(Duration::from_secs(3)).await;
+    sluice::clock::sleep(Duration::from_secs(3)).await;
     let (sluice, direct) = (sluice.stop().await, direct.stop().await);
     let rows = notes(&set.writer).await;
     let sum = |seen: &[common::failover_load::Seen],

@@ -30,7 +30,7 @@ async fn two_hundred_open_transactions_share_the_capped_pool() {
             )
             .await
             .unwrap();
-            tokio::time::sleep(Duration::from_millis(20)).await;
+            sluice::clock::sleep(Duration::from_millis(20)).await;
             // Only this transaction's own uncommitted row is visible to it.
             let seen: Vec<i32> = c
                 .query("SELECT owner FROM items WHERE note = 'pending'")
@@ -132,7 +132,7 @@ async fn pinned_state_never_reaches_other_clients() {
         assert_eq!(x, Some(None));
     }
     c.disconnect().await.unwrap();
-    tokio::time::sleep(Duration::from_millis(100)).await;
+    sluice::clock::sleep(Duration::from_millis(100)).await;
     assert_eq!(
         proxy.metric("sluice_database_connections_pinned").await,
         0.0

@@ -27,7 +27,7 @@ async fn drain_lets_open_transactions_finish() {
         .await
         .unwrap();
     let stopping = tokio::spawn(proxy.stop());
-    tokio::time::sleep(Duration::from_millis(300)).await;
+    sluice::clock::sleep(Duration::from_millis(300)).await;
     // No new clients.
     assert!(tokio::net::TcpStream::connect(addr).await.is_err());
     // The idle session is closed; the one inside a transaction may finish it.
@@ -38,7 +38,7 @@ async fn drain_lets_open_transactions_finish() {
     busy.query_drop("COMMIT").await.unwrap();
     // After its transaction, the session is closed too, and the drain completes.
     assert!(busy.query_drop("SELECT 1").await.is_err());
-    tokio::time::timeout(Duration::from_secs(5), stopping)
+    sluice::clock::timeout(Duration::from_secs(5), stopping)
         .await
         .unwrap()
         .unwrap();
@@ -61,7 +61,7 @@ async fn idle_clients_are_disconnected() {
     let proxy = Proxy::start(&config).await;
     let mut c = proxy.conn().await;
     c.query_drop("SELECT 1").await.unwrap();
-    tokio::time::sleep(Duration::from_millis(1600)).await;
+    sluice::clock::sleep(Duration::from_millis(1600)).await;
     assert!(
         c.query_drop("SELECT 1").await.is_err(),
         "idle client still connected"
@@ -99,7 +99,7 @@ async fn client_limit_gives_1040() {
                 break;
             }
             Err(_) if Instant::now() < deadline => {
-                tokio::time::sleep(Duration::from_millis(50)).await
+                sluice::clock::sleep(Duration::from_millis(50)).await
             }
             Err(e) => panic!("client slots not returned: {e:?}"),
         }
@@ -161,7 +161,7 @@ async fn idle_in_transaction_is_rolled_back_and_the_backend_returned() {
         .await
         .unwrap();
     // Idle outside a transaction is fine; idle inside one is not.
-    tokio::time::sleep(Duration::from_millis(1600)).await;
+    sluice::clock::sleep(Duration::from_millis(1600)).await;
     let e = frozen.query_drop("COMMIT").await.unwrap_err();
     let text = format!("{e:?}");
     assert!(

@@ -17,7 +17,7 @@ async fn eventually(what: &str, mut check: impl AsyncFnMut() -> bool) {
     let deadline = Instant::now() + Duration::from_secs(10);
     while !check().await {
         assert!(Instant::now() < deadline, "timed out waiting for: {what}");
-        tokio::time::sleep(Duration::from_millis(100)).await;
+        sluice::clock::sleep(Duration::from_millis(100)).await;
     }
 }
 
@@ -78,7 +78,7 @@ async fn an_idle_connection_the_server_closed_is_not_handed_out() {
     a.query_drop("SET SESSION wait_timeout = 1").await.unwrap();
     a.query_drop("SELECT 1").await.unwrap();
     a.disconnect().await.unwrap();
-    tokio::time::sleep(Duration::from_millis(2500)).await;
+    sluice::clock::sleep(Duration::from_millis(2500)).await;
     let mut b = proxy.conn().await;
     let timeout: Option<u64> = b.query_first("SELECT @@wait_timeout").await.unwrap();
     assert_ne!(timeout, Some(1), "b must not inherit a's wait_timeout");
@@ -130,7 +130,7 @@ async fn sigterm_drains_the_real_binary() {
         .args(["-TERM", &child.id().to_string()])
         .status()
         .unwrap();
-    tokio::time::sleep(Duration::from_millis(300)).await;
+    sluice::clock::sleep(Duration::from_millis(300)).await;
     c.query_drop("COMMIT").await.unwrap();
     let status = tokio::task::spawn_blocking(move || child.wait_with_output())
         .await

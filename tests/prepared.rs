@@ -337,7 +337,7 @@ async fn prepared_text_keeps_the_sql_mode_it_was_prepared_under() {
         for _ in 0..3 {
             let other: Option<String> = plain.exec_first(sql, (1,)).await.unwrap();
             assert_eq!(other.as_deref(), Some("name"));
-            tokio::time::sleep(std::time::Duration::from_millis(150)).await;
+            sluice::clock::sleep(std::time::Duration::from_millis(150)).await;
             let again: Option<String> = c.exec_first(&stmt, (1,)).await.unwrap();
             rounds.push(again);
         }
@@ -483,7 +483,7 @@ async fn statements_prepared_after_ddl_outside_sluice_see_the_new_table() {
     let mut c = mysql_async::Conn::new(proxy.opts()).await.unwrap();
     let _: Vec<i64> = c.exec("SELECT ? + 1", (1,)).await.unwrap();
     c.disconnect().await.unwrap();
-    tokio::time::sleep(watch).await;
+    sluice::clock::sleep(watch).await;
     let mut seen = Vec::new();
     for (through, opts) in [(false, db.direct_opts()), (true, proxy.opts())] {
         let opts = opts.stmt_cache_size(0);
@@ -497,7 +497,7 @@ async fn statements_prepared_after_ddl_outside_sluice_see_the_new_table() {
                 .await
                 .unwrap();
             if through {
-                tokio::time::sleep(watch).await;
+                sluice::clock::sleep(watch).await;
             }
             let mut c = mysql_async::Conn::new(opts.clone()).await.unwrap();
             out.push(insert_and_read(&mut c, column).await);

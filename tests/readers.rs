@@ -62,7 +62,7 @@ async fn metric_until(proxy: &Proxy, metric: &str, db: &TestDb, wanted: impl Fn(
             return;
         }
         assert!(Instant::now() < deadline, "{sample} is still {now}");
-        tokio::time::sleep(Duration::from_millis(50)).await;
+        sluice::clock::sleep(Duration::from_millis(50)).await;
     }
 }
 

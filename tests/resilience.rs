@@ -89,23 +89,23 @@ async fn backend_restart_gives_clean_errors_then_recovers() {
                         .await?;
                     c.disconnect().await
                 };
-                match tokio::time::timeout(Duration::from_secs(15), attempt).await {
+                match sluice::clock::timeout(Duration::from_secs(15), attempt).await {
                     Ok(Ok(())) => ok.fetch_add(1, Ordering::Relaxed),
                     Ok(Err(_)) => failed.fetch_add(1, Ordering::Relaxed),
                     Err(_) => panic!("a client hung"),
                 };
-                tokio::time::sleep(Duration::from_millis(5)).await;
+                sluice::clock::sleep(Duration::from_millis(5)).await;
             }
         }));
     }
-    tokio::time::sleep(Duration::from_millis(500)).await;
+    sluice::clock::sleep(Duration::from_millis(500)).await;
     db.kill();
-    tokio::time::sleep(Duration::from_millis(1000)).await;
+    sluice::clock::sleep(Duration::from_millis(1000)).await;
     let failed_while_down = failed.load(Ordering::Relaxed);
     db.restart().await;
-    tokio::time::sleep(Duration::from_millis(1500)).await;
+    sluice::clock::sleep(Duration::from_millis(1500)).await;
     let ok_before = ok.load(Ordering::Relaxed);
-    tokio::time::sleep(Duration::from_millis(1000)).await;
+    sluice::clock::sleep(Duration::from_millis(1000)).await;
     stop.store(true, Ordering::Relaxed);
     for t in load {
         t.await.unwrap();
@@ -133,7 +133,7 @@ async fn send_raw(addr: std::net::SocketAddr, bytes: &[u8], within: Duration) ->
     s.read_exact(&mut body).await.unwrap();
     let _ = s.write_all(bytes).await;
     let mut out = Vec::new();
-    tokio::time::timeout(within, s.read_to_end(&mut out))
+    sluice::clock::timeout(within, s.read_to_end(&mut out))
         .await
         .expect("sluice closed the connection in time")
         .ok();

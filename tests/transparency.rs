@@ -183,7 +183,7 @@ async fn scripted_session_is_identical_through_a_shared_pool() {
     let hammers: Vec<_> = (0..50)
         .map(|i| tokio::spawn(hammer(proxy.clone(), i, stop.clone())))
         .collect();
-    tokio::time::sleep(std::time::Duration::from_millis(200)).await;
+    sluice::clock::sleep(std::time::Duration::from_millis(200)).await;
     let proxied_binary = binary(proxy.port(), "typed_proxied");
     let proxied = run_script(proxy.conn().await).await;
     let proxied_binary = proxied_binary.await.unwrap();
@@ -349,7 +349,7 @@ async fn many_variables_replay_without_errors_on_a_shared_backend() {
     c.query_drop("COMMIT").await.unwrap();
     for _ in 0..3 {
         // The other client takes the only backend and puts it back to the baseline.
-        tokio::time::sleep(std::time::Duration::from_millis(150)).await;
+        sluice::clock::sleep(std::time::Duration::from_millis(150)).await;
         let _: Vec<i32> = other.query("SELECT id FROM menus").await.unwrap();
         let now: Row = c
             .query_first(format!("SELECT {read}"))

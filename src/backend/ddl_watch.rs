@@ -30,7 +30,7 @@ impl Pool {
             return;
         };
         let read = self.connector().target().connect_timeout;
-        let rows = tokio::time::timeout(read, lease.conn().query(DDL_COUNTERS)).await;
+        let rows = crate::clock::timeout(read, lease.conn().query(DDL_COUNTERS)).await;
         let rows = match rows {
             Ok(Ok(rows)) => rows,
             Ok(Err(e)) if e.server_code().is_some() => {

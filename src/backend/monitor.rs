@@ -22,7 +22,7 @@ impl Pool {
     pub async fn monitor(self: Arc<Self>, every: Duration, timeout: Duration) {
         let mut since_opened = 0u32;
         loop {
-            tokio::time::sleep(every).await;
+            crate::clock::sleep(every).await;
             since_opened += 1;
             let may_open = since_opened >= 10 || self.health() != Health::Up;
             let (found, opened) = self.check(every, timeout, may_open).await;
@@ -51,7 +51,7 @@ impl Pool {
         may_open: bool,
     ) -> (Option<Health>, bool) {
         if let Some(mut lease) = self.lend_idle() {
-            match tokio::time::timeout(timeout, lease.conn().ping()).await {
+            match crate::clock::timeout(timeout, lease.conn().ping()).await {
                 Ok(Ok(())) => {
                     // Not a use: the check must not keep idle connections from expiring.
                     lease.release_unused();
@@ -80,7 +80,7 @@ impl Pool {
     /// Opens a connection in a free slot, pings it and closes it: what the database
     /// answers a newcomer. None when no slot is free.
     async fn check_with_new_connection(self: &Arc<Self>, timeout: Duration) -> Option<Health> {
-        let opened = tokio::time::timeout(timeout, async {
+        let opened = crate::clock::timeout(timeout, async {
             let mut lease = self.open_spare().await?;
             if let Some(lease) = lease.as_mut() {
                 lease.conn().ping().await?;

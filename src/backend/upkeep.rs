@@ -12,7 +12,7 @@ impl Pool {
         let mut last_refresh = Instant::now();
         loop {
             let known = self.cap().is_some();
-            tokio::time::sleep(if known {
+            crate::clock::sleep(if known {
                 Duration::from_secs(1)
             } else {
                 Duration::from_millis(500)

@@ -280,16 +280,30 @@ impl SecretStore {
 }
 
 /// One version stage's SecretString and creation time; None when the secret has no
-/// version with that label.
+/// version with that label. The SDK's call runs on the control runtime: it makes tokio
+/// timers of its own, which a session worker has none for.
 async fn read_stage(
     client: &Client,
     secret: &SecretRef,
-    stage: &str,
+    stage: &'static str,
+) -> Result<Option<(String, Option<SystemTime>)>, CredentialsError> {
+    let read = ask_for_stage(client.clone(), secret.id.clone(), stage);
+    crate::clock::on_control(read).await.unwrap_or_else(|| {
+        Err(CredentialsError::Unavailable {
+            secret: secret.id.clone(),
+        })
+    })
+}
+
+async fn ask_for_stage(
+    client: Client,
+    secret: String,
+    stage: &'static str,
 ) -> Result<Option<(String, Option<SystemTime>)>, CredentialsError> {
     use aws_sdk_secretsmanager::Error;
     let out = match client
         .get_secret_value()
-        .secret_id(&secret.id)
+        .secret_id(&secret)
         .version_stage(stage)
         .send()
         .await
@@ -300,7 +314,7 @@ async fn read_stage(
                 // Secrets Manager's answer for a stage no version has.
                 Error::ResourceNotFoundException(_) if stage != "AWSCURRENT" => Ok(None),
                 e => Err(CredentialsError::Fetch {
-                    secret: secret.id.clone(),
+                    secret,
                     source: Box::new(e),
                 }),
             };

@@ -312,7 +312,7 @@ async fn deny<T>(
     if let Some(blocked) = failure.blocks {
         tracing::warn!(peer = %ex.peer, user = %user, ?blocked, "too many failed logins; refusing for a while");
     }
-    tokio::time::sleep(failure.delay).await;
+    crate::clock::sleep(failure.delay).await;
     let e = ErrorPacket::access_denied(&user, &ex.peer.ip().to_string(), with_password);
     io.send(&e.encode(seq)).await?;
     Err(FrontendError::AccessDenied)

@@ -44,9 +44,9 @@ impl Timers {
             idle,
             idle_in_transaction: server.idle_transaction_timeout.map(|t| t.get()),
             last_activity: Instant::now(),
-            idle_timer: Box::pin(tokio::time::sleep(idle)),
+            idle_timer: Box::pin(crate::clock::sleep(idle)),
             armed_limit: idle,
-            affinity_timer: Box::pin(tokio::time::sleep(idle)),
+            affinity_timer: Box::pin(crate::clock::sleep(idle)),
             affinity_armed: None,
         }
     }

@@ -38,7 +38,7 @@ impl Session<'_> {
                 continued: false,
             } => Ok(seq),
             Oversized::Unread | Oversized::After { .. } => {
-                match tokio::time::timeout(DISCARD_FOR, io.discard_command()).await {
+                match crate::clock::timeout(DISCARD_FOR, io.discard_command()).await {
                     Ok(Ok(seq)) => Ok(seq),
                     // Gone, or still sending: it gets the error anyway, numbered as if
                     // its command had ended at the packet where it went over.

@@ -106,7 +106,7 @@ impl Session<'_> {
         let conn = self.lease_conn();
         // A failed read is the relay's to report, as without a timeout.
         Box::pin(async move {
-            tokio::time::timeout(limit, conn.answer_started())
+            crate::clock::timeout(limit, conn.answer_started())
                 .await
                 .is_ok()
         })

@@ -149,7 +149,7 @@ pub async fn serve(
             handshake::handshake(&ctx, tcp, peer, id, &admission, endpoint).await
         }
     });
-    let outcome = tokio::time::timeout(timeout, handshake).await;
+    let outcome = crate::clock::timeout(timeout, handshake).await;
     let (client, _slot) = match outcome {
         Ok(Ok(logged_in)) => logged_in,
         Ok(Err(e)) => {

@@ -442,15 +442,15 @@ async fn send_file(
     shift: u8,
 ) -> Result<(), RelayError> {
     loop {
-        let frame = match tokio::time::timeout(read_timeout, reader.read(client, MAX_PAYLOAD)).await
-        {
-            Ok(Ok(frame)) => frame,
-            Ok(Err(e)) => return Err(RelayError::Client(std::io::Error::other(e))),
-            Err(_) => {
-                let stalled = std::io::ErrorKind::TimedOut;
-                return Err(RelayError::Client(stalled.into()));
-            }
-        };
+        let frame =
+            match crate::clock::timeout(read_timeout, reader.read(client, MAX_PAYLOAD)).await {
+                Ok(Ok(frame)) => frame,
+                Ok(Err(e)) => return Err(RelayError::Client(std::io::Error::other(e))),
+                Err(_) => {
+                    let stalled = std::io::ErrorKind::TimedOut;
+                    return Err(RelayError::Client(stalled.into()));
+                }
+            };
         let last = frame.payload().is_empty();
         let mut frame = frame;
         frame.set_seq(frame.seq().wrapping_sub(shift));

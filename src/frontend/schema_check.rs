@@ -77,7 +77,7 @@ pub(super) async fn schema_refusal(
         return None;
     }
     let vars = Variables::default();
-    let borrowed = tokio::time::timeout(CHECK_WITHIN, ctx.pool.borrow(key, Some(schema), &vars));
+    let borrowed = crate::clock::timeout(CHECK_WITHIN, ctx.pool.borrow(key, Some(schema), &vars));
     let mut lease = match borrowed.await {
         Ok(Ok(lease)) => lease,
         // A new backend connection logs in with the schema: the server may refuse the

@@ -45,7 +45,7 @@ impl Session<'_> {
             &mut self.client,
             frame,
         ));
-        match tokio::time::timeout(limit, change).await {
+        match crate::clock::timeout(limit, change).await {
             Ok(result) => {
                 result?;
                 self.key = self.client.partition_key();

@@ -1,4 +1,7 @@
 //! Test harness: private MariaDB instances, an in-process Sluice, real clients.
+// Tests run on their own runtimes, which have tokio's time driver; only Sluice's code
+// must make its timers through `sluice::clock` (see clippy.toml).
+#![allow(clippy::disallowed_methods)]
 #![allow(dead_code, unused_imports)]
 
 pub mod certs;

@@ -6,6 +6,7 @@ use std::time::Duration;
 
 use sluice::config::Config;
 use sluice::server::Server;
+use sluice::workers::Workers;
 use tokio::sync::oneshot;
 
 use super::{TestDb, APP_PASSWORD, APP_USER};
@@ -17,6 +18,8 @@ pub struct Proxy {
     pub reader: Option<SocketAddr>,
     stop: Option<oneshot::Sender<()>>,
     task: Option<tokio::task::JoinHandle<()>>,
+    /// Dropped last: its threads end, cancelling the sessions still on them.
+    _workers: Arc<Workers>,
 }
 
 /// The base configuration for a test: the given backend, user app, the knobs in `extra`
@@ -70,7 +73,16 @@ impl Proxy {
     pub async fn start(config_toml: &str) -> Self {
         init_log();
         let config = Arc::new(Config::parse(config_toml).expect("test config is valid"));
-        let server = Server::bind(config).await.expect("sluice binds");
+        // Sessions run on worker threads without a time driver, as in the daemon, with
+        // this test's runtime as their control runtime.
+        let threads = config.server.worker_threads.unwrap_or(2);
+        let workers = Arc::new(
+            Workers::start(tokio::runtime::Handle::current(), threads).expect("workers start"),
+        );
+        let server = Server::bind(config)
+            .await
+            .expect("sluice binds")
+            .with_workers(workers.clone());
         let addr = server.local_addr();
         let admin = server.admin_addr().expect("admin listener");
         let reader = server.reader_addr();
@@ -84,6 +96,7 @@ impl Proxy {
             reader,
             stop: Some(tx),
             task: Some(task),
+            _workers: workers,
         }
     }
 

@@ -343,7 +343,7 @@ impl IamVerifier {
             Mode::Sts(sts) => {
                 let request = StsRequest::parse(raw)?;
                 sts.check(&request, &self.expect, now)?;
-                let _permit = tokio::time::timeout(sts.timeout, sts.permits.acquire())
+                let _permit = crate::clock::timeout(sts.timeout, sts.permits.acquire())
                     .await
                     .map_err(|_| IamError::StsUnavailable)?
                     .map_err(|_| IamError::StsUnavailable)?;

@@ -105,7 +105,7 @@ impl RdsMode {
         }
         // Clients nobody has authenticated yet wait here: not for longer than a login.
         let wait = self.database.login_timeout();
-        let permit = tokio::time::timeout(wait, self.permits.acquire())
+        let permit = crate::clock::timeout(wait, self.permits.acquire())
             .await
             .map_err(|_| IamError::RdsUnavailable)?
             .map_err(|_| IamError::RdsUnavailable)?;

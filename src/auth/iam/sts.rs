@@ -154,7 +154,11 @@ pub async fn caller(
         .header(AUDIENCE_HEADER, audience)
         .body(Empty::<Bytes>::new())
         .map_err(|_| IamError::Malformed("not a valid request URL"))?;
-    let call = async {
+    // On the control runtime: hyper spawns its connection task and the connector may
+    // wait between addresses (happy eyeballs) with tokio timers, which a session worker
+    // has none for.
+    let client = client.clone();
+    let call = async move {
         let response = client
             .request(http)
             .await
@@ -179,9 +183,14 @@ pub async fn caller(
         }
         arn_in(text).ok_or(IamError::StsRefused)
     };
-    tokio::time::timeout(timeout, call)
+    let bounded = async move {
+        crate::clock::timeout(timeout, call)
+            .await
+            .map_err(|_| IamError::StsUnavailable)?
+    };
+    crate::clock::on_control(bounded)
         .await
-        .map_err(|_| IamError::StsUnavailable)?
+        .unwrap_or(Err(IamError::StsUnavailable))
 }
 
 /// The `<Arn>` of a GetCallerIdentity XML answer (inside its result element).

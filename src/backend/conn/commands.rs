@@ -32,7 +32,7 @@ impl BackendConn {
     /// the server counts a connection out only after closing its socket, and the pool
     /// reuses this connection's slot once this returns.
     pub async fn quit(mut self) {
-        let _ = tokio::time::timeout(Duration::from_secs(1), async {
+        let _ = crate::clock::timeout(Duration::from_secs(1), async {
             if self.write(&packet::packet(0, &[COM_QUIT])).await.is_ok() {
                 // Anything still arriving (the rest of an abandoned result) is dropped
                 // as it comes, so this never buffers more than one read.
@@ -43,7 +43,7 @@ impl BackendConn {
             }
         })
         .await;
-        tokio::time::sleep(Duration::from_millis(5)).await;
+        crate::clock::sleep(Duration::from_millis(5)).await;
     }
 
     #[inline]

@@ -37,7 +37,7 @@ impl BackendConn {
         schema: Option<&[u8]>,
         baseline: Option<Arc<Variables>>,
     ) -> Result<Self, ConnectionError> {
-        tokio::time::timeout(target.connect_timeout, async {
+        crate::clock::timeout(target.connect_timeout, async {
             let mut conn =
                 Self::connect_inner(target, login, key, schema, baseline.clone()).await?;
             conn.set_up_session(target, false, baseline.is_none())
@@ -56,7 +56,7 @@ impl BackendConn {
             user: login.user.clone(),
             flags: 0,
         };
-        let conn = tokio::time::timeout(
+        let conn = crate::clock::timeout(
             target.connect_timeout,
             Self::connect_inner(target, login, key, None, Some(Arc::default())),
         )

@@ -106,7 +106,7 @@ impl<K: Connector> Pool<K> {
         self.metrics.database_connections_refused.inc();
         let pool = self.clone();
         tokio::spawn(async move {
-            tokio::time::sleep_until(retry_at.into()).await;
+            crate::clock::sleep_until(retry_at).await;
             pool.grant_free_slots();
         });
     }
@@ -256,7 +256,7 @@ impl<K: Connector> Queued<K> {
         let Some(rx) = self.rx.as_mut() else {
             return Err(PoolError::BorrowTimeout.into());
         };
-        if let Ok(Ok(grant)) = tokio::time::timeout_at(deadline.into(), rx).await {
+        if let Ok(Ok(grant)) = crate::clock::timeout_at(deadline, rx).await {
             self.rx = None;
             return Ok(Granted::new(grant, self.pool.clone()));
         }

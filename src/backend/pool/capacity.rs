@@ -60,7 +60,7 @@ impl<K: Connector> Pool<K> {
                 tracing::debug!(error = %e, "the database's capacity stayed unknown");
                 return Err(PoolError::BorrowTimeout.into());
             }
-            tokio::time::sleep(CAPACITY_RETRY).await;
+            crate::clock::sleep(CAPACITY_RETRY).await;
         }
     }
 
@@ -80,7 +80,7 @@ impl<K: Connector> Pool<K> {
             },
         };
         let probe = self.connector.probe(lease.conn());
-        let limits = match tokio::time::timeout(self.connector.timeout(), probe).await {
+        let limits = match crate::clock::timeout(self.connector.timeout(), probe).await {
             Ok(Ok(limits)) => limits,
             // A backend that authenticates and then stalls must not hold the capacity
             // lock.

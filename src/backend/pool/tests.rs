@@ -145,7 +145,7 @@ impl Connector for Fake {
         }
         let generation = self.generation.load(Ordering::SeqCst);
         let alive = Alive::new(&self.census);
-        tokio::time::sleep(self.delay()).await;
+        crate::clock::sleep(self.delay()).await;
         if self.rng.lock().gen_range(0..100) < self.failures_percent {
             return Err(ConnectionError::ConnectTimeout.into());
         }
@@ -184,12 +184,12 @@ impl Connector for Fake {
     }
 
     async fn reset(&self, _: &mut FakeConn) -> Result<(), BackendError> {
-        tokio::time::sleep(self.delay()).await;
+        crate::clock::sleep(self.delay()).await;
         Ok(())
     }
 
     async fn quit(conn: FakeConn) {
-        tokio::time::sleep(Duration::from_millis(3)).await;
+        crate::clock::sleep(Duration::from_millis(3)).await;
         drop(conn);
     }
 
@@ -256,27 +256,27 @@ async fn borrowers_cancelled_at_any_point_leave_no_slot_or_connection_behind() {
             let schema: Option<&[u8]> = [None, Some(&b"shop"[..])][rng.gen_range(0..2)];
             let ending = rng.gen_range(0..3);
             tasks.push(tokio::spawn(async move {
-                tokio::time::sleep(start).await;
+                crate::clock::sleep(start).await;
                 let work = async {
                     let Ok(lease) = pool.borrow(&key(user), schema, &Variables::default()).await
                     else {
                         return;
                     };
-                    tokio::time::sleep(hold).await;
+                    crate::clock::sleep(hold).await;
                     match ending {
                         0 => lease.release(),
                         1 => drop(lease),
                         _ => lease.reset_and_release().await,
                     }
                 };
-                let _ = tokio::time::timeout(cancel_after, work).await;
+                let _ = crate::clock::timeout(cancel_after, work).await;
             }));
         }
         for t in tasks {
             t.await.unwrap();
         }
         // Closing connections finish their quit.
-        tokio::time::sleep(Duration::from_millis(100)).await;
+        crate::clock::sleep(Duration::from_millis(100)).await;
         assert_settled(&pool);
         let census = &pool.connector.census;
         assert!(
@@ -295,16 +295,16 @@ async fn a_borrow_cancelled_while_connecting_frees_its_slot() {
     let pool = pool(fake, Duration::from_millis(500));
     assert_eq!(pool.ensure_capacity().await.unwrap(), 1);
     // The probe's connection is gone, so the borrower gets the free slot at once.
-    tokio::time::sleep(Duration::from_millis(10)).await;
+    crate::clock::sleep(Duration::from_millis(10)).await;
     assert_eq!(pool.lock().open, 0);
     // Connecting takes up to 100 ms; the borrower gives up after 1 ms.
-    let cancelled = tokio::time::timeout(
+    let cancelled = crate::clock::timeout(
         Duration::from_millis(1),
         pool.borrow(&key("app"), None, &Variables::default()),
     )
     .await;
     assert!(cancelled.is_err());
-    tokio::time::sleep(Duration::from_millis(200)).await;
+    crate::clock::sleep(Duration::from_millis(200)).await;
     assert_settled(&pool);
     // The one slot is free again: the next borrow gets it.
     let lease = pool.borrow(&key("app"), None, &Variables::default()).await;
@@ -330,7 +330,7 @@ async fn waiters_are_served_in_arrival_order_and_a_cancelled_one_is_skipped() {
                 .await
                 .unwrap();
             served.lock().push(i);
-            tokio::time::sleep(Duration::from_millis(5)).await;
+            crate::clock::sleep(Duration::from_millis(5)).await;
             lease.release();
         }));
         // Queued before the next one arrives.
@@ -433,7 +433,7 @@ async fn idle_connections_expire_and_the_reaper_keeps_the_idle_bound() {
         lease.release();
     }
     pool.reap();
-    tokio::time::sleep(Duration::from_millis(100)).await;
+    crate::clock::sleep(Duration::from_millis(100)).await;
     // max_idle is 50 % of max_connections, so all four may stay.
     assert_eq!(pool.lock().idle_count, 4);
     // Unused for longer than idle_timeout (the pool's clock is the system's).
@@ -442,7 +442,7 @@ async fn idle_connections_expire_and_the_reaper_keeps_the_idle_bound() {
         conn.set_last_used(long_ago);
     }
     pool.reap();
-    tokio::time::sleep(Duration::from_millis(100)).await;
+    crate::clock::sleep(Duration::from_millis(100)).await;
     assert_eq!(pool.lock().open, 0);
     assert_settled(&pool);
 }
@@ -488,7 +488,7 @@ async fn the_pools_own_checks_neither_refresh_idle_connections_nor_reorder_them(
     );
     // The two left alone still expire.
     pool.reap();
-    tokio::time::sleep(Duration::from_millis(100)).await;
+    crate::clock::sleep(Duration::from_millis(100)).await;
     assert_eq!(pool.lock().open, 1);
     assert_settled(&pool);
 }
@@ -520,7 +520,7 @@ async fn churn(pool: &Arc<Pool<Fake>>, clients: usize, rounds: usize) -> Vec<Bac
             for _ in 0..rounds {
                 match pool.borrow(&key("app"), None, &Variables::default()).await {
                     Ok(lease) => {
-                        tokio::time::sleep(Duration::from_millis(3)).await;
+                        crate::clock::sleep(Duration::from_millis(3)).await;
                         lease.release();
                     }
                     Err(e) => errors.push(e),
@@ -544,7 +544,7 @@ async fn borrowers_wait_for_the_connections_a_refusing_database_accepts() {
     room.store(2, Ordering::SeqCst);
     let pool = pool(fake, Duration::from_secs(5));
     assert_eq!(pool.ensure_capacity().await.unwrap(), 10);
-    tokio::time::sleep(Duration::from_millis(10)).await;
+    crate::clock::sleep(Duration::from_millis(10)).await;
     let started = Instant::now();
     let errors = churn(&pool, 20, 10).await;
     let took = started.elapsed();
@@ -567,7 +567,7 @@ async fn borrowers_wait_for_the_connections_a_refusing_database_accepts() {
         assert!(churn(&pool, 10, 5).await.is_empty());
     }
     assert!(pool.lock().open <= 7);
-    tokio::time::sleep(Duration::from_millis(50)).await;
+    crate::clock::sleep(Duration::from_millis(50)).await;
     assert_settled(&pool);
 }
 
@@ -577,7 +577,7 @@ async fn a_database_refusing_every_connection_is_retried_slowly_then_borrowers_t
     fake.room.store(0, Ordering::SeqCst);
     let pool = pool(fake, Duration::from_millis(1500));
     assert_eq!(pool.ensure_capacity().await.unwrap(), 10);
-    tokio::time::sleep(Duration::from_millis(10)).await;
+    crate::clock::sleep(Duration::from_millis(10)).await;
     let errors = churn(&pool, 10, 1).await;
     assert_eq!(errors.len(), 10);
     for e in &errors {
@@ -626,7 +626,7 @@ async fn started_without_a_writer_borrowers_wait_for_the_cap_then_time_out() {
             Ok::<_, BackendError>(())
         })
     };
-    tokio::time::sleep(Duration::from_millis(150)).await;
+    crate::clock::sleep(Duration::from_millis(150)).await;
     assert!(!waiter.is_finished());
     no_writer.store(false, Ordering::SeqCst);
     assert_eq!(pool.refresh_capacity().await.unwrap(), 10);
@@ -640,7 +640,7 @@ async fn a_failover_closes_the_old_writers_connections_and_waiters_get_the_new_o
     let (generation, no_writer) = (fake.generation.clone(), fake.no_writer.clone());
     let pool = pool(fake, Duration::from_secs(5));
     assert_eq!(pool.ensure_capacity().await.unwrap(), 10);
-    tokio::time::sleep(Duration::from_millis(10)).await;
+    crate::clock::sleep(Duration::from_millis(10)).await;
     let vars = Variables::default();
     // Three idle connections and one borrowed, all of generation 0.
     let mut leases = Vec::new();
@@ -672,7 +672,7 @@ async fn a_failover_closes_the_old_writers_connections_and_waiters_get_the_new_o
             Ok::<_, BackendError>(g)
         })
     };
-    tokio::time::sleep(Duration::from_millis(150)).await;
+    crate::clock::sleep(Duration::from_millis(150)).await;
     assert!(
         !waiter.is_finished(),
         "a borrower failed or was served without a writer"
@@ -680,7 +680,7 @@ async fn a_failover_closes_the_old_writers_connections_and_waiters_get_the_new_o
     // The borrowed connection of the old writer is closed when it comes back.
     assert!(!held.is_current());
     held.release();
-    tokio::time::sleep(Duration::from_millis(20)).await;
+    crate::clock::sleep(Duration::from_millis(20)).await;
     assert_eq!(pool.lock().idle_count, 0);
     assert!(!waiter.is_finished());
     // The new writer: the waiter is served at once, with a connection of its generation.
@@ -696,7 +696,7 @@ async fn a_failover_closes_the_old_writers_connections_and_waiters_get_the_new_o
         .with_label_values(&["failover"])
         .get();
     assert_eq!(closed, 4);
-    tokio::time::sleep(Duration::from_millis(50)).await;
+    crate::clock::sleep(Duration::from_millis(50)).await;
     assert_settled(&pool);
     assert!(pool
         .lock()
@@ -722,7 +722,7 @@ async fn an_idle_connection_of_an_older_generation_is_never_lent() {
     let mut lease = pool.borrow(&key("app"), None, &vars).await.unwrap();
     assert_eq!(lease_generation(&mut lease), 1);
     lease.release();
-    tokio::time::sleep(Duration::from_millis(20)).await;
+    crate::clock::sleep(Duration::from_millis(20)).await;
     assert_settled(&pool);
 }
 

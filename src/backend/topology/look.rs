@@ -102,7 +102,7 @@ impl Watch {
     async fn look_own(&mut self, pool: &Pool, timeout: Duration) -> Looked {
         let connector = pool.connector();
         let target = &connector.topology().instances()[self.instance];
-        let outcome = tokio::time::timeout(timeout, async {
+        let outcome = crate::clock::timeout(timeout, async {
             if let Some(conn) = self.conn.as_mut() {
                 match conn.query(ROLE_QUERY).await {
                     Ok(rows) => return Ok(parse(&rows)),
@@ -177,7 +177,7 @@ enum Looked {
 /// On an idle connection of the pool; None when none is idle.
 async fn look_through_pool(pool: &Arc<Pool>, timeout: Duration) -> Option<Looked> {
     let mut lease = pool.lend_idle()?;
-    let outcome = tokio::time::timeout(timeout, lease.conn().query(ROLE_QUERY)).await;
+    let outcome = crate::clock::timeout(timeout, lease.conn().query(ROLE_QUERY)).await;
     let Ok(Ok(rows)) = outcome else {
         lease.close("monitor");
         return Some(Looked::Failed);
@@ -208,10 +208,10 @@ async fn look_through_pool(pool: &Arc<Pool>, timeout: Duration) -> Option<Looked
 /// connection is still fit for the next look (a refusal, such as a user without the
 /// privilege to ask, is an answer; a timeout or a broken connection is not).
 async fn replica_lag(conn: &mut BackendConn, timeout: Duration) -> (Lag, bool) {
-    match tokio::time::timeout(timeout, conn.query_named(REPLICA_STATUS)).await {
+    match crate::clock::timeout(timeout, conn.query_named(REPLICA_STATUS)).await {
         // No channel at all: an Aurora reader, if its storage is what is read-only.
         Ok(Ok((_, rows))) if rows.is_empty() => {
-            let asked = tokio::time::timeout(timeout, conn.query(STORAGE_READ_ONLY)).await;
+            let asked = crate::clock::timeout(timeout, conn.query(STORAGE_READ_ONLY)).await;
             match asked {
                 Ok(Ok(rows)) if is_one(&rows) => (Lag::SharedStorage, true),
                 Ok(Ok(_)) => (Lag::NotReplicating, true),

@@ -59,12 +59,12 @@ impl Monitor {
         loop {
             let topology = self.pool.connector().topology();
             tokio::select! {
-                () = tokio::time::sleep_until((last + every).into()) => {}
+                () = crate::clock::sleep_until(last + every) => {}
                 () = topology.suspected() => {
                     // A burst of read-only errors (or a read replica used on purpose as
                     // the one instance, whose writes all get 1290) looks at most this
                     // often.
-                    tokio::time::sleep_until((last + SOONEST.min(every)).into()).await;
+                    crate::clock::sleep_until(last + SOONEST.min(every)).await;
                 }
             }
             last = Instant::now();

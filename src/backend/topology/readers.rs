@@ -172,7 +172,7 @@ impl Readers {
     pub async fn maintain(self: Arc<Self>, refresh_every: Duration) {
         let mut refreshed: Vec<Option<Instant>> = vec![None; self.replicas.len()];
         loop {
-            tokio::time::sleep(Duration::from_secs(1)).await;
+            crate::clock::sleep(Duration::from_secs(1)).await;
             let topology = self.writer.connector().topology();
             for (i, pool) in self.replicas.iter().enumerate() {
                 pool.reap();
