@@ -365,7 +365,10 @@ async fn a_default_schema_is_checked_at_login_as_the_server_does() {
     // Refused at login, counted as such; the pool is unharmed.
     assert_eq!(
         proxy
-            .metric("sluice_client_connections_setup_failed_total{reason=\"schema\"}")
+            .metric_reaches(
+                "sluice_client_connections_setup_failed_total{reason=\"schema\"}",
+                3.0
+            )
             .await,
         3.0
     );

@@ -141,6 +141,19 @@ impl Proxy {
         super::metrics::sample(&self.metrics().await, name_with_labels)
     }
 
+    /// The sample once it is `want`, or its value after 5 s: for a count a session makes
+    /// after its client has seen the outcome (sessions run on their own threads).
+    pub async fn metric_reaches(&self, name_with_labels: &str, want: f64) -> f64 {
+        let deadline = std::time::Instant::now() + Duration::from_secs(5);
+        loop {
+            let now = self.metric(name_with_labels).await;
+            if now == want || std::time::Instant::now() > deadline {
+                return now;
+            }
+            sluice::clock::sleep(Duration::from_millis(20)).await;
+        }
+    }
+
     /// Polls /readyz until it answers `code`, within `within`; the body it answered.
     pub async fn readyz_becomes(&self, code: u16, within: Duration) -> String {
         let deadline = std::time::Instant::now() + within;
