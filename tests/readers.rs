@@ -7,7 +7,7 @@
 mod common;
 
 use std::collections::BTreeMap;
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use common::proxy::config_for_instances;
 use common::replication::{delay_replication, resume_replicating, stop_replicating, Replicated};
@@ -55,15 +55,10 @@ async fn reads(proxy: &Proxy, n: usize) -> BTreeMap<u32, usize> {
 /// `wanted`, within 20 s.
 async fn metric_until(proxy: &Proxy, metric: &str, db: &TestDb, wanted: impl Fn(f64) -> bool) {
     let sample = format!("{metric}{{instance=\"{}\"}}", db.address());
-    let deadline = Instant::now() + Duration::from_secs(20);
-    loop {
-        let now = proxy.metric(&sample).await;
-        if wanted(now) {
-            return;
-        }
-        assert!(Instant::now() < deadline, "{sample} is still {now}");
-        sluice::clock::sleep(Duration::from_millis(50)).await;
-    }
+    let now = proxy
+        .metric_until(&sample, Duration::from_secs(20), &wanted)
+        .await;
+    assert!(wanted(now), "{sample} is still {now}");
 }
 
 /// Waits until Sluice shows `db` as serving reads (or not).

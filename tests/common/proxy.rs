@@ -141,17 +141,30 @@ impl Proxy {
         super::metrics::sample(&self.metrics().await, name_with_labels)
     }
 
-    /// The sample once it is `want`, or its value after 5 s: for a count a session makes
-    /// after its client has seen the outcome (sessions run on their own threads).
-    pub async fn metric_reaches(&self, name_with_labels: &str, want: f64) -> f64 {
-        let deadline = std::time::Instant::now() + Duration::from_secs(5);
+    /// The sample once `wanted` holds for it, or its value after `within`: for a count
+    /// a session makes after its client has seen the outcome (sessions run on their own
+    /// threads), or a state the proxy reaches in its own time.
+    pub async fn metric_until(
+        &self,
+        name_with_labels: &str,
+        within: Duration,
+        wanted: impl Fn(f64) -> bool,
+    ) -> f64 {
+        let deadline = std::time::Instant::now() + within;
         loop {
             let now = self.metric(name_with_labels).await;
-            if now == want || std::time::Instant::now() > deadline {
+            if wanted(now) || std::time::Instant::now() > deadline {
                 return now;
             }
             sluice::clock::sleep(Duration::from_millis(20)).await;
         }
+    }
+
+    /// The sample once it is `want`, or its value after 5 s.
+    pub async fn metric_reaches(&self, name_with_labels: &str, want: f64) -> f64 {
+        let within = Duration::from_secs(5);
+        self.metric_until(name_with_labels, within, |now| now == want)
+            .await
     }
 
     /// Polls /readyz until it answers `code`, within `within`; the body it answered.
