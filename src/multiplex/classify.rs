@@ -57,20 +57,58 @@ impl Classification {
 pub struct Lexed<'a> {
     sql: &'a [u8],
     toks: SmallVec<[Token<'a>; 24]>,
+    seen: Seen,
 }
+
+/// What kinds of token a statement has, noted while it is lexed: most questions are
+/// about a few keywords or variables that most statements do not have, and this
+/// answers them without a pass over the tokens.
+#[derive(Default, Clone, Copy)]
+struct Seen {
+    /// One bit per keyword (`Kw` as a number).
+    words: u64,
+    user_vars: bool,
+    sys_vars: bool,
+}
+
+impl Seen {
+    fn note(&mut self, token: &Token<'_>) {
+        match token {
+            Token::Word(_, kw) => self.words |= bit(*kw),
+            Token::UserVar => self.user_vars = true,
+            Token::SysVar(_) => self.sys_vars = true,
+            _ => {}
+        }
+    }
+
+    /// Whether any of `kws` is among the statement's words.
+    fn any(&self, kws: u64) -> bool {
+        self.words & kws != 0
+    }
+}
+
+const fn bit(kw: Kw) -> u64 {
+    1 << kw as u32
+}
+
+// `Seen` has one bit per keyword.
+const _: () = assert!((Kw::Xa as u32) < 64);
 
 impl<'a> Lexed<'a> {
     /// `backslash_escapes` is false when the session's sql_mode has NO_BACKSLASH_ESCAPES
     /// (status flag 0x0200).
     pub fn new(sql: &'a [u8], backslash_escapes: bool) -> Self {
-        Self {
-            sql,
-            toks: tokens_with(sql, backslash_escapes).collect(),
+        let mut toks = SmallVec::new();
+        let mut seen = Seen::default();
+        for token in tokens_with(sql, backslash_escapes) {
+            seen.note(&token);
+            toks.push(token);
         }
+        Self { sql, toks, seen }
     }
 
     pub fn classify(&self) -> Classification {
-        classify_tokens(&self.toks)
+        classify_tokens(&self.toks, self.seen)
     }
 
     /// See [`scope_read_query`].
@@ -90,12 +128,13 @@ pub fn classify(sql: &[u8], backslash_escapes: bool) -> Classification {
     Lexed::new(sql, backslash_escapes).classify()
 }
 
-fn classify_tokens(toks: &[Token<'_>]) -> Classification {
+/// `seen` is of all of `toks` (a superset of each statement's): it only lets a question
+/// be skipped for a statement whose answer cannot be yes.
+fn classify_tokens(toks: &[Token<'_>], seen: Seen) -> Classification {
     // A COM_QUERY may hold several statements (CLIENT_MULTI_STATEMENTS): each counts.
     // A compound statement (CREATE PROCEDURE ... BEGIN ...; ...; END) is one statement
     // whose inner `;` separate nothing.
-    let compound =
-        toks.first().is_some_and(|t| t.is(Kw::Create)) && toks.iter().any(|t| t.is(Kw::Begin));
+    let compound = toks.first().is_some_and(|t| t.is(Kw::Create)) && seen.any(bit(Kw::Begin));
     let mut whole = Some(toks);
     let mut split = toks.split(|t| *t == Token::Punct(b';'));
     let statements = std::iter::from_fn(|| if compound { whole.take() } else { split.next() });
@@ -106,13 +145,13 @@ fn classify_tokens(toks: &[Token<'_>]) -> Classification {
     for stmt in statements {
         let Some(first) = stmt.first() else { continue };
         class.diagnostics_only &= is_diagnostics_statement(stmt);
-        class.pin = class.pin.or(pin_for_tokens(stmt));
-        let (insert_id, diagnostics) = reads_connection_scope(stmt);
+        class.pin = class.pin.or(pin_for_tokens(stmt, seen));
+        let (insert_id, diagnostics) = reads_connection_scope(stmt, seen);
         class.reads_insert_id |= insert_id;
         class.reads_diagnostics |= diagnostics;
         class.kill |= first.is(Kw::Kill);
         class.uses_tables |= uses_tables(stmt);
-        class.sets_insert_id |= sets_insert_id(stmt);
+        class.sets_insert_id |= sets_insert_id(stmt, seen);
         class.changes_schema |= matches!(
             first,
             Token::Word(
@@ -125,14 +164,15 @@ fn classify_tokens(toks: &[Token<'_>]) -> Classification {
 }
 
 /// `LAST_INSERT_ID(` with an argument, `RETURNING`, or a `CALL`.
-fn sets_insert_id(toks: &[Token<'_>]) -> bool {
+fn sets_insert_id(toks: &[Token<'_>], seen: Seen) -> bool {
     toks[0].is(Kw::Call)
-        || toks.iter().enumerate().any(|(i, t)| {
-            t.is(Kw::Returning)
-                || (t.is(Kw::LastInsertId)
-                    && toks.get(i + 1) == Some(&Token::Punct(b'('))
-                    && toks.get(i + 2).is_some_and(|n| *n != Token::Punct(b')')))
-        })
+        || seen.any(bit(Kw::Returning) | bit(Kw::LastInsertId))
+            && toks.iter().enumerate().any(|(i, t)| {
+                t.is(Kw::Returning)
+                    || (t.is(Kw::LastInsertId)
+                        && toks.get(i + 1) == Some(&Token::Punct(b'('))
+                        && toks.get(i + 2).is_some_and(|n| *n != Token::Punct(b')')))
+            })
 }
 
 /// `SHOW WARNINGS …`, `SHOW ERRORS …`, `SHOW COUNT(*) WARNINGS|ERRORS`, `GET [CURRENT]
@@ -253,13 +293,17 @@ pub fn pin_for(sql: &[u8], backslash_escapes: bool) -> Option<PinReason> {
 }
 
 /// (reads the last insert id, reads the previous statement's diagnostics)
-fn reads_connection_scope(toks: &[Token<'_>]) -> (bool, bool) {
+fn reads_connection_scope(toks: &[Token<'_>], seen: Seen) -> (bool, bool) {
     let (first, second) = (&toks[0], toks.get(1));
     let mut diagnostics = (first.is(Kw::Show)
         && second
             .is_some_and(|t| matches!(t, Token::Word(_, Kw::Warnings | Kw::Errors | Kw::Count))))
         || (first.is(Kw::Get) && toks.iter().take(4).any(|t| t.is(Kw::Diagnostics)));
     let mut insert_id = false;
+    let calls = bit(Kw::LastInsertId) | bit(Kw::RowCount) | bit(Kw::FoundRows);
+    if !seen.sys_vars && !seen.any(calls) {
+        return (insert_id, diagnostics);
+    }
     for (i, t) in toks.iter().enumerate() {
         let called = || toks.get(i + 1) == Some(&Token::Punct(b'('));
         match t {
@@ -277,14 +321,14 @@ fn reads_connection_scope(toks: &[Token<'_>]) -> (bool, bool) {
     (insert_id, diagnostics)
 }
 
-fn pin_for_tokens(toks: &[Token<'_>]) -> Option<PinReason> {
+fn pin_for_tokens(toks: &[Token<'_>], seen: Seen) -> Option<PinReason> {
     let first = toks.first()?;
     let second = toks.get(1);
     let second_is = |k: Kw| second.is_some_and(|t| t.is(k));
 
     // Statement-level effects, decided by the leading keywords.
     let Token::Word(_, lead) = first else {
-        return pin_anywhere(toks, false);
+        return pin_anywhere(toks, seen, false);
     };
     match lead {
         Kw::Lock => return Some(PinReason::TableLock),
@@ -303,12 +347,16 @@ fn pin_for_tokens(toks: &[Token<'_>]) -> Option<PinReason> {
         Kw::Set if second_is(Kw::Transaction) => return Some(PinReason::NextTransaction),
         _ => {}
     }
-    pin_anywhere(toks, *lead == Kw::Set)
+    pin_anywhere(toks, seen, *lead == Kw::Set)
 }
 
 /// Effects anywhere in the statement. Reading a user variable is harmless (backends
 /// never carry another client's: pinned ones are reset); assigning one pins.
-fn pin_anywhere(toks: &[Token<'_>], is_set: bool) -> Option<PinReason> {
+fn pin_anywhere(toks: &[Token<'_>], seen: Seen, is_set: bool) -> Option<PinReason> {
+    let pinning = bit(Kw::SqlCalcFoundRows) | bit(Kw::GetLock) | bit(Kw::ReleaseLock);
+    if !seen.user_vars && !seen.any(pinning) {
+        return None;
+    }
     for (i, t) in toks.iter().enumerate() {
         match t {
             Token::UserVar if assigns_user_variable(toks, i, is_set) => {

@@ -188,6 +188,45 @@ pub fn tokens_with(sql: &[u8], backslash_escapes: bool) -> Lexer<'_> {
     }
 }
 
+/// What a byte starts, for the lexer's one table look-up per token (and per byte of
+/// whitespace): most of a statement is words and single spaces, and a table sends each
+/// to its case without a chain of comparisons.
+#[derive(Clone, Copy, PartialEq, Eq)]
+enum Starts {
+    /// ASCII whitespace.
+    Space,
+    /// A letter, `_`, `$` or any non-ASCII byte: an unquoted word.
+    Word,
+    Digit,
+    /// `'` or `"`.
+    Quote,
+    Backtick,
+    At,
+    /// `#`, `-`, `/` or `*`: a comment or a comment's end, or else punctuation.
+    MaybeTrivia,
+    Punct,
+}
+
+const STARTS: [Starts; 256] = {
+    let mut table = [Starts::Punct; 256];
+    let mut b = 0;
+    while b < 256 {
+        let c = b as u8;
+        table[b] = match c {
+            b' ' | b'\t' | b'\n' | b'\r' | b'\x0c' => Starts::Space,
+            b'0'..=b'9' => Starts::Digit,
+            b'\'' | b'"' => Starts::Quote,
+            b'`' => Starts::Backtick,
+            b'@' => Starts::At,
+            b'#' | b'-' | b'/' | b'*' => Starts::MaybeTrivia,
+            _ if c.is_ascii_alphabetic() || c == b'_' || c == b'$' || c >= 0x80 => Starts::Word,
+            _ => Starts::Punct,
+        };
+        b += 1;
+    }
+    table
+};
+
 /// Bytes of unquoted words: ASCII letters, digits, `_`, `$` and every non-ASCII byte
 /// (identifiers may hold any UTF-8 letter). A table, because the lexer asks this of
 /// nearly every byte of every statement.
@@ -206,30 +245,39 @@ fn is_word_byte(b: u8) -> bool {
     WORD_BYTES[usize::from(b)]
 }
 
+/// Where the run of word bytes from `from` ends.
+#[inline]
+fn word_end(s: &[u8], from: usize) -> usize {
+    let rest = s.get(from..).unwrap_or_default();
+    from + rest
+        .iter()
+        .position(|&b| !is_word_byte(b))
+        .unwrap_or(rest.len())
+}
+
 impl<'a> Lexer<'a> {
     #[inline]
     fn peek(&self, k: usize) -> Option<u8> {
         self.s.get(self.i + k).copied()
     }
 
-    /// Skips whitespace and comments. Executable comments (`/*! ... */`, `/*M! ... */`)
-    /// are code: only their markers are skipped.
-    fn skip_trivia(&mut self) {
-        while let Some(b) = self.peek(0) {
-            match b {
-                b if b.is_ascii_whitespace() => self.i += 1,
-                b'#' => self.skip_line(),
-                b'-' if self.peek(1) == Some(b'-')
-                    && self.peek(2).is_none_or(|c| c.is_ascii_whitespace()) =>
-                {
-                    self.skip_line()
-                }
-                b'/' if self.peek(1) == Some(b'*') => self.skip_comment(),
-                // The end of an executable comment.
-                b'*' if self.peek(1) == Some(b'/') => self.i += 2,
-                _ => return,
+    /// At `#`, `-`, `/` or `*`: skips the comment (or the end of an executable comment)
+    /// that starts here and says so, or says it is punctuation. Executable comments
+    /// (`/*! ... */`, `/*M! ... */`) are code: only their markers are skipped.
+    fn skipped_trivia(&mut self, b: u8) -> bool {
+        match b {
+            b'#' => self.skip_line(),
+            b'-' if self.peek(1) == Some(b'-')
+                && self.peek(2).is_none_or(|c| c.is_ascii_whitespace()) =>
+            {
+                self.skip_line()
             }
+            b'/' if self.peek(1) == Some(b'*') => self.skip_comment(),
+            // The end of an executable comment.
+            b'*' if self.peek(1) == Some(b'/') => self.i += 2,
+            _ => return false,
         }
+        true
     }
 
     /// At `/*`: skips a comment, or only the marker of an executable one.
@@ -285,11 +333,7 @@ impl<'a> Lexer<'a> {
     #[inline]
     fn word(&mut self) -> &'a [u8] {
         let start = self.i;
-        let len = self.s[start..]
-            .iter()
-            .position(|&b| !is_word_byte(b))
-            .unwrap_or(self.s.len() - start);
-        self.i += len;
+        self.i = word_end(self.s, start);
         &self.s[start..self.i]
     }
 }
@@ -298,57 +342,70 @@ impl<'a> Iterator for Lexer<'a> {
     type Item = Token<'a>;
 
     fn next(&mut self) -> Option<Token<'a>> {
-        self.skip_trivia();
-        let b = self.peek(0)?;
-        Some(match b {
-            b'\'' | b'"' => {
-                self.quoted(b);
-                Token::Str
-            }
-            b'`' => Token::Quoted(self.quoted(b'`')),
-            b'@' if self.peek(1) == Some(b'@') => {
-                self.i += 2;
-                let mut name = self.word();
-                while self.peek(0) == Some(b'.') {
+        loop {
+            let b = self.peek(0)?;
+            return Some(match STARTS[usize::from(b)] {
+                Starts::Space => {
                     self.i += 1;
-                    name = if self.peek(0) == Some(b'`') {
-                        self.quoted(b'`')
-                    } else {
-                        self.word()
-                    };
+                    continue;
                 }
-                Token::SysVar(name)
-            }
-            b'@' => {
+                Starts::Word => {
+                    let start = self.i;
+                    self.i = word_end(self.s, start + 1);
+                    let word = &self.s[start..self.i];
+                    Token::Word(word, Kw::of(word))
+                }
+                Starts::Digit => {
+                    let rest = self.s.get(self.i + 1..).unwrap_or_default();
+                    let len = rest
+                        .iter()
+                        .position(|&b| !(b.is_ascii_alphanumeric() || b == b'.'))
+                        .unwrap_or(rest.len());
+                    self.i += 1 + len;
+                    Token::Number
+                }
+                Starts::Quote => {
+                    self.quoted(b);
+                    Token::Str
+                }
+                Starts::Backtick => Token::Quoted(self.quoted(b'`')),
+                Starts::At => self.variable(),
+                Starts::MaybeTrivia if self.skipped_trivia(b) => continue,
+                Starts::MaybeTrivia | Starts::Punct => {
+                    self.i += 1;
+                    Token::Punct(b)
+                }
+            });
+        }
+    }
+}
+
+impl<'a> Lexer<'a> {
+    /// At `@`: a system variable (`@@name`, `@@scope.name`) or a user variable.
+    fn variable(&mut self) -> Token<'a> {
+        if self.peek(1) == Some(b'@') {
+            self.i += 2;
+            let mut name = self.word();
+            while self.peek(0) == Some(b'.') {
                 self.i += 1;
-                match self.peek(0) {
-                    Some(q @ (b'\'' | b'"' | b'`')) => {
-                        self.quoted(q);
-                    }
-                    _ => {
-                        self.word();
-                    }
-                }
-                Token::UserVar
+                name = if self.peek(0) == Some(b'`') {
+                    self.quoted(b'`')
+                } else {
+                    self.word()
+                };
             }
-            b'0'..=b'9' => {
-                while self
-                    .peek(0)
-                    .is_some_and(|b| b.is_ascii_alphanumeric() || b == b'.')
-                {
-                    self.i += 1;
-                }
-                Token::Number
-            }
-            _ if is_word_byte(b) => {
-                let word = self.word();
-                Token::Word(word, Kw::of(word))
+            return Token::SysVar(name);
+        }
+        self.i += 1;
+        match self.peek(0) {
+            Some(q @ (b'\'' | b'"' | b'`')) => {
+                self.quoted(q);
             }
             _ => {
-                self.i += 1;
-                Token::Punct(b)
+                self.word();
             }
-        })
+        }
+        Token::UserVar
     }
 }
 
@@ -462,6 +519,29 @@ mod tests {
         let without: Vec<_> = tokens_with(sql, false).collect();
         assert!(!with.iter().any(|t| t.is(Kw::GetLock)));
         assert!(without.iter().any(|t| t.is(Kw::GetLock)));
+    }
+
+    #[test]
+    fn comment_markers_that_start_no_comment_are_punctuation() {
+        let t: Vec<_> = tokens(b"a--b - -- c\n2.5e3/x*y */ # z\n$v@@x").collect();
+        assert_eq!(
+            t,
+            [
+                Token::Word(b"a", Kw::Other),
+                Token::Punct(b'-'),
+                Token::Punct(b'-'),
+                Token::Word(b"b", Kw::Other),
+                Token::Punct(b'-'),
+                Token::Number,
+                Token::Punct(b'/'),
+                Token::Word(b"x", Kw::Other),
+                Token::Punct(b'*'),
+                Token::Word(b"y", Kw::Other),
+                Token::Word(b"$v", Kw::Other),
+                Token::SysVar(b"x"),
+            ]
+        );
+        assert_eq!(tokens(b"x --").count(), 1);
     }
 
     #[test]
