@@ -14,6 +14,9 @@
 //!   `SELECT * FROM menus`, max_connections=65, Sluice at 70%);
 //! - ORM preamble sessions (100 workers, 2,000 sessions): backend connections used and
 //!   sessions per backend connection;
+//! - added latency (`latency`): one client's text and prepared point-selects, direct,
+//!   through Sluice and through the bare relay taking turns, as medians of per-query
+//!   times (see `load/latency.rs`);
 //! - instructions (`instructions`): CPU instructions Sluice's process spends per relayed
 //!   point-select, text and prepared, counted by callgrind (repeatable where times are not);
 //! - memory (`memory`): resident memory per idle client connection, 2,000 of them, over
@@ -35,6 +38,8 @@ mod common;
 mod failover;
 #[path = "load/flood.rs"]
 mod flood;
+#[path = "load/latency.rs"]
+mod latency;
 #[path = "load/memory.rs"]
 mod memory;
 
@@ -124,6 +129,30 @@ fn relay_process(mut args: impl Iterator<Item = String>) {
     let (listen, upstream) = (port(), port());
     let listener = std::net::TcpListener::bind(("127.0.0.1", listen)).expect("bind relay");
     serve_bare_relay(listener, upstream);
+}
+
+/// The bare relay as a process of its own (run by `wrapper`, if any: valgrind), once it
+/// accepts connections; and its port.
+async fn spawn_relay_process(wrapper: &[String], upstream: u16) -> (std::process::Child, u16) {
+    let port = common::db::free_port();
+    let exe = std::env::current_exe().unwrap();
+    let mut command = match wrapper.split_first() {
+        Some((program, args)) => {
+            let mut c = Command::new(program);
+            c.args(args).arg(exe);
+            c
+        }
+        None => Command::new(exe),
+    };
+    let relay = command
+        .args(["relay", &port.to_string(), &upstream.to_string()])
+        .stderr(Stdio::null())
+        .spawn()
+        .expect("the bare relay starts");
+    while std::net::TcpStream::connect(("127.0.0.1", port)).is_err() {
+        tokio::time::sleep(std::time::Duration::from_millis(20)).await;
+    }
+    (relay, port)
 }
 
 /// utime + stime of a process, from /proc.
@@ -452,6 +481,9 @@ fn main() {
         if only.is_empty() || only == "connect" {
             connect_suite().await;
         }
+        if only.is_empty() || only == "latency" {
+            latency::latency_suite().await;
+        }
         if only.is_empty() || only == "instructions" {
             instructions_suite().await;
         }
@@ -651,17 +683,7 @@ async fn instructions_suite() {
     let through_sluice =
         count_instructions(&db, sluice.port, sluice.pid(), &dir.join("sluice")).await;
     drop(sluice);
-    let relay_port = common::db::free_port();
-    let mut relay = Command::new("valgrind")
-        .args(&callgrind("relay")[1..])
-        .arg(std::env::current_exe().unwrap())
-        .args(["relay", &relay_port.to_string(), &db.port.to_string()])
-        .stderr(Stdio::null())
-        .spawn()
-        .expect("valgrind runs the bare relay");
-    while std::net::TcpStream::connect(("127.0.0.1", relay_port)).is_err() {
-        tokio::time::sleep(std::time::Duration::from_millis(20)).await;
-    }
+    let (mut relay, relay_port) = spawn_relay_process(&callgrind("relay"), db.port).await;
     let through_relay = count_instructions(&db, relay_port, relay.id(), &dir.join("relay")).await;
     let _ = relay.kill();
     let _ = relay.wait();

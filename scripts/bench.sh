@@ -5,7 +5,7 @@
 #   SLUICE_BENCH_SECONDS=10          seconds per sysbench run
 #   SLUICE_BENCH_THREADS=1,32,64     sysbench thread counts
 #   SLUICE_BENCH_BINARY=path         measure another build of Sluice (a before figure)
-#   SLUICE_BENCH_ONLY=storm          or sysbench, prepared, preamble, connect, instructions, memory, flood, failover: one part
+#   SLUICE_BENCH_ONLY=storm          or sysbench, prepared, preamble, connect, latency, instructions, memory, flood, failover: one part
 set -euo pipefail
 cd "$(dirname "$0")/.."
 missing=()
