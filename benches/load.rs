@@ -131,9 +131,29 @@ fn relay_process(mut args: impl Iterator<Item = String>) {
     serve_bare_relay(listener, upstream);
 }
 
+/// The bare relay as a process of its own, killed when dropped (also when a part of the
+/// harness fails midway).
+struct RelayProcess {
+    child: std::process::Child,
+    port: u16,
+}
+
+impl RelayProcess {
+    fn pid(&self) -> u32 {
+        self.child.id()
+    }
+}
+
+impl Drop for RelayProcess {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
 /// The bare relay as a process of its own (run by `wrapper`, if any: valgrind), once it
-/// accepts connections; and its port.
-async fn spawn_relay_process(wrapper: &[String], upstream: u16) -> (std::process::Child, u16) {
+/// accepts connections.
+async fn spawn_relay_process(wrapper: &[String], upstream: u16) -> RelayProcess {
     let port = common::db::free_port();
     let exe = std::env::current_exe().unwrap();
     let mut command = match wrapper.split_first() {
@@ -144,15 +164,16 @@ async fn spawn_relay_process(wrapper: &[String], upstream: u16) -> (std::process
         }
         None => Command::new(exe),
     };
-    let relay = command
+    let child = command
         .args(["relay", &port.to_string(), &upstream.to_string()])
         .stderr(Stdio::null())
         .spawn()
         .expect("the bare relay starts");
+    let relay = RelayProcess { child, port };
     while std::net::TcpStream::connect(("127.0.0.1", port)).is_err() {
         tokio::time::sleep(std::time::Duration::from_millis(20)).await;
     }
-    (relay, port)
+    relay
 }
 
 /// utime + stime of a process, from /proc.
@@ -683,10 +704,9 @@ async fn instructions_suite() {
     let through_sluice =
         count_instructions(&db, sluice.port, sluice.pid(), &dir.join("sluice")).await;
     drop(sluice);
-    let (mut relay, relay_port) = spawn_relay_process(&callgrind("relay"), db.port).await;
-    let through_relay = count_instructions(&db, relay_port, relay.id(), &dir.join("relay")).await;
-    let _ = relay.kill();
-    let _ = relay.wait();
+    let relay = spawn_relay_process(&callgrind("relay"), db.port).await;
+    let through_relay = count_instructions(&db, relay.port, relay.pid(), &dir.join("relay")).await;
+    drop(relay);
     println!("\n## instructions per relayed point-select (callgrind, {COUNTED_QUERIES} queries each, one client)\n");
     println!("| query | Sluice | bare relay | Sluice / bare relay |");
     println!("|---|---|---|---|");

@@ -80,8 +80,8 @@ fn percentile(sorted: &[u64], p: f64) -> f64 {
 pub async fn latency_suite() {
     let db = TestDb::start(50).await;
     let sluice = super::start_sluice(&db, 70).await;
-    let (mut relay, relay_port) = super::spawn_relay_process(&[], db.port).await;
-    let ports = [db.port, sluice.port, relay_port];
+    let relay = super::spawn_relay_process(&[], db.port).await;
+    let ports = [db.port, sluice.port, relay.port];
     println!("\n## added latency per query, one client, median of {} queries per path (direct / Sluice / bare relay take turns every {BATCH})\n", ROUNDS * BATCH);
     println!("| query | direct p50 µs | Sluice adds (p50) | bare relay adds (p50) | Sluice over the relay, p50 | Sluice over the relay, p90 |");
     println!("|---|---|---|---|---|---|");
@@ -122,6 +122,4 @@ pub async fn latency_suite() {
         "NOT met"
     };
     println!("\ntarget: a text point-select through Sluice at most {TARGET_US} µs over the bare relay (p50): {text_over:.1} µs, {verdict}");
-    let _ = relay.kill();
-    let _ = relay.wait();
 }
