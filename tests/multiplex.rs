@@ -167,7 +167,8 @@ async fn each_pin_reason_is_counted() {
         c.query_drop(sql).await.unwrap();
         c.disconnect().await.unwrap();
         let label = format!("sluice_pins_total{{reason=\"{reason}\"}}");
-        assert_eq!(proxy.metric(&label).await, 1.0, "{sql}");
+        // Counted once the response is relayed: the client may be gone first.
+        assert_eq!(proxy.metric_reaches(&label, 1.0).await, 1.0, "{sql}");
     }
     // Binary-protocol prepared statements do not pin (tests/prepared.rs).
     let mut c = proxy.conn().await;
@@ -335,4 +336,54 @@ async fn clients_of_either_eof_style_share_backends_byte_for_byte() {
         opened <= 2.0 + closed("probe") + closed("idle_limit"),
         "{m}"
     );
+}
+
+/// Backend connections track system variables by name, every one the server has but its
+/// per-statement reports, not `'*'` (under which MySQL reports `statement_id` after every
+/// statement): on the connection that read the names, on later ones, and after a pinned
+/// connection's reset. Changes are still seen: a `SET` is replayed on another backend.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn system_variables_are_tracked_by_name() {
+    let db = TestDb::start(40).await;
+    let proxy = Proxy::for_db(&db).await;
+    let tracked = |list: String| {
+        let names: Vec<&str> = list.split(',').collect();
+        assert!(names.len() > 100, "{list}");
+        for name in ["time_zone", "sql_mode", "autocommit", "insert_id"] {
+            assert!(names.contains(&name), "{name} in {list}");
+        }
+        for report in ["*", "statement_id", "last_gtid"] {
+            assert!(!names.contains(&report), "{report} in {list}");
+        }
+    };
+    const LIST: &str = "SELECT @@session.session_track_system_variables";
+    // The first connection learns the names; a transaction keeps it while a second
+    // client needs another; a user variable pins a third, reset when it leaves.
+    let mut first = proxy.conn().await;
+    first.query_drop("BEGIN").await.unwrap();
+    tracked(first.query_first(LIST).await.unwrap().unwrap());
+    let mut second = proxy.conn().await;
+    second.query_drop("BEGIN").await.unwrap();
+    tracked(second.query_first(LIST).await.unwrap().unwrap());
+    let mut pinned = proxy.conn().await;
+    pinned.query_drop("SET @x := 1").await.unwrap();
+    tracked(pinned.query_first(LIST).await.unwrap().unwrap());
+    pinned.disconnect().await.unwrap();
+    // The reset connection is the one idle now (or a new one, if the reset is slow).
+    let mut c = proxy.conn().await;
+    c.query_drop("SET time_zone = '+09:00'").await.unwrap();
+    tracked(c.query_first(LIST).await.unwrap().unwrap());
+    first.query_drop("COMMIT").await.unwrap();
+    second.query_drop("COMMIT").await.unwrap();
+    for _ in 0..3 {
+        // Whichever backend runs it, the tracker is the named list and the client's
+        // time zone follows it there.
+        tracked(c.query_first(LIST).await.unwrap().unwrap());
+        let tz: Option<String> = c.query_first("SELECT @@time_zone").await.unwrap();
+        assert_eq!(tz.as_deref(), Some("+09:00"));
+        first.query_drop("BEGIN").await.unwrap();
+        second.query_drop("DO 1").await.unwrap();
+        first.query_drop("COMMIT").await.unwrap();
+    }
+    assert_eq!(proxy.pins_total().await.0, 1.0);
 }

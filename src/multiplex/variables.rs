@@ -133,6 +133,28 @@ impl Variables {
         }
     }
 
+    /// The value for `session_track_system_variables` that reports a change of any of
+    /// these variables (a baseline: every variable the server has) except the reports.
+    ///
+    /// Not `'*'`: under `'*'` MySQL reports `statement_id` after every statement, and
+    /// building that report is per-statement server work on the critical path of every
+    /// query. A variable missing from the list (a plugin's, installed later) is still
+    /// noticed: its change comes as a bare state change, which pins. Names are only
+    /// identifiers, so the list needs no quoting.
+    pub fn tracking_list(&self) -> String {
+        let mut list = String::with_capacity(self.values.len() * 24);
+        let names = self.values.keys().filter(|name| {
+            is_identifier(name) && !REPORTS.iter().any(|r| r.eq_ignore_ascii_case(name))
+        });
+        for name in names {
+            if !list.is_empty() {
+                list.push(',');
+            }
+            list.push_str(name);
+        }
+        list
+    }
+
     /// Builds the baseline from `SHOW SESSION VARIABLES` rows (name, value).
     pub fn from_rows<'a>(rows: impl IntoIterator<Item = (&'a [u8], &'a [u8])>) -> Self {
         let values = rows
@@ -226,6 +248,20 @@ mod tests {
 
     fn vars(items: &[(&str, &str)]) -> Variables {
         Variables::from_rows(items.iter().map(|(n, v)| (n.as_bytes(), v.as_bytes())))
+    }
+
+    #[test]
+    fn tracking_list_names_every_variable_but_the_reports() {
+        let base = vars(&[
+            ("time_zone", "SYSTEM"),
+            ("Statement_ID", "7"),
+            ("autocommit", "ON"),
+            ("last_gtid", ""),
+            ("odd name", "x"),
+            ("insert_id", "0"),
+        ]);
+        assert_eq!(base.tracking_list(), "autocommit,insert_id,time_zone");
+        assert_eq!(Variables::default().tracking_list(), "");
     }
 
     #[test]

@@ -9,8 +9,8 @@ use std::time::Duration;
 
 use super::login::stream_write;
 use super::{
-    BackendConn, Internal, Rows, Schema, Target, WireReply, MULTI_STATEMENTS_OFF,
-    MULTI_STATEMENTS_ON, SESSION_TRACKING, SHOW_VARIABLES,
+    narrow_tracking, session_tracking, BackendConn, Internal, Rows, Schema, Target, WireReply,
+    MULTI_STATEMENTS_OFF, MULTI_STATEMENTS_ON, SHOW_VARIABLES,
 };
 use crate::backend::ConnectionError;
 use crate::multiplex::variables::{classify, Tracked, Variables, CONNECTION_CHARSET};
@@ -219,8 +219,9 @@ impl BackendConn {
             })
             .flatten()
             .unwrap_or_default();
+        let tracking = session_tracking(&self.baseline);
         for sql in [
-            SESSION_TRACKING,
+            tracking.as_str(),
             charset.as_str(),
             target.init_query.as_str(),
             show,
@@ -247,15 +248,26 @@ impl BackendConn {
             return Err(e);
         }
         if learn {
-            self.baseline = Arc::new(Variables::from_rows(rows.iter().filter_map(|row| {
-                Some((
-                    row.first()?.as_deref()?,
-                    row.get(1)?.as_deref().unwrap_or(b""),
-                ))
-            })));
+            self.learn_baseline(&rows).await?;
         }
         // Whatever the set-up changed is, by definition, this partition's baseline.
         self.vars.clear();
+        Ok(())
+    }
+
+    /// Keeps `SHOW SESSION VARIABLES`' rows as the partition's baseline, then narrows
+    /// the system-variable tracker to their names, as later connections start. A round
+    /// trip of its own (the list is what SHOW just returned), once per partition. The
+    /// trackers are Sluice's to set: an init_query that changes them breaks multiplexing.
+    async fn learn_baseline(&mut self, rows: &Rows) -> Result<(), ConnectionError> {
+        self.baseline = Arc::new(Variables::from_rows(rows.iter().filter_map(|row| {
+            Some((
+                row.first()?.as_deref()?,
+                row.get(1)?.as_deref().unwrap_or(b""),
+            ))
+        })));
+        self.command(&com_query(&narrow_tracking(&self.baseline)))
+            .await?;
         Ok(())
     }
 

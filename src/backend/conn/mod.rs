@@ -40,10 +40,27 @@ const BASE_CAPS: u32 = caps::LONG_PASSWORD
 pub const MULTI_STATEMENTS_ON: u16 = 0;
 pub const MULTI_STATEMENTS_OFF: u16 = 1;
 
-/// Switches on the trackers multiplexing relies on.
-const SESSION_TRACKING: &str = "SET SESSION session_track_schema=ON, \
-session_track_state_change=ON, session_track_system_variables='*', \
-session_track_transaction_info='CHARACTERISTICS'";
+/// Switches on the trackers multiplexing relies on. System variables are tracked by
+/// name, every variable of the partition's `baseline` (see
+/// [`Variables::tracking_list`]); the connection that learns the baseline starts with
+/// `'*'` and narrows to the list once it has read it.
+fn session_tracking(baseline: &Variables) -> String {
+    let list = baseline.tracking_list();
+    let list = if list.is_empty() { "*" } else { &list };
+    format!(
+        "SET SESSION session_track_schema=ON, session_track_state_change=ON, \
+session_track_system_variables='{list}', session_track_transaction_info='CHARACTERISTICS'"
+    )
+}
+
+/// Narrows the system-variable tracker of the connection that learned the baseline to
+/// the baseline's names, as every later connection of the partition starts.
+fn narrow_tracking(baseline: &Variables) -> String {
+    format!(
+        "SET SESSION session_track_system_variables='{}'",
+        baseline.tracking_list()
+    )
+}
 
 /// The baseline of a partition: every session variable of a freshly set-up connection,
 /// formatted as the session tracker formats them.
