@@ -143,9 +143,10 @@ impl Variables {
     /// identifiers, so the list needs no quoting.
     pub fn tracking_list(&self) -> String {
         let mut list = String::with_capacity(self.values.len() * 24);
-        let names = self.values.keys().filter(|name| {
-            is_identifier(name) && !REPORTS.iter().any(|r| r.eq_ignore_ascii_case(name))
-        });
+        let names = self
+            .values
+            .keys()
+            .filter(|name| is_identifier(name) && classify(name) != Tracked::Report);
         for name in names {
             if !list.is_empty() {
                 list.push(',');
